@@ -1,1 +1,4 @@
-//! placeholder
+//! The Switchyard gateway runtime.
+#![forbid(unsafe_code)]
+
+pub mod config;

@@ -1,1 +1,17 @@
-//! placeholder
+//! Wire-level types and helpers shared by the gateway crates.
+//!
+//! Switchyard forwards OpenAI-format bodies byte for byte, changing only the `model` value, so
+//! that new upstream parameters keep working without a gateway release. This crate therefore
+//! holds two kinds of things:
+//!
+//! - [`json`]: a small scanner that finds a top-level key's value in a JSON document and splices
+//!   a new value in, leaving every other byte untouched;
+//! - [`openai`]: borrowed request *views* that check the fields the gateway relies on (types
+//!   only, never closed value sets, so new roles or options are not rejected), the OpenAI error
+//!   body, and the usage block.
+//!
+//! No IO and no async: everything here is pure and unit-testable.
+#![forbid(unsafe_code)]
+
+pub mod json;
+pub mod openai;

@@ -1,0 +1,120 @@
+//! Environment variables the gateway reads, and the seam that lets tests supply their own.
+//!
+//! Every variable name is a named constant so that `grep ENV_` lists the whole surface. Reading
+//! goes through [`EnvSource`], so config loading is tested without touching the process
+//! environment.
+
+use std::collections::HashMap;
+
+/// Path of the config file when `--config` is not given.
+pub const ENV_CONFIG: &str = "SWITCHYARD_CONFIG";
+/// Master key when running without a config file.
+pub const ENV_MASTER_KEY: &str = "SWITCHYARD_MASTER_KEY";
+/// Log level override (`error`, `warn`, `info`, `debug`, `trace`).
+pub const ENV_LOG: &str = "SWITCHYARD_LOG";
+/// Log format override (`text` or `json`).
+pub const ENV_LOG_FORMAT: &str = "SWITCHYARD_LOG_FORMAT";
+
+/// An OpenAI-compatible service picked up automatically when running without a config file.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownService {
+    /// Provider name; clients reach its models as `<name>/<model>`.
+    pub name: &'static str,
+    /// Variable holding the API key (or, for Ollama, the host).
+    pub key_var: &'static str,
+    /// Variable that overrides the base URL, if the service has a customary one.
+    pub base_url_var: Option<&'static str>,
+    /// Base URL used when no override is set.
+    pub default_base_url: &'static str,
+}
+
+/// The OpenAI-compatible services detected from the environment, in the order they are listed
+/// at start-up. Azure and Ollama have their own rules in `validate::from_env`.
+pub const KNOWN_SERVICES: &[KnownService] = &[
+    KnownService {
+        name: "openai",
+        key_var: "OPENAI_API_KEY",
+        base_url_var: Some("OPENAI_BASE_URL"),
+        default_base_url: "https://api.openai.com/v1",
+    },
+    KnownService {
+        name: "groq",
+        key_var: "GROQ_API_KEY",
+        base_url_var: Some("GROQ_BASE_URL"),
+        default_base_url: "https://api.groq.com/openai/v1",
+    },
+    KnownService {
+        name: "mistral",
+        key_var: "MISTRAL_API_KEY",
+        base_url_var: Some("MISTRAL_BASE_URL"),
+        default_base_url: "https://api.mistral.ai/v1",
+    },
+    KnownService {
+        name: "deepseek",
+        key_var: "DEEPSEEK_API_KEY",
+        base_url_var: Some("DEEPSEEK_BASE_URL"),
+        default_base_url: "https://api.deepseek.com/v1",
+    },
+    KnownService {
+        name: "together",
+        key_var: "TOGETHER_API_KEY",
+        base_url_var: Some("TOGETHER_BASE_URL"),
+        default_base_url: "https://api.together.xyz/v1",
+    },
+    KnownService {
+        name: "fireworks",
+        key_var: "FIREWORKS_API_KEY",
+        base_url_var: Some("FIREWORKS_BASE_URL"),
+        default_base_url: "https://api.fireworks.ai/inference/v1",
+    },
+    KnownService {
+        name: "openrouter",
+        key_var: "OPENROUTER_API_KEY",
+        base_url_var: Some("OPENROUTER_BASE_URL"),
+        default_base_url: "https://openrouter.ai/api/v1",
+    },
+    KnownService {
+        name: "xai",
+        key_var: "XAI_API_KEY",
+        base_url_var: Some("XAI_BASE_URL"),
+        default_base_url: "https://api.x.ai/v1",
+    },
+    KnownService {
+        name: "vllm",
+        key_var: "VLLM_API_KEY",
+        base_url_var: Some("VLLM_BASE_URL"),
+        default_base_url: "http://127.0.0.1:8000/v1",
+    },
+];
+
+/// Azure OpenAI: key, endpoint (`https://<resource>.openai.azure.com`) and API version.
+pub const ENV_AZURE_KEY: &str = "AZURE_OPENAI_API_KEY";
+/// Azure OpenAI resource endpoint.
+pub const ENV_AZURE_ENDPOINT: &str = "AZURE_OPENAI_ENDPOINT";
+/// Azure OpenAI API version (the OpenAI SDK's variable name).
+pub const ENV_AZURE_API_VERSION: &str = "OPENAI_API_VERSION";
+/// Ollama's host (`127.0.0.1:11434` or a URL), as the Ollama CLI reads it.
+pub const ENV_OLLAMA_HOST: &str = "OLLAMA_HOST";
+
+/// Where environment values come from.
+pub trait EnvSource {
+    /// The value of `name`, if set and valid Unicode.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// A fixed map, for tests.
+impl EnvSource for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}

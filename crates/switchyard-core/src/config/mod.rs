@@ -1,0 +1,201 @@
+//! Configuration: YAML → [`raw::RawConfig`] (`deny_unknown_fields`) → [`validate`] → [`Config`].
+//!
+//! Runtime code only ever sees [`Config`]: every value is checked and defaulted once, at start-up,
+//! so the request path never handles "unset" or "invalid". Errors name the key path and, where
+//! it can be found, the line.
+
+pub mod env;
+mod locate;
+pub mod raw;
+mod secret;
+pub mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use locate::Seg;
+pub use raw::{LogFormat, LogLevel};
+pub use secret::Secret;
+pub use validate::{embedded_default, from_yaml, load_file};
+
+/// The validated gateway configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Listener and transport settings.
+    pub server: ServerConfig,
+    /// Client authentication.
+    pub auth: AuthConfig,
+    /// Upstream providers, by name.
+    pub providers: BTreeMap<String, Arc<ProviderConfig>>,
+    /// Model aliases, by name.
+    pub models: BTreeMap<String, ModelAlias>,
+}
+
+/// `server:` after validation.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes.
+    pub max_body_size: usize,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+    /// How long a shutdown waits for in-flight requests and streams before closing them.
+    pub shutdown_timeout: Duration,
+    /// Upstream timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// Upstream timeouts. Each expiry is reported as a `timeout` error (504 before the first byte
+/// reached the client, an error event after).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP and TLS connect.
+    pub connect: Duration,
+    /// Until the upstream's response headers arrive.
+    pub first_byte: Duration,
+    /// Longest silence between two chunks of a stream.
+    pub stream_idle: Duration,
+    /// The whole upstream exchange.
+    pub total: Duration,
+}
+
+/// Client authentication after validation. Keys are held only as SHA-256 digests.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Digest of the master key.
+    pub master_key_sha256: Option<[u8; 32]>,
+    /// Static virtual keys.
+    pub virtual_keys: Vec<VirtualKey>,
+}
+
+impl AuthConfig {
+    /// Whether clients must present a key.
+    pub fn enabled(&self) -> bool {
+        self.master_key_sha256.is_some() || !self.virtual_keys.is_empty()
+    }
+}
+
+/// A static client key.
+#[derive(Clone)]
+pub struct VirtualKey {
+    /// Name shown in logs and headers.
+    pub name: Arc<str>,
+    /// SHA-256 of the key.
+    pub sha256: [u8; 32],
+}
+
+impl fmt::Debug for VirtualKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtualKey")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which wire dialect a provider speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI's API at `{base_url}/chat/completions` with a bearer token.
+    OpenAi,
+    /// Azure OpenAI at `{base_url}/openai/deployments/{model}/...?api-version=` with `api-key`.
+    Azure {
+        /// The `api-version` query value.
+        api_version: String,
+    },
+}
+
+/// Where a provider is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A URL from the config or the environment, without a trailing slash.
+    Url(String),
+    /// The mock provider built into the binary, started on a loopback port at serve time.
+    EmbeddedMock,
+}
+
+/// A validated provider.
+#[derive(Debug)]
+pub struct ProviderConfig {
+    /// Name from the config (`providers.<name>`); shown in headers and logs.
+    pub name: Arc<str>,
+    /// Wire dialect.
+    pub kind: ProviderKind,
+    /// Where to send requests.
+    pub endpoint: Endpoint,
+    /// Credential sent upstream.
+    pub api_key: Option<Secret>,
+    /// Extra headers, marked sensitive so they are never logged.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// A model alias: the name clients use, and where it can be served.
+#[derive(Debug, Clone)]
+pub struct ModelAlias {
+    /// The deployments, in config order.
+    pub deployments: Vec<Deployment>,
+}
+
+/// One place an alias can be served.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The provider.
+    pub provider: Arc<ProviderConfig>,
+    /// The provider's model name.
+    pub model: Arc<str>,
+    /// Relative traffic share.
+    pub weight: u32,
+}
+
+/// A config that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file `{path}`: {source}")]
+    Io {
+        /// The path given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed, has a wrong type or an unknown key.
+    #[error("{0}")]
+    Parse(String),
+    /// Values that parsed but do not make sense together.
+    #[error("{}", render_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+/// One semantic problem in a config.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Dotted key path, e.g. `models.chat.deployments[0].provider`.
+    pub key: String,
+    /// 1-based line, when it could be found.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match p.line {
+            Some(line) => out.push_str(&format!("`{}` (line {line}): {}", p.key, p.message)),
+            None => out.push_str(&format!("`{}`: {}", p.key, p.message)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! The config file as written: serde structs with `deny_unknown_fields`, nothing validated yet.
+//!
+//! Values that need parsing (durations, sizes, `${ENV}` references) are parsed *during*
+//! deserialisation so that a mistake is reported by the YAML parser with its line and column.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::units::{parse_duration, parse_size};
+
+/// Top level of the YAML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listener and transport settings.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Client authentication.
+    #[serde(default)]
+    pub auth: RawAuth,
+    /// Upstream providers by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    /// Model aliases by name.
+    #[serde(default)]
+    pub models: BTreeMap<String, RawModel>,
+}
+
+/// `server:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// `host:port` to listen on.
+    pub listen: Option<EnvString>,
+    /// Largest accepted request body.
+    pub max_body_size: Option<Size>,
+    /// `text` or `json`.
+    pub log_format: Option<LogFormat>,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub log_level: Option<LogLevel>,
+    /// How long shutdown waits for in-flight requests and streams.
+    pub shutdown_timeout: Option<DurationStr>,
+    /// Upstream timeouts.
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+}
+
+/// `server.timeouts:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    /// TCP (and TLS) connect.
+    pub connect: Option<DurationStr>,
+    /// From sending the request to receiving the response headers.
+    pub first_byte: Option<DurationStr>,
+    /// Longest gap between two chunks of a streamed response.
+    pub stream_idle: Option<DurationStr>,
+    /// Whole upstream exchange, body included.
+    pub total: Option<DurationStr>,
+}
+
+/// `auth:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// The operator's key: full access.
+    pub master_key: Option<EnvString>,
+    /// Static client keys.
+    #[serde(default)]
+    pub virtual_keys: Vec<RawVirtualKey>,
+    /// Allow serving without any key on a non-loopback address.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+}
+
+/// One entry of `auth.virtual_keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVirtualKey {
+    /// Name used in logs and headers (never the key itself).
+    pub name: String,
+    /// The key in clear (usually `${ENV}`); hashed at load and then forgotten.
+    pub key: Option<EnvString>,
+    /// Hex SHA-256 of the key, so the clear key never has to be on the gateway host.
+    pub key_sha256: Option<String>,
+}
+
+/// Provider types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawProviderKind {
+    /// Any OpenAI-compatible API (OpenAI, Groq, Mistral, vLLM, Ollama, ...).
+    Openai,
+    /// Azure OpenAI deployment URLs with `api-version` and the `api-key` header.
+    Azure,
+    /// The built-in mock provider.
+    Mock,
+}
+
+/// One entry of `providers:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// Provider type.
+    #[serde(rename = "type")]
+    pub kind: RawProviderKind,
+    /// API root, e.g. `https://api.openai.com/v1`.
+    pub base_url: Option<EnvString>,
+    /// Credential sent upstream.
+    pub api_key: Option<EnvString>,
+    /// Extra headers sent upstream on every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvString>,
+    /// Azure `api-version` query parameter.
+    pub api_version: Option<EnvString>,
+}
+
+/// One entry of `models:` (an alias).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// Where the alias can be served.
+    pub deployments: Vec<RawDeployment>,
+}
+
+/// One deployment of an alias.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeployment {
+    /// Name of an entry in `providers:`.
+    pub provider: String,
+    /// The provider's model name (for Azure: the deployment name).
+    pub model: String,
+    /// Share of traffic relative to the alias's other deployments.
+    pub weight: Option<u32>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// One line per request, plus start-up and shutdown.
+    #[default]
+    Info,
+    /// Diagnostic detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// A duration written as `500ms`, `30s`, `5m` or `1h`.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationStr(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(DurationStr)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A byte size written as an integer or with a unit (`4MiB`).
+#[derive(Debug, Clone, Copy)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as 4194304 or \"4MiB\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom("size must not be negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
+                parse_size(v).map(Size).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+thread_local! {
+    /// The environment snapshot used by [`EnvString`] while one config text is deserialised.
+    static ENV_SNAPSHOT: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with `vars` as the environment seen by [`EnvString`] on this thread.
+pub(crate) fn with_env<T>(vars: HashMap<String, String>, f: impl FnOnce() -> T) -> T {
+    ENV_SNAPSHOT.with(|s| *s.borrow_mut() = vars);
+    let out = f();
+    ENV_SNAPSHOT.with(|s| s.borrow_mut().clear());
+    out
+}
+
+/// Names of all `${VAR}` references in `text`, so that only those are read from the environment.
+pub(crate) fn env_refs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find("${") {
+        rest = &rest[pos + 2..];
+        let end = rest.find(['}', ':']).unwrap_or(rest.len());
+        out.push(rest[..end].to_owned());
+    }
+    out
+}
+
+/// A string in which `${VAR}` and `${VAR:-default}` are replaced from the environment while
+/// the file is parsed. A reference to an unset variable without a default is an error that
+/// names the variable, never its value.
+#[derive(Debug, Clone)]
+pub struct EnvString(pub String);
+
+impl<'de> Deserialize<'de> for EnvString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ENV_SNAPSHOT
+            .with(|env| expand(&s, &env.borrow()))
+            .map(EnvString)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// Expands `${VAR}` / `${VAR:-default}` in `s`.
+pub(crate) fn expand(s: &str, env: &HashMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find("${") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "unterminated `${` reference".to_owned())?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!(
+                "`${{{inner}}}` is not a valid environment variable reference"
+            ));
+        }
+        match (env.get(name), default) {
+            (Some(v), _) if !v.is_empty() => out.push_str(v),
+            (_, Some(d)) => out.push_str(d),
+            _ => return Err(format!("environment variable `{name}` is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}

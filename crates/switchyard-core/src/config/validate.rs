@@ -1,0 +1,531 @@
+//! Turns a [`RawConfig`] into a [`Config`], collecting every problem with its key and line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::env::{self, EnvSource, KNOWN_SERVICES};
+use super::locate::{locate, Seg};
+use super::raw::{self, RawConfig, RawProviderKind};
+use super::{
+    AuthConfig, Config, ConfigError, Deployment, Endpoint, ModelAlias, Problem, ProviderConfig,
+    ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
+};
+
+/// Default listen address: loopback only, so a fresh install is never exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+/// Reads and validates the config file at `path`.
+pub fn load_file(path: &str, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    from_yaml(&text, env)
+}
+
+/// Parses and validates a YAML config text.
+pub fn from_yaml(text: &str, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+    let raw = parse(text, env)?;
+    let mut v = Validator {
+        text,
+        problems: Vec::new(),
+    };
+    let cfg = v.config(raw);
+    if v.problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigError::Invalid(v.problems))
+    }
+}
+
+fn parse(text: &str, env: &dyn EnvSource) -> Result<RawConfig, ConfigError> {
+    let is_blank = text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
+    });
+    if is_blank {
+        return Ok(RawConfig::default());
+    }
+    let vars: HashMap<String, String> = raw::env_refs(text)
+        .into_iter()
+        .filter_map(|name| env.var(&name).map(|v| (name, v)))
+        .collect();
+    raw::with_env(vars, || {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                ConfigError::Parse(format!("config: {inner}"))
+            } else {
+                ConfigError::Parse(format!("`{path}`: {inner}"))
+            }
+        })
+    })
+}
+
+/// The config used when no file is given: the built-in mock behind `demo`, plus every
+/// OpenAI-compatible service whose usual environment variables are set.
+pub fn embedded_default(env: &dyn EnvSource) -> Config {
+    let mock = Arc::new(ProviderConfig {
+        name: Arc::from("mock"),
+        kind: ProviderKind::OpenAi,
+        endpoint: Endpoint::EmbeddedMock,
+        api_key: None,
+        headers: Vec::new(),
+    });
+    let mut providers = BTreeMap::new();
+    providers.insert("mock".to_owned(), mock.clone());
+    let nonempty = |name: &str| env.var(name).filter(|v| !v.trim().is_empty());
+    for svc in KNOWN_SERVICES {
+        let Some(key) = nonempty(svc.key_var) else {
+            continue;
+        };
+        let base = svc
+            .base_url_var
+            .and_then(nonempty)
+            .unwrap_or_else(|| svc.default_base_url.into());
+        providers.insert(
+            svc.name.to_owned(),
+            Arc::new(ProviderConfig {
+                name: Arc::from(svc.name),
+                kind: ProviderKind::OpenAi,
+                endpoint: Endpoint::Url(base.trim_end_matches('/').to_owned()),
+                api_key: Some(Secret::new(key)),
+                headers: Vec::new(),
+            }),
+        );
+    }
+    if let (Some(key), Some(endpoint)) = (
+        nonempty(env::ENV_AZURE_KEY),
+        nonempty(env::ENV_AZURE_ENDPOINT),
+    ) {
+        let api_version = nonempty(env::ENV_AZURE_API_VERSION)
+            .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.into());
+        providers.insert(
+            "azure".to_owned(),
+            Arc::new(ProviderConfig {
+                name: Arc::from("azure"),
+                kind: ProviderKind::Azure { api_version },
+                endpoint: Endpoint::Url(endpoint.trim_end_matches('/').to_owned()),
+                api_key: Some(Secret::new(key)),
+                headers: Vec::new(),
+            }),
+        );
+    }
+    if let Some(host) = nonempty(env::ENV_OLLAMA_HOST) {
+        let host = host.trim_end_matches('/');
+        let base = if host.starts_with("http://") || host.starts_with("https://") {
+            format!("{host}/v1")
+        } else {
+            let host = host.replace("0.0.0.0", "127.0.0.1");
+            if host.contains(':') {
+                format!("http://{host}/v1")
+            } else {
+                format!("http://{host}:11434/v1")
+            }
+        };
+        providers.insert(
+            "ollama".to_owned(),
+            Arc::new(ProviderConfig {
+                name: Arc::from("ollama"),
+                kind: ProviderKind::OpenAi,
+                endpoint: Endpoint::Url(base),
+                api_key: None,
+                headers: Vec::new(),
+            }),
+        );
+    }
+    let mut models = BTreeMap::new();
+    for (alias, model) in [("demo", "mock-gpt"), ("demo-embed", "mock-embed")] {
+        models.insert(
+            alias.to_owned(),
+            ModelAlias {
+                deployments: vec![Deployment {
+                    provider: mock.clone(),
+                    model: Arc::from(model),
+                    weight: 1,
+                }],
+            },
+        );
+    }
+    let master_key_sha256 = nonempty(env::ENV_MASTER_KEY).map(|k| sha256(k.as_bytes()));
+    Config {
+        server: ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            max_body_size: DEFAULT_MAX_BODY as usize,
+            log_format: Default::default(),
+            log_level: Default::default(),
+            shutdown_timeout: Duration::from_secs(30),
+            timeouts: default_timeouts(),
+        },
+        auth: AuthConfig {
+            master_key_sha256,
+            virtual_keys: Vec::new(),
+        },
+        providers,
+        models,
+    }
+}
+
+fn default_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(10),
+        first_byte: Duration::from_secs(600),
+        stream_idle: Duration::from_secs(300),
+        total: Duration::from_secs(900),
+    }
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+struct Validator<'t> {
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+fn key(s: &str) -> Seg {
+    Seg::Key(s.to_owned())
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, path: &[Seg], message: impl Into<String>) {
+        let mut key = String::new();
+        for seg in path {
+            match seg {
+                Seg::Key(k) => {
+                    if !key.is_empty() {
+                        key.push('.');
+                    }
+                    key.push_str(k);
+                }
+                Seg::Index(i) => key.push_str(&format!("[{i}]")),
+            }
+        }
+        let line = locate(self.text, path);
+        self.problems.push(Problem {
+            key,
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let server = self.server(&raw.server);
+        let auth = self.auth(&raw.auth);
+        if !auth.enabled() && !server.listen.ip().is_loopback() && !raw.auth.allow_unauthenticated {
+            self.problem(
+                &[key("server"), key("listen")],
+                format!(
+                    "listening on non-loopback address {} without any key would open the gateway to \
+                     anyone who can reach it; set auth.master_key or auth.virtual_keys, or \
+                     auth.allow_unauthenticated: true",
+                    server.listen
+                ),
+            );
+        }
+        let mut providers = BTreeMap::new();
+        for (name, p) in &raw.providers {
+            if let Some(cfg) = self.provider(name, p) {
+                providers.insert(name.clone(), Arc::new(cfg));
+            }
+        }
+        let mut models = BTreeMap::new();
+        for (alias, m) in &raw.models {
+            let path = [key("models"), key(alias)];
+            if alias.trim().is_empty() || alias.chars().any(char::is_whitespace) {
+                self.problem(
+                    &path,
+                    "alias names must be non-empty and contain no whitespace",
+                );
+            }
+            if m.deployments.is_empty() {
+                self.problem(
+                    &[key("models"), key(alias), key("deployments")],
+                    "needs at least one deployment",
+                );
+            }
+            let mut deployments = Vec::new();
+            for (i, d) in m.deployments.iter().enumerate() {
+                let dpath = [key("models"), key(alias), key("deployments"), Seg::Index(i)];
+                let weight = d.weight.unwrap_or(1);
+                if d.model.trim().is_empty() {
+                    let mut p = dpath.to_vec();
+                    p.push(key("model"));
+                    self.problem(&p, "must not be empty");
+                }
+                match providers.get(&d.provider) {
+                    Some(provider) => deployments.push(Deployment {
+                        provider: Arc::clone(provider),
+                        model: Arc::from(d.model.as_str()),
+                        weight,
+                    }),
+                    None if raw.providers.contains_key(&d.provider) => {}
+                    None => {
+                        let known: Vec<&str> = raw.providers.keys().map(String::as_str).collect();
+                        let mut p = dpath.to_vec();
+                        p.push(key("provider"));
+                        self.problem(
+                            &p,
+                            format!(
+                                "unknown provider `{}`; configured providers: {}",
+                                d.provider,
+                                if known.is_empty() {
+                                    "(none)".to_owned()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+            if !m.deployments.is_empty() && m.deployments.iter().all(|d| d.weight == Some(0)) {
+                self.problem(
+                    &[key("models"), key(alias), key("deployments")],
+                    "all weights are 0: no deployment could ever be chosen",
+                );
+            }
+            models.insert(alias.clone(), ModelAlias { deployments });
+        }
+        Config {
+            server,
+            auth,
+            providers,
+            models,
+        }
+    }
+
+    fn server(&mut self, raw: &raw::RawServer) -> ServerConfig {
+        let listen = match &raw.listen {
+            None => DEFAULT_LISTEN.parse().ok(),
+            Some(s) => match s.0.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.problem(
+                        &[key("server"), key("listen")],
+                        format!(
+                            "`{}` is not a host:port address such as 127.0.0.1:4000",
+                            s.0
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let max_body = raw.max_body_size.map_or(DEFAULT_MAX_BODY, |s| s.0);
+        if max_body == 0 || max_body > 1024 * 1024 * 1024 {
+            self.problem(
+                &[key("server"), key("max_body_size")],
+                "must be between 1 byte and 1GiB",
+            );
+        }
+        let d = default_timeouts();
+        let t = &raw.timeouts;
+        let timeouts = Timeouts {
+            connect: t.connect.map_or(d.connect, |x| x.0),
+            first_byte: t.first_byte.map_or(d.first_byte, |x| x.0),
+            stream_idle: t.stream_idle.map_or(d.stream_idle, |x| x.0),
+            total: t.total.map_or(d.total, |x| x.0),
+        };
+        for (name, value) in [
+            ("connect", timeouts.connect),
+            ("first_byte", timeouts.first_byte),
+            ("stream_idle", timeouts.stream_idle),
+            ("total", timeouts.total),
+        ] {
+            if value.is_zero() {
+                self.problem(
+                    &[key("server"), key("timeouts"), key(name)],
+                    "must be greater than zero",
+                );
+            }
+        }
+        ServerConfig {
+            listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4000))),
+            max_body_size: usize::try_from(max_body).unwrap_or(usize::MAX),
+            log_format: raw.log_format.unwrap_or_default(),
+            log_level: raw.log_level.unwrap_or_default(),
+            shutdown_timeout: raw
+                .shutdown_timeout
+                .map_or(Duration::from_secs(30), |x| x.0),
+            timeouts,
+        }
+    }
+
+    fn auth(&mut self, raw: &raw::RawAuth) -> AuthConfig {
+        let master_key_sha256 = raw.master_key.as_ref().map(|k| {
+            if k.0.len() < 8 {
+                self.problem(
+                    &[key("auth"), key("master_key")],
+                    "must be at least 8 characters long",
+                );
+            }
+            sha256(k.0.as_bytes())
+        });
+        let mut virtual_keys: Vec<VirtualKey> = Vec::new();
+        for (i, vk) in raw.virtual_keys.iter().enumerate() {
+            let path = [key("auth"), key("virtual_keys"), Seg::Index(i)];
+            if vk.name.trim().is_empty() {
+                self.problem(&path, "`name` must not be empty");
+            }
+            if virtual_keys.iter().any(|k| *k.name == *vk.name) {
+                self.problem(&path, format!("duplicate virtual key name `{}`", vk.name));
+            }
+            let digest = match (&vk.key, &vk.key_sha256) {
+                (Some(k), None) if k.0.len() >= 8 => Some(sha256(k.0.as_bytes())),
+                (Some(_), None) => {
+                    self.problem(&path, "`key` must be at least 8 characters long");
+                    None
+                }
+                (None, Some(hex)) => {
+                    let parsed = parse_hex32(hex);
+                    if parsed.is_none() {
+                        self.problem(&path, "`key_sha256` must be 64 hexadecimal characters");
+                    }
+                    parsed
+                }
+                _ => {
+                    self.problem(&path, "set exactly one of `key` or `key_sha256`");
+                    None
+                }
+            };
+            if let Some(sha256) = digest {
+                virtual_keys.push(VirtualKey {
+                    name: Arc::from(vk.name.as_str()),
+                    sha256,
+                });
+            }
+        }
+        AuthConfig {
+            master_key_sha256,
+            virtual_keys,
+        }
+    }
+
+    fn provider(&mut self, name: &str, raw: &raw::RawProvider) -> Option<ProviderConfig> {
+        let path = [key("providers"), key(name)];
+        let before = self.problems.len();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.problem(
+                &path,
+                "provider names may contain only letters, digits, `-`, `_` and `.`",
+            );
+        }
+        let at = |k: &str| {
+            let mut p = path.to_vec();
+            p.push(key(k));
+            p
+        };
+        let endpoint = match (&raw.base_url, raw.kind) {
+            (None, RawProviderKind::Mock) => Endpoint::EmbeddedMock,
+            (None, RawProviderKind::Openai) => {
+                Endpoint::Url("https://api.openai.com/v1".to_owned())
+            }
+            (None, RawProviderKind::Azure) => {
+                self.problem(
+                    &at("base_url"),
+                    "Azure needs `base_url: https://<resource>.openai.azure.com`",
+                );
+                Endpoint::EmbeddedMock
+            }
+            (Some(url), _) => {
+                let u = url.0.trim_end_matches('/');
+                match u.parse::<http::Uri>() {
+                    Ok(uri)
+                        if matches!(uri.scheme_str(), Some("http" | "https"))
+                            && uri.authority().is_some()
+                            && uri.query().is_none() =>
+                    {
+                        Endpoint::Url(u.to_owned())
+                    }
+                    _ => {
+                        self.problem(
+                            &at("base_url"),
+                            "must be an http:// or https:// URL without a query string",
+                        );
+                        Endpoint::EmbeddedMock
+                    }
+                }
+            }
+        };
+        let kind = match raw.kind {
+            RawProviderKind::Openai | RawProviderKind::Mock => {
+                if raw.api_version.is_some() {
+                    self.problem(
+                        &at("api_version"),
+                        "only Azure providers take `api_version`",
+                    );
+                }
+                ProviderKind::OpenAi
+            }
+            RawProviderKind::Azure => ProviderKind::Azure {
+                api_version: raw
+                    .api_version
+                    .as_ref()
+                    .map_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned(), |v| v.0.clone()),
+            },
+        };
+        let mut headers = Vec::new();
+        for (hname, value) in &raw.headers {
+            let mut p = at("headers");
+            p.push(key(hname));
+            let parsed_name = http::HeaderName::from_bytes(hname.as_bytes());
+            let parsed_value = http::HeaderValue::from_str(&value.0);
+            match (parsed_name, parsed_value) {
+                (Ok(n), Ok(mut v)) => {
+                    v.set_sensitive(true);
+                    headers.push((n, v));
+                }
+                (Err(_), _) => self.problem(&p, "is not a valid HTTP header name"),
+                (_, Err(_)) => {
+                    self.problem(&p, "has a value that is not a valid HTTP header value")
+                }
+            }
+        }
+        let api_key = raw.api_key.as_ref().map(|k| Secret::new(k.0.clone()));
+        if let Some(k) = &api_key {
+            if http::HeaderValue::from_str(k.expose()).is_err() {
+                self.problem(
+                    &at("api_key"),
+                    "contains characters that cannot be sent in an HTTP header",
+                );
+            }
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(ProviderConfig {
+            name: Arc::from(name),
+            kind,
+            endpoint,
+            api_key,
+            headers,
+        })
+    }
+}
+
+fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

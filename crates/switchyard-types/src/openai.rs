@@ -1,0 +1,264 @@
+//! OpenAI wire format: request views for validation, the error body, and usage.
+//!
+//! The views borrow from the request body and name only the fields the gateway must understand
+//! to route and relay a request. Unknown fields are skipped here and forwarded untouched by the
+//! dispatcher, which sends the client's own bytes. Checks are about JSON *types* (a role must be
+//! a string), never about closed sets of values (which roles exist), so that a parameter or role
+//! OpenAI adds tomorrow keeps working through the gateway today.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The fields of a `POST /v1/chat/completions` body that the gateway relies on.
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest<'a> {
+    /// The model or alias the client asked for.
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    /// The conversation; must be a non-empty array.
+    #[serde(borrow)]
+    pub messages: Vec<ChatMessage<'a>>,
+    /// Whether the client wants server-sent events.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// Streaming options, e.g. `include_usage`.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// Number of choices.
+    #[serde(default)]
+    pub n: Option<u32>,
+    /// Legacy completion-length cap.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Current completion-length cap.
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    /// Sampling temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Function tools offered to the model.
+    #[serde(default, borrow)]
+    pub tools: Option<Vec<Tool<'a>>>,
+    /// End-user identifier, used for attribution.
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
+}
+
+/// One chat message, as far as the gateway needs to see it.
+#[derive(Debug, Deserialize)]
+pub struct ChatMessage<'a> {
+    /// `system`, `developer`, `user`, `assistant`, `tool`, ... (not checked against a list).
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    /// A string, an array of content parts, or null (assistant messages with tool calls).
+    #[serde(default, borrow)]
+    pub content: Option<&'a RawValue>,
+}
+
+/// `stream_options` of a chat request.
+#[derive(Debug, Deserialize)]
+pub struct StreamOptions {
+    /// Ask for a final chunk carrying the usage of the whole stream.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// A tool definition; only its shape is checked.
+#[derive(Debug, Deserialize)]
+pub struct Tool<'a> {
+    /// Tool type, `function` today.
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// The function definition, for function tools.
+    #[serde(default, borrow)]
+    pub function: Option<FunctionDef<'a>>,
+}
+
+/// A function tool's definition.
+#[derive(Debug, Deserialize)]
+pub struct FunctionDef<'a> {
+    /// The function name the model may call.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+}
+
+/// The fields of a `POST /v1/embeddings` body that the gateway relies on.
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingsRequest<'a> {
+    /// The model or alias the client asked for.
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    /// A string, an array of strings, an array of token ids, or an array of such arrays.
+    #[serde(borrow)]
+    pub input: &'a RawValue,
+    /// `float` or `base64`.
+    #[serde(default, borrow)]
+    pub encoding_format: Option<Cow<'a, str>>,
+    /// Requested vector size.
+    #[serde(default)]
+    pub dimensions: Option<u32>,
+}
+
+/// A semantic problem found after the body parsed: the JSON path of the bad field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the offending field, e.g. `messages[2].content`.
+    pub param: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ChatCompletionRequest<'_> {
+    /// Checks what serde's types cannot express: non-empty messages, content kinds, tool shape.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.model.is_empty() {
+            return Err(field("model", "`model` must not be empty"));
+        }
+        if self.messages.is_empty() {
+            return Err(field(
+                "messages",
+                "`messages` must contain at least one message",
+            ));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            if m.role.is_empty() {
+                return Err(field(
+                    &format!("messages[{i}].role"),
+                    "`role` must not be empty",
+                ));
+            }
+            if let Some(content) = m.content {
+                if !matches!(content.get().as_bytes().first(), Some(b'"' | b'[' | b'n')) {
+                    return Err(field(
+                        &format!("messages[{i}].content"),
+                        "`content` must be a string, an array of content parts, or null",
+                    ));
+                }
+            }
+        }
+        if self.n == Some(0) {
+            return Err(field("n", "`n` must be at least 1"));
+        }
+        if let Some(tools) = &self.tools {
+            for (i, t) in tools.iter().enumerate() {
+                if t.kind == "function" && t.function.is_none() {
+                    return Err(field(
+                        &format!("tools[{i}].function"),
+                        "a tool of type `function` needs a `function` object",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+}
+
+impl EmbeddingsRequest<'_> {
+    /// Checks that `input` is a string or a non-empty array and that the options are sane.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.model.is_empty() {
+            return Err(field("model", "`model` must not be empty"));
+        }
+        let raw = self.input.get();
+        match raw.as_bytes().first() {
+            Some(b'"') => {}
+            Some(b'[') if raw[1..].trim_start().starts_with(']') => {
+                return Err(field("input", "`input` must not be an empty array"));
+            }
+            Some(b'[') => {}
+            _ => {
+                return Err(field(
+                    "input",
+                    "`input` must be a string, an array of strings, or an array of token ids",
+                ));
+            }
+        }
+        if self.dimensions == Some(0) {
+            return Err(field("dimensions", "`dimensions` must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn field(param: &str, message: &str) -> FieldError {
+    FieldError {
+        param: param.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// The error object.
+    pub error: ErrorObject,
+}
+
+/// The object inside [`ErrorBody`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorObject {
+    /// Human-readable explanation.
+    pub message: String,
+    /// Error class, e.g. `invalid_request_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+    /// A machine-readable code, e.g. `model_not_found`.
+    pub code: Option<String>,
+}
+
+/// Whether `body` is an OpenAI-shaped error (`{"error": {"message": "...", ...}}`).
+///
+/// Upstream errors in this shape are relayed as they are, because their `code` and `param`
+/// (e.g. `context_length_exceeded`) are what clients and SDKs act on.
+pub fn is_error_body(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        #[allow(dead_code)]
+        error: ProbeInner<'a>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeInner<'a> {
+        #[serde(borrow)]
+        #[allow(dead_code)]
+        message: Cow<'a, str>,
+    }
+    serde_json::from_slice::<Probe<'_>>(body).is_ok()
+}
+
+/// Token usage as OpenAI reports it (extra detail fields are ignored here).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Sum of both, as reported.
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+/// Reads the top-level `usage` member of a response or chunk, if present and not null.
+pub fn usage_of(doc: &[u8]) -> Option<Usage> {
+    let span = crate::json::top_level_value(doc, "usage")?;
+    serde_json::from_slice::<Option<Usage>>(&doc[span])
+        .ok()
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests;

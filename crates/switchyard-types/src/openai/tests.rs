@@ -1,0 +1,87 @@
+use super::*;
+
+fn chat(body: &str) -> Result<(), String> {
+    let req: ChatCompletionRequest<'_> = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    req.validate().map_err(|e| e.param)
+}
+
+#[test]
+fn accepts_unknown_roles_fields_and_content_parts() {
+    chat(r#"{"model":"m","messages":[{"role":"developer","content":"x"},{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":null,"tool_calls":[]}],"new_param":{"a":1}}"#).unwrap();
+}
+
+#[test]
+fn rejects_bad_shapes_with_the_field_path() {
+    assert_eq!(
+        chat(r#"{"model":"m","messages":[]}"#),
+        Err("messages".into())
+    );
+    assert_eq!(
+        chat(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#),
+        Err("messages[0].content".into())
+    );
+    assert_eq!(
+        chat(r#"{"model":"","messages":[{"role":"user"}]}"#),
+        Err("model".into())
+    );
+    assert_eq!(
+        chat(r#"{"model":"m","messages":[{"role":"user"}],"n":0}"#),
+        Err("n".into())
+    );
+    assert_eq!(
+        chat(r#"{"model":"m","messages":[{"role":"user"}],"tools":[{"type":"function"}]}"#),
+        Err("tools[0].function".into())
+    );
+    assert!(chat(r#"{"model":"m","messages":[{"role":3}]}"#)
+        .unwrap_err()
+        .contains("invalid type"));
+    assert!(
+        chat(r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#)
+            .unwrap_err()
+            .contains("invalid type")
+    );
+    assert!(chat(r#"{"messages":[{"role":"user"}]}"#)
+        .unwrap_err()
+        .contains("missing field `model`"));
+}
+
+#[test]
+fn embeddings_input_shapes() {
+    let ok = |b: &str| {
+        serde_json::from_str::<EmbeddingsRequest<'_>>(b)
+            .unwrap()
+            .validate()
+    };
+    assert!(ok(r#"{"model":"e","input":"x"}"#).is_ok());
+    assert!(ok(r#"{"model":"e","input":["a","b"]}"#).is_ok());
+    assert!(ok(r#"{"model":"e","input":[[1,2],[3]]}"#).is_ok());
+    assert_eq!(
+        ok(r#"{"model":"e","input":[ ]}"#).unwrap_err().param,
+        "input"
+    );
+    assert_eq!(ok(r#"{"model":"e","input":7}"#).unwrap_err().param, "input");
+}
+
+#[test]
+fn error_body_detection() {
+    assert!(is_error_body(
+        br#"{"error":{"message":"bad","type":"x","param":null,"code":null}}"#
+    ));
+    assert!(!is_error_body(b"<html>502</html>"));
+    assert!(!is_error_body(br#"{"error":"flat string"}"#));
+}
+
+#[test]
+fn usage_extraction() {
+    let doc = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":0}}}"#;
+    assert_eq!(
+        usage_of(doc),
+        Some(Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            total_tokens: 7
+        })
+    );
+    assert_eq!(usage_of(br#"{"usage":null}"#), None);
+    assert_eq!(usage_of(br#"{"choices":[]}"#), None);
+}
