@@ -1,4 +1,19 @@
 //! The Switchyard gateway runtime.
+//!
+//! One request flows through `server` (edge: request id, routes) into `pipeline` (the ordered
+//! stages), which uses `auth`, `routing` and `providers` (sans-IO adapters) and sends upstream
+//! through `http_client`. `config` is validated once at start-up; nothing on the request path
+//! handles an unset or invalid setting. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
+pub mod error;
+pub mod http_client;
+pub mod pipeline;
+pub mod providers;
+pub mod routing;
+pub mod server;
+pub mod telemetry;
+
+pub use server::Prepared;

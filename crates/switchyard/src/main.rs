@@ -1,2 +1,253 @@
-//! placeholder
-fn main() {}
+//! `switchyard`: the gateway binary. Parses the command line, loads the config, starts logging
+//! and serves. All logic lives in `switchyard-core`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use switchyard_core::config::{self, env, Config, Endpoint, ProviderKind};
+use switchyard_core::{telemetry, Prepared};
+
+const USAGE: &str = "\
+switchyard: one fast gateway in front of every LLM provider
+
+USAGE:
+    switchyard serve [--config FILE] [--listen HOST:PORT]
+    switchyard check --config FILE
+    switchyard version
+    switchyard help
+
+serve   Run the gateway. Without --config (or SWITCHYARD_CONFIG) it uses the embedded default:
+        127.0.0.1:4000, the built-in mock provider behind the `demo` alias, and every
+        OpenAI-compatible provider whose usual API key variable is set (reach its models as
+        `<provider>/<model>`, e.g. `openai/gpt-4o-mini`).
+check   Validate a config file and print a summary (never any secret).
+
+ENVIRONMENT:
+    SWITCHYARD_CONFIG      config file for `serve` when --config is not given
+    SWITCHYARD_MASTER_KEY  master key for the embedded default
+    SWITCHYARD_LOG         log level: error, warn, info, debug, trace
+    SWITCHYARD_LOG_FORMAT  text or json
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "serve" => serve(rest),
+        "check" => check(rest, &mut out),
+        "version" | "--version" | "-V" => {
+            let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "--help" | "-h" => {
+            let _ = write!(out, "{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            let _ = write!(err, "unknown command `{other}`\n\n{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Flags {
+    config: Option<String>,
+    listen: Option<String>,
+}
+
+fn flags(args: &[String]) -> anyhow::Result<Flags> {
+    let mut f = Flags {
+        config: None,
+        listen: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (a.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .with_context(|| format!("{name} needs a value"))
+        };
+        match name {
+            "--config" | "-c" => f.config = Some(value()?),
+            "--listen" => f.listen = Some(value()?),
+            other => anyhow::bail!("unknown option `{other}` (see `switchyard help`)"),
+        }
+    }
+    Ok(f)
+}
+
+fn load(path: &str) -> anyhow::Result<Config> {
+    config::load_file(path, &env::ProcessEnv)
+        .map_err(|e| anyhow::anyhow!("invalid config `{path}`:\n{e}"))
+}
+
+fn check(args: &[String], out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let f = flags(args)?;
+    let Some(path) = f.config.or_else(|| std::env::var(env::ENV_CONFIG).ok()) else {
+        anyhow::bail!("check needs --config FILE");
+    };
+    let cfg = load(&path)?;
+    writeln!(out, "config `{path}` is valid")?;
+    write_summary(&cfg, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A summary of what the gateway will serve. Base URLs are printed without any userinfo part;
+/// keys and header values are never printed.
+fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "listen: {}", cfg.server.listen)?;
+    let auth = if cfg.auth.enabled() {
+        format!(
+            "enabled (master key: {}, virtual keys: {})",
+            if cfg.auth.master_key_sha256.is_some() {
+                "set"
+            } else {
+                "not set"
+            },
+            cfg.auth.virtual_keys.len()
+        )
+    } else {
+        "disabled (no keys configured)".to_owned()
+    };
+    writeln!(out, "auth: {auth}")?;
+    writeln!(out, "providers:")?;
+    for p in cfg.providers.values() {
+        let kind = match &p.kind {
+            ProviderKind::OpenAi => "openai".to_owned(),
+            ProviderKind::Azure { api_version } => format!("azure, api-version {api_version}"),
+        };
+        let endpoint = match &p.endpoint {
+            Endpoint::Url(u) => strip_userinfo(u),
+            Endpoint::EmbeddedMock => "built-in mock".to_owned(),
+        };
+        writeln!(
+            out,
+            "  {} ({kind}) {endpoint}{}",
+            p.name,
+            if p.api_key.is_some() { ", key set" } else { "" }
+        )?;
+    }
+    writeln!(out, "models:")?;
+    for (alias, m) in &cfg.models {
+        let deps: Vec<String> = m
+            .deployments
+            .iter()
+            .map(|d| format!("{}/{} (weight {})", d.provider.name, d.model, d.weight))
+            .collect();
+        writeln!(out, "  {alias} -> {}", deps.join(", "))?;
+    }
+    Ok(())
+}
+
+fn strip_userinfo(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn serve(args: &[String]) -> anyhow::Result<ExitCode> {
+    let f = flags(args)?;
+    let path = f.config.or_else(|| {
+        std::env::var(env::ENV_CONFIG)
+            .ok()
+            .filter(|p| !p.is_empty())
+    });
+    let mut cfg = match &path {
+        Some(p) => load(p)?,
+        None => config::embedded_default(&env::ProcessEnv),
+    };
+    if let Some(listen) = f.listen {
+        cfg.server.listen = listen
+            .parse()
+            .with_context(|| format!("--listen `{listen}` is not a host:port address"))?;
+        if !cfg.server.listen.ip().is_loopback() && !cfg.auth.enabled() {
+            anyhow::bail!("refusing to listen on {} without any API key; set auth.master_key (or SWITCHYARD_MASTER_KEY)", cfg.server.listen);
+        }
+    }
+    if let Some(level) = std::env::var(env::ENV_LOG)
+        .ok()
+        .and_then(|v| telemetry::parse_level(&v))
+    {
+        cfg.server.log_level = level;
+    }
+    if let Some(format) = std::env::var(env::ENV_LOG_FORMAT)
+        .ok()
+        .and_then(|v| telemetry::parse_format(&v))
+    {
+        cfg.server.log_format = format;
+    }
+    telemetry::init(cfg.server.log_format, cfg.server.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cfg, path))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(cfg: Config, path: Option<String>) -> anyhow::Result<()> {
+    let listen = cfg.server.listen;
+    let mut summary = Vec::new();
+    write_summary(&cfg, &mut summary)?;
+    let auth_enabled = cfg.auth.enabled();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let prepared = Prepared::new(cfg)
+        .await
+        .context("cannot start the gateway")?;
+    tracing::info!(
+        config = path.as_deref().unwrap_or("(embedded default)"),
+        summary = %String::from_utf8_lossy(&summary).trim_end(),
+        "switchyard {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    if !auth_enabled {
+        tracing::warn!(
+            "no API keys configured: any client that can reach {addr} may use the gateway"
+        );
+    }
+    prepared.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use locate::Seg;
 pub use raw::{LogFormat, LogLevel};
 pub use secret::Secret;
-pub use validate::{embedded_default, from_yaml, load_file};
+pub use validate::{embedded_default, from_yaml, load_file, sha256};
 
 /// The validated gateway configuration.
 #[derive(Debug)]

@@ -1,0 +1,124 @@
+//! Per-request state carried from stage to stage, and the one log line written at the end.
+
+use std::sync::Arc;
+
+use switchyard_types::openai::Usage;
+use tokio::time::Instant;
+
+use crate::error::GatewayError;
+use crate::providers::Operation;
+
+/// What the pipeline learned about a request so far.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// The request id (client-supplied or generated).
+    pub request_id: Arc<str>,
+    /// The API operation.
+    pub op: Operation,
+    /// When the gateway started handling it.
+    pub started: Instant,
+    /// Who called (key name, never the key).
+    pub principal: &'static str,
+    /// Name of the virtual key, when one was used.
+    pub key_name: Option<Arc<str>>,
+    /// The model name the client sent.
+    pub client_model: Option<String>,
+    /// The serving provider.
+    pub provider: Option<Arc<str>>,
+    /// The upstream model.
+    pub upstream_model: Option<Arc<str>>,
+    /// Routing rule that chose the deployment.
+    pub route_rule: Option<&'static str>,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// Time until the first byte of the answer was ready for the client.
+    pub ttft_ms: Option<f64>,
+    /// Usage reported by the provider.
+    pub usage: Option<Usage>,
+}
+
+/// How a request ended, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete answer was delivered.
+    Completed,
+    /// The request failed before any answer byte was sent.
+    Failed,
+    /// A stream broke after bytes were sent; an error event closed it.
+    StreamError,
+    /// The client went away before the answer finished; the upstream call was cancelled.
+    ClientCancelled,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::StreamError => "upstream_error",
+            Self::ClientCancelled => "client_cancelled",
+        }
+    }
+}
+
+impl RequestCtx {
+    /// Starts the context for a request.
+    pub fn new(request_id: Arc<str>, op: Operation) -> Self {
+        Self {
+            request_id,
+            op,
+            started: Instant::now(),
+            principal: "anonymous",
+            key_name: None,
+            client_model: None,
+            provider: None,
+            upstream_model: None,
+            route_rule: None,
+            stream: false,
+            ttft_ms: None,
+            usage: None,
+        }
+    }
+
+    /// Milliseconds since the request started.
+    pub fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Writes the request's single log line. Called exactly once per request, on every path.
+    pub fn log(&self, status: u16, outcome: Outcome, error: Option<&GatewayError>) {
+        let usage = self.usage.unwrap_or_default();
+        let has_usage = self.usage.is_some();
+        let error_kind = error.map(|e| e.kind().as_str());
+        let error_msg = error.map(ToString::to_string);
+        macro_rules! line {
+            ($lvl:ident) => {
+                tracing::$lvl!(
+                    target: "switchyard::request",
+                    request_id = %self.request_id,
+                    op = self.op.as_str(),
+                    key = self.key_name.as_deref().unwrap_or(self.principal),
+                    model = self.client_model.as_deref(),
+                    provider = self.provider.as_deref(),
+                    upstream_model = self.upstream_model.as_deref(),
+                    route = self.route_rule,
+                    stream = self.stream,
+                    status,
+                    outcome = outcome.as_str(),
+                    error_kind,
+                    error = error_msg.as_deref(),
+                    latency_ms = self.elapsed_ms(),
+                    ttft_ms = self.ttft_ms,
+                    prompt_tokens = has_usage.then_some(usage.prompt_tokens),
+                    completion_tokens = has_usage.then_some(usage.completion_tokens),
+                    "request finished"
+                )
+            };
+        }
+        match error {
+            Some(GatewayError::Internal(_)) => line!(error),
+            Some(_) if status >= 500 => line!(warn),
+            _ => line!(info),
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The request pipeline, as named stages run in order by [`handle`]:
+//!
+//! `authenticate` → `read_body` → `parse` → `route` → `dispatch` → `respond` → `log`.
+//!
+//! Later capabilities slot in as stages between these (admission control after `parse`, guards
+//! and cache before `route`, settlement before `log`). Every path ends in exactly one log line:
+//! immediately for complete responses and errors, at the end of the body for streams.
+
+pub mod ctx;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Request};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use switchyard_types::openai::{usage_of, ChatCompletionRequest, EmbeddingsRequest, FieldError};
+use tokio::time::Instant;
+
+use self::ctx::{Outcome, RequestCtx};
+use self::stream::SseRelay;
+use crate::auth::{Authenticator, Principal};
+use crate::config::{Deployment, Timeouts};
+use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::http_client::HttpClient;
+use crate::providers::{Operation, Provider};
+use crate::routing::Router;
+use crate::server::RequestId;
+
+/// Largest upstream error body read (the rest is discarded): errors are small, and a broken
+/// upstream must not make the gateway buffer megabytes of HTML.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest non-streaming upstream body accepted (large embedding batches reach tens of MB).
+const MAX_RESPONSE_BODY: usize = 256 * 1024 * 1024;
+
+/// Everything the pipeline needs, built once at start-up and shared by all requests.
+pub struct Gateway {
+    pub(crate) auth: Authenticator,
+    pub(crate) router: Router,
+    pub(crate) providers: HashMap<Arc<str>, Arc<dyn Provider>>,
+    pub(crate) client: HttpClient,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_body_size: usize,
+}
+
+/// Marks a response whose request was already logged by the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Logged;
+
+/// Runs the pipeline for one API request and always returns a response.
+pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Response {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map_or_else(|| Arc::from("-"), |r| Arc::clone(&r.0));
+    let mut ctx = RequestCtx::new(id, op);
+    let mut resp = match run(&gw, &mut ctx, req).await {
+        Ok(Reply::Complete(resp)) => {
+            ctx.log(resp.status().as_u16(), Outcome::Completed, None);
+            resp
+        }
+        Ok(Reply::Streaming(resp)) => resp,
+        Err(err) => {
+            let resp = err.to_response();
+            ctx.log(resp.status().as_u16(), Outcome::Failed, Some(&err));
+            resp
+        }
+    };
+    resp.extensions_mut().insert(Logged);
+    resp
+}
+
+enum Reply {
+    /// Fully formed; log now.
+    Complete(Response),
+    /// A stream whose body logs when it ends.
+    Streaming(Response),
+}
+
+async fn run(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    req: Request<Body>,
+) -> Result<Reply, GatewayError> {
+    let (parts, body) = req.into_parts();
+    authenticate(gw, ctx, &parts.headers)?;
+    let body = read_body(body, &parts.headers, gw.max_body_size).await?;
+    let parsed = parse(ctx.op, &body)?;
+    ctx.stream = parsed.stream;
+    ctx.client_model = Some(parsed.model.clone());
+    let route = gw.router.route(&parsed.model)?;
+    ctx.route_rule = Some(route.rule);
+    // Failover across the remaining candidates belongs to the resilience stage; today the first
+    // choice serves the request.
+    let deployment = route
+        .candidates
+        .into_iter()
+        .next()
+        .ok_or_else(|| GatewayError::Internal("route produced no candidates".into()))?;
+    dispatch(gw, ctx, &deployment, &body, Arc::from(parsed.model)).await
+}
+
+fn authenticate(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    match gw.auth.authenticate(headers)? {
+        Principal::Anonymous => ctx.principal = "anonymous",
+        Principal::Master => ctx.principal = "master",
+        Principal::VirtualKey(name) => {
+            ctx.principal = "virtual_key";
+            ctx.key_name = Some(name);
+        }
+    }
+    Ok(())
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(GatewayError::BodyRead(e.to_string())),
+    }
+}
+
+/// What the pipeline needs from a parsed body.
+struct Parsed {
+    model: String,
+    stream: bool,
+}
+
+fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
+    match op {
+        Operation::ChatCompletions => {
+            let req: ChatCompletionRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            let stream = req.is_stream();
+            Ok(Parsed {
+                model: req.model.into_owned(),
+                stream,
+            })
+        }
+        Operation::Embeddings => {
+            let req: EmbeddingsRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            Ok(Parsed {
+                model: req.model.into_owned(),
+                stream: false,
+            })
+        }
+    }
+}
+
+fn field_error(e: FieldError) -> GatewayError {
+    GatewayError::InvalidField {
+        param: e.param,
+        message: e.message,
+    }
+}
+
+fn deserialize<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, GatewayError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::InvalidJson(
+            "The request body is empty; send a JSON object.".into(),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => GatewayError::InvalidField {
+                param: path.clone(),
+                message: format!("Invalid value for `{path}`: {inner}"),
+            },
+            serde_json::error::Category::Data => GatewayError::InvalidField {
+                param: String::new(),
+                message: format!("Invalid request body: {inner}"),
+            },
+            _ => GatewayError::InvalidJson(format!(
+                "We could not parse the JSON body of your request: {inner}"
+            )),
+        }
+    })?;
+    de.end().map_err(|e| {
+        GatewayError::InvalidJson(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })?;
+    Ok(value)
+}
+
+async fn dispatch(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    deployment: &Deployment,
+    body: &[u8],
+    client_model: Arc<str>,
+) -> Result<Reply, GatewayError> {
+    let provider = gw
+        .providers
+        .get(&deployment.provider.name)
+        .cloned()
+        .ok_or_else(|| {
+            GatewayError::Internal(format!("no adapter for `{}`", deployment.provider.name))
+        })?;
+    ctx.provider = Some(Arc::clone(provider.name()));
+    ctx.upstream_model = Some(Arc::clone(&deployment.model));
+    let up = provider.build_request(ctx.op, body, &deployment.model)?;
+    let mut request = Request::post(up.uri)
+        .body(Full::new(up.body))
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    *request.headers_mut() = up.headers;
+
+    let t = gw.timeouts;
+    let sent_at = Instant::now();
+    let deadline = sent_at + t.total;
+    let first_byte_at = deadline.min(sent_at + t.first_byte);
+    let name = Arc::clone(provider.name());
+    let response = match tokio::time::timeout_at(first_byte_at, gw.client.request(request)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Err(GatewayError::upstream(
+                &name,
+                UpstreamErrorKind::Connect(describe_client_error(&e)),
+            ))
+        }
+        Err(_) => {
+            let (phase, after) = if first_byte_at < deadline {
+                (TimeoutPhase::FirstByte, t.first_byte)
+            } else {
+                (TimeoutPhase::Total, t.total)
+            };
+            return Err(GatewayError::upstream(
+                &name,
+                UpstreamErrorKind::Timeout { phase, after },
+            ));
+        }
+    };
+    let (parts, incoming) = response.into_parts();
+    if !parts.status.is_success() {
+        let body = read_upstream(incoming, MAX_ERROR_BODY, deadline, &name, t.total, true).await?;
+        return Err(provider.classify_error(parts.status, &parts.headers, &body));
+    }
+    let headers = serving_headers(ctx, &parts.headers);
+    let is_sse = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if is_sse {
+        let relay_ctx =
+            std::mem::replace(ctx, RequestCtx::new(Arc::clone(&ctx.request_id), ctx.op));
+        let relay = SseRelay::new(
+            incoming,
+            provider,
+            client_model,
+            t.stream_idle,
+            deadline,
+            t.total,
+            relay_ctx,
+        );
+        let mut resp = Response::new(Body::new(relay));
+        *resp.status_mut() = parts.status;
+        resp.headers_mut().extend(headers);
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        resp.headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-cache"));
+        resp.headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        return Ok(Reply::Streaming(resp));
+    }
+    let raw = read_upstream(incoming, MAX_RESPONSE_BODY, deadline, &name, t.total, false).await?;
+    ctx.ttft_ms = Some(ctx.elapsed_ms());
+    ctx.usage = usage_of(&raw);
+    let out = provider.response_body(&raw, &client_model)?;
+    let mut resp = Response::new(Body::from(out));
+    *resp.status_mut() = parts.status;
+    resp.headers_mut().extend(headers);
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(CONTENT_TYPE, content_type);
+    Ok(Reply::Complete(resp))
+}
+
+/// Headers that tell the client where its request was served.
+fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let mut put = |name: &'static str, value: Option<&str>| {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(name, v);
+        }
+    };
+    put("x-switchyard-provider", ctx.provider.as_deref());
+    put("x-switchyard-model", ctx.upstream_model.as_deref());
+    put("x-switchyard-route", ctx.route_rule);
+    if let Some(v) = upstream.get("x-request-id") {
+        h.insert("x-switchyard-upstream-request-id", v.clone());
+    }
+    h
+}
+
+/// Reads an upstream body up to `limit` bytes before `deadline`. Error bodies are truncated
+/// silently; success bodies over the limit are an error.
+async fn read_upstream(
+    incoming: Incoming,
+    limit: usize,
+    deadline: Instant,
+    provider: &Arc<str>,
+    total: std::time::Duration,
+    truncate: bool,
+) -> Result<Bytes, GatewayError> {
+    let read = async {
+        let mut body = incoming;
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| UpstreamErrorKind::Body(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > limit {
+                    if truncate {
+                        out.extend_from_slice(&data[..limit - out.len()]);
+                        break;
+                    }
+                    return Err(UpstreamErrorKind::Malformed(format!(
+                        "response larger than {limit} bytes"
+                    )));
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(out))
+    };
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(kind)) => Err(GatewayError::upstream(provider, kind)),
+        Err(_) => Err(GatewayError::upstream(
+            provider,
+            UpstreamErrorKind::Timeout {
+                phase: TimeoutPhase::Total,
+                after: total,
+            },
+        )),
+    }
+}
+
+/// A short, secret-free description of a client error (the source chain, which names the
+/// cause such as "connection refused" or a TLS failure; URLs and headers never appear in it).
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut msg = if e.is_connect() {
+        "connect error".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}

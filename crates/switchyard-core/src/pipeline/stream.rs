@@ -1,0 +1,261 @@
+//! Relaying a provider's server-sent events to the client, one event at a time.
+//!
+//! The relay is an `http_body::Body` that pulls from the upstream body only when the client's
+//! connection asks for more, so a slow client slows the upstream read instead of growing a
+//! buffer, and a client that disconnects drops the upstream connection at once (no orphaned
+//! generation). Each complete event is rewritten (model name) and forwarded as soon as its
+//! terminating blank line arrives; nothing waits for the end of the stream.
+//!
+//! Once the first byte has gone to the client the status line cannot change, so every later
+//! failure (upstream reset, malformed event, idle or total timeout, stream ending without
+//! `[DONE]`) ends the stream with a well-formed `data: {"error": ...}` event, which OpenAI's SDKs
+//! raise as an API error, and a clean end of body.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use super::ctx::{Outcome, RequestCtx};
+use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::providers::{Provider, StreamData};
+use crate::server::error::error_body;
+
+/// The streaming response body.
+pub struct SseRelay {
+    upstream: Incoming,
+    provider: Arc<dyn Provider>,
+    client_model: Arc<str>,
+    buf: BytesMut,
+    idle_after: Duration,
+    idle: Pin<Box<Sleep>>,
+    deadline: Pin<Box<Sleep>>,
+    total: Duration,
+    ctx: Option<RequestCtx>,
+    saw_done: bool,
+    upstream_error: bool,
+}
+
+impl SseRelay {
+    /// Wraps an upstream event-stream body.
+    pub fn new(
+        upstream: Incoming,
+        provider: Arc<dyn Provider>,
+        client_model: Arc<str>,
+        idle_after: Duration,
+        deadline: Instant,
+        total: Duration,
+        ctx: RequestCtx,
+    ) -> Self {
+        Self {
+            upstream,
+            provider,
+            client_model,
+            buf: BytesMut::new(),
+            idle_after,
+            idle: Box::pin(tokio::time::sleep(idle_after)),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            total,
+            ctx: Some(ctx),
+            saw_done: false,
+            upstream_error: false,
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome, error: Option<&GatewayError>) {
+        if let Some(ctx) = self.ctx.take() {
+            ctx.log(200, outcome, error);
+        }
+    }
+
+    /// Ends the stream with an error event appended to `out`.
+    fn fail(
+        &mut self,
+        mut out: BytesMut,
+        err: GatewayError,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let (_, body) = error_body(&err);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\n\n");
+        self.finish(Outcome::StreamError, Some(&err));
+        Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
+    }
+
+    /// Moves every complete event from `buf` to `out`, rewritten.
+    fn drain_events(&mut self, out: &mut BytesMut) -> Result<(), GatewayError> {
+        while let Some((end, sep_len)) = find_event_end(&self.buf) {
+            let event = self.buf.split_to(end + sep_len);
+            self.relay_event(&event[..end], out)?;
+        }
+        Ok(())
+    }
+
+    fn relay_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(data) = line.strip_prefix(b"data:") else {
+                // Comments (`: ping`), `event:`, `id:` and `retry:` lines pass through untouched.
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\n");
+                continue;
+            };
+            let data = data.strip_prefix(b" ").unwrap_or(data);
+            out.extend_from_slice(b"data: ");
+            match self.provider.stream_data(data, &self.client_model)? {
+                StreamData::Chunk { payload, usage } => {
+                    if usage.is_some() {
+                        if let Some(ctx) = self.ctx.as_mut() {
+                            ctx.usage = usage;
+                        }
+                    }
+                    out.extend_from_slice(&payload);
+                }
+                StreamData::Error(payload) => {
+                    self.upstream_error = true;
+                    out.extend_from_slice(&payload);
+                }
+                StreamData::Done => {
+                    self.saw_done = true;
+                    out.extend_from_slice(b"[DONE]");
+                }
+            }
+            out.extend_from_slice(b"\n");
+        }
+        out.extend_from_slice(b"\n");
+        Ok(())
+    }
+
+    fn first_output(&mut self) {
+        if let Some(ctx) = self.ctx.as_mut() {
+            if ctx.ttft_ms.is_none() {
+                ctx.ttft_ms = Some(ctx.elapsed_ms());
+            }
+        }
+    }
+}
+
+/// Finds the end of the first complete event: the index of its blank-line separator and the
+/// separator's length.
+fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' {
+            if buf[i + 1] == b'\n' {
+                return Some((i, 2));
+            }
+            if buf[i + 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') {
+                return Some((i, 3));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+impl Body for SseRelay {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let mut out = BytesMut::new();
+        loop {
+            if this.ctx.is_none() {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.upstream).poll_frame(cx) {
+                Poll::Pending => {
+                    if !out.is_empty() {
+                        break;
+                    }
+                    let provider = Arc::clone(this.provider.name());
+                    if this.deadline.as_mut().poll(cx).is_ready() {
+                        let kind = UpstreamErrorKind::Timeout {
+                            phase: TimeoutPhase::Total,
+                            after: this.total,
+                        };
+                        return this.fail(out, GatewayError::upstream(&provider, kind));
+                    }
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        let kind = UpstreamErrorKind::Timeout {
+                            phase: TimeoutPhase::StreamIdle,
+                            after: this.idle_after,
+                        };
+                        return this.fail(out, GatewayError::upstream(&provider, kind));
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    this.idle.as_mut().reset(Instant::now() + this.idle_after);
+                    this.buf.extend_from_slice(&data);
+                    if let Err(e) = this.drain_events(&mut out) {
+                        return this.fail(out, e);
+                    }
+                    if !out.is_empty() {
+                        break;
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let provider = Arc::clone(this.provider.name());
+                    let kind = UpstreamErrorKind::Body(format!("upstream stream broke off: {e}"));
+                    return this.fail(out, GatewayError::upstream(&provider, kind));
+                }
+                Poll::Ready(None) => {
+                    if !this.buf.is_empty() {
+                        // A last event without its trailing blank line.
+                        let rest = std::mem::take(&mut this.buf);
+                        let trimmed = rest.strip_suffix(b"\n").unwrap_or(&rest);
+                        if let Err(e) = this.relay_event(trimmed, &mut out) {
+                            return this.fail(out, e);
+                        }
+                    }
+                    if this.saw_done || this.upstream_error {
+                        let outcome = if this.upstream_error {
+                            Outcome::StreamError
+                        } else {
+                            Outcome::Completed
+                        };
+                        this.finish(outcome, None);
+                        if out.is_empty() {
+                            return Poll::Ready(None);
+                        }
+                        break;
+                    }
+                    let provider = Arc::clone(this.provider.name());
+                    let kind =
+                        UpstreamErrorKind::Body("upstream ended the stream before [DONE]".into());
+                    return this.fail(out, GatewayError::upstream(&provider, kind));
+                }
+            }
+        }
+        this.first_output();
+        Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ctx.is_none()
+    }
+}
+
+impl Drop for SseRelay {
+    fn drop(&mut self) {
+        // Still holding the context means the stream never finished: the client went away.
+        self.finish(Outcome::ClientCancelled, None);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+//! The OpenAI adapter, for OpenAI and every OpenAI-compatible API.
+//!
+//! Same format in, same format out: the client's bytes are forwarded with only the `model` value
+//! replaced, and responses come back with only `model` replaced by the name the client asked for.
+//! The Azure flavour differs only in URL shape (`/openai/deployments/{deployment}/...?
+//! api-version=`) and credential header (`api-key`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
+use serde::de::IgnoredAny;
+use switchyard_types::json::replace_top_level_string;
+use switchyard_types::openai::{is_error_body, usage_of};
+
+use super::{Operation, Provider, StreamData, UpstreamRequest};
+use crate::config::ProviderConfig;
+use crate::error::{GatewayError, UpstreamErrorKind};
+
+/// An OpenAI-compatible upstream.
+#[derive(Debug)]
+pub struct OpenAi {
+    name: Arc<str>,
+    base: String,
+    azure_api_version: Option<String>,
+    headers: HeaderMap,
+}
+
+impl OpenAi {
+    /// Builds the adapter; `azure_api_version` selects the Azure URL and header style.
+    pub fn new(
+        cfg: &ProviderConfig,
+        base: String,
+        azure_api_version: Option<String>,
+    ) -> Result<Self, GatewayError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in &cfg.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        if let Some(key) = &cfg.api_key {
+            let (name, text) = if azure_api_version.is_some() {
+                (
+                    http::HeaderName::from_static("api-key"),
+                    key.expose().to_owned(),
+                )
+            } else {
+                (AUTHORIZATION, format!("Bearer {}", key.expose()))
+            };
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                GatewayError::Internal(format!("provider `{}` has an invalid api_key", cfg.name))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            name: Arc::clone(&cfg.name),
+            base,
+            azure_api_version,
+            headers,
+        })
+    }
+
+    fn url(&self, op: Operation, model: &str) -> String {
+        let tail = match op {
+            Operation::ChatCompletions => "chat/completions",
+            Operation::Embeddings => "embeddings",
+        };
+        match &self.azure_api_version {
+            None => format!("{}/{tail}", self.base),
+            Some(v) => format!(
+                "{}/openai/deployments/{}/{tail}?api-version={}",
+                self.base,
+                percent_encode(model),
+                percent_encode(v)
+            ),
+        }
+    }
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn build_request(
+        &self,
+        op: Operation,
+        client_body: &[u8],
+        model: &str,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        let body = replace_top_level_string(client_body, "model", model)
+            .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?;
+        let uri = self
+            .url(op, model)
+            .parse()
+            .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?;
+        Ok(UpstreamRequest {
+            uri,
+            headers: self.headers.clone(),
+            body: Bytes::from(body),
+        })
+    }
+
+    fn response_body(&self, body: &[u8], client_model: &str) -> Result<Bytes, GatewayError> {
+        if let Err(e) = serde_json::from_slice::<IgnoredAny>(body) {
+            return Err(GatewayError::upstream(
+                &self.name,
+                UpstreamErrorKind::Malformed(format!("response is not JSON ({e})")),
+            ));
+        }
+        Ok(
+            match replace_top_level_string(body, "model", client_model) {
+                Some(rewritten) => Bytes::from(rewritten),
+                None => Bytes::copy_from_slice(body),
+            },
+        )
+    }
+
+    fn stream_data(&self, data: &[u8], client_model: &str) -> Result<StreamData, GatewayError> {
+        if data == b"[DONE]" {
+            return Ok(StreamData::Done);
+        }
+        if let Err(e) = serde_json::from_slice::<IgnoredAny>(data) {
+            return Err(GatewayError::upstream(
+                &self.name,
+                UpstreamErrorKind::Malformed(format!("stream event is not JSON ({e})")),
+            ));
+        }
+        if is_error_body(data) {
+            return Ok(StreamData::Error(Bytes::copy_from_slice(data)));
+        }
+        let usage = usage_of(data);
+        let payload = match replace_top_level_string(data, "model", client_model) {
+            Some(v) => Bytes::from(v),
+            None => Bytes::copy_from_slice(data),
+        };
+        Ok(StreamData::Chunk { payload, usage })
+    }
+
+    fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {
+        // Credential errors are never relayed: providers echo part of the key in the message.
+        let relayable = !matches!(status.as_u16(), 401 | 403) && is_error_body(body);
+        GatewayError::upstream(
+            &self.name,
+            UpstreamErrorKind::Http {
+                status,
+                openai_body: relayable.then(|| Bytes::copy_from_slice(body)),
+                retry_after: headers.get(RETRY_AFTER).cloned(),
+            },
+        )
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

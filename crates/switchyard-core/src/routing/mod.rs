@@ -1,0 +1,128 @@
+//! Model name → ordered candidate deployments.
+//!
+//! A client's `model` is resolved in this order:
+//! 1. an alias from `models:` (explicit config always wins);
+//! 2. `<provider>/<model>`, naming a configured provider directly (this is how providers picked up
+//!    from the environment are used without writing a config).
+//!
+//! The result is an ordered list: the first candidate is the first choice, the rest are where
+//! failover goes. Today the order is a weighted shuffle; routing strategies extend this module.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::config::{Deployment, ModelAlias, ProviderConfig};
+use crate::error::GatewayError;
+
+/// Resolves model names to deployments.
+#[derive(Debug)]
+pub struct Router {
+    aliases: BTreeMap<String, ModelAlias>,
+    providers: BTreeMap<String, Arc<ProviderConfig>>,
+    rng: AtomicU64,
+}
+
+/// The outcome of routing one request.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Candidates, best first.
+    pub candidates: Vec<Deployment>,
+    /// How the choice was made, for the explanation header.
+    pub rule: &'static str,
+}
+
+impl Router {
+    /// Builds a router over validated aliases and providers.
+    pub fn new(
+        aliases: BTreeMap<String, ModelAlias>,
+        providers: BTreeMap<String, Arc<ProviderConfig>>,
+    ) -> Self {
+        let seed = uuid::Uuid::now_v7().as_u128() as u64 | 1;
+        Self {
+            aliases,
+            providers,
+            rng: AtomicU64::new(seed),
+        }
+    }
+
+    /// Alias names, sorted, for `/v1/models` and error messages.
+    pub fn alias_names(&self) -> impl Iterator<Item = &str> {
+        self.aliases.keys().map(String::as_str)
+    }
+
+    /// Resolves `model` to ordered candidates, or says which models exist.
+    pub fn route(&self, model: &str) -> Result<Route, GatewayError> {
+        if let Some(alias) = self.aliases.get(model) {
+            let candidates = self.weighted_order(&alias.deployments);
+            let rule = if alias.deployments.len() > 1 {
+                "alias:weighted"
+            } else {
+                "alias"
+            };
+            return Ok(Route { candidates, rule });
+        }
+        if let Some((provider, upstream_model)) = model.split_once('/') {
+            if let Some(p) = self
+                .providers
+                .get(provider)
+                .filter(|_| !upstream_model.is_empty())
+            {
+                let candidates = vec![Deployment {
+                    provider: Arc::clone(p),
+                    model: Arc::from(upstream_model),
+                    weight: 1,
+                }];
+                return Ok(Route {
+                    candidates,
+                    rule: "provider-prefix",
+                });
+            }
+        }
+        Err(GatewayError::ModelNotFound {
+            model: model.to_owned(),
+            available: self.alias_names().map(str::to_owned).collect(),
+        })
+    }
+
+    /// Orders deployments by a weighted random draw without replacement, so each deployment is
+    /// first choice in proportion to its weight and the others follow as fallbacks. Weight-0
+    /// deployments go last, in config order.
+    fn weighted_order(&self, deployments: &[Deployment]) -> Vec<Deployment> {
+        if deployments.len() == 1 {
+            return deployments.to_vec();
+        }
+        let mut pool: Vec<&Deployment> = deployments.iter().filter(|d| d.weight > 0).collect();
+        let mut out = Vec::with_capacity(deployments.len());
+        while !pool.is_empty() {
+            let total: u64 = pool.iter().map(|d| u64::from(d.weight)).sum();
+            let mut pick = self.next_u64() % total;
+            let idx = pool
+                .iter()
+                .position(|d| {
+                    let w = u64::from(d.weight);
+                    if pick < w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+                .unwrap_or(0);
+            out.push(pool.remove(idx).clone());
+        }
+        out.extend(deployments.iter().filter(|d| d.weight == 0).cloned());
+        out
+    }
+
+    /// splitmix64 over an atomic counter: lock-free and good enough for load spreading.
+    fn next_u64(&self) -> u64 {
+        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests;

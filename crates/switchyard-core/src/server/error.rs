@@ -1,0 +1,225 @@
+//! The one place where a [`GatewayError`] becomes an HTTP response in OpenAI's error shape.
+//!
+//! Status mapping for upstream failures:
+//! - 400, 413, 422 from the provider describe the client's request (e.g.
+//!   `context_length_exceeded`): relayed with the same status and the provider's body;
+//! - 429, 503, 529 (rate limited, overloaded): 503 with the provider's `Retry-After`;
+//! - 408, 504 and gateway timeouts: 504;
+//! - 401/403 (the gateway's provider credentials are wrong), other 4xx, other 5xx, connection
+//!   failures and malformed responses: 502.
+//!
+//! `x-switchyard-upstream-status` carries the provider's own status. A provider body is kept
+//! only when it is an OpenAI-shaped error and not a credential error (providers echo part of
+//! the key there).
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use switchyard_types::openai::{ErrorBody, ErrorObject};
+
+use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+
+impl GatewayError {
+    /// The HTTP status the client sees.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::InvalidJson(_) | Self::InvalidField { .. } | Self::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ModelNotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Upstream(u) => match &u.kind {
+                UpstreamErrorKind::Http { status, .. } => match status.as_u16() {
+                    400 | 413 | 422 => *status,
+                    429 | 503 | 529 => StatusCode::SERVICE_UNAVAILABLE,
+                    408 | 504 => StatusCode::GATEWAY_TIMEOUT,
+                    _ => StatusCode::BAD_GATEWAY,
+                },
+                UpstreamErrorKind::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                UpstreamErrorKind::Connect(_)
+                | UpstreamErrorKind::Malformed(_)
+                | UpstreamErrorKind::Body(_) => StatusCode::BAD_GATEWAY,
+            },
+        }
+    }
+
+    /// Builds the response.
+    pub fn to_response(&self) -> Response {
+        let (status, body) = error_body(self);
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Self::Upstream(u) = self {
+            if let UpstreamErrorKind::Http {
+                status,
+                retry_after,
+                ..
+            } = &u.kind
+            {
+                h.insert(
+                    "x-switchyard-upstream-status",
+                    HeaderValue::from(status.as_u16()),
+                );
+                if let Some(ra) = retry_after {
+                    h.insert(http::header::RETRY_AFTER, ra.clone());
+                }
+            }
+            if let Ok(v) = HeaderValue::from_str(&u.provider) {
+                h.insert("x-switchyard-provider", v);
+            }
+        }
+        resp
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+/// The status and the JSON error body for `err` (also used for in-stream error events).
+pub fn error_body(err: &GatewayError) -> (StatusCode, Bytes) {
+    let status = err.status();
+    if let GatewayError::Upstream(u) = err {
+        if let UpstreamErrorKind::Http {
+            openai_body: Some(body),
+            ..
+        } = &u.kind
+        {
+            return (status, body.clone());
+        }
+    }
+    let (message, kind, param, code) = describe(err);
+    let body = ErrorBody {
+        error: ErrorObject {
+            message,
+            kind: kind.to_owned(),
+            param,
+            code,
+        },
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":{}}".to_vec());
+    (status, Bytes::from(bytes))
+}
+
+fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option<String>) {
+    const INVALID: &str = "invalid_request_error";
+    let code = |c: &str| Some(c.to_owned());
+    match err {
+        GatewayError::MissingKey => (
+            "You didn't provide an API key. Send it in the Authorization header as `Bearer <key>`."
+                .into(),
+            INVALID,
+            None,
+            code("missing_api_key"),
+        ),
+        GatewayError::InvalidKey => (
+            "Incorrect API key provided.".into(),
+            INVALID,
+            None,
+            code("invalid_api_key"),
+        ),
+        GatewayError::InvalidJson(m) => (m.clone(), INVALID, None, code("invalid_json")),
+        GatewayError::InvalidField { param, message } => (
+            message.clone(),
+            INVALID,
+            (!param.is_empty()).then(|| param.clone()),
+            code("invalid_value"),
+        ),
+        GatewayError::BodyTooLarge { limit } => (
+            format!("The request body is larger than the gateway's limit of {limit} bytes."),
+            INVALID,
+            None,
+            code("request_too_large"),
+        ),
+        GatewayError::BodyRead(m) => (
+            format!("Could not read the request body: {m}"),
+            INVALID,
+            None,
+            None,
+        ),
+        GatewayError::ModelNotFound { model, available } => (
+            format!(
+                "The model `{model}` does not exist. Available models: {}.",
+                if available.is_empty() {
+                    "(none configured)".to_owned()
+                } else {
+                    available.join(", ")
+                }
+            ),
+            INVALID,
+            Some("model".into()),
+            code("model_not_found"),
+        ),
+        GatewayError::RouteNotFound { method, path } => (
+            format!("Invalid URL ({method} {path})."),
+            INVALID,
+            None,
+            code("unknown_url"),
+        ),
+        GatewayError::MethodNotAllowed { method, path } => (
+            format!("Method {method} is not allowed for {path}."),
+            INVALID,
+            None,
+            code("method_not_allowed"),
+        ),
+        GatewayError::Internal(_) => (
+            "The gateway hit an internal error. The x-request-id header identifies it in the logs."
+                .into(),
+            "server_error",
+            None,
+            None,
+        ),
+        GatewayError::Upstream(u) => {
+            let p = &u.provider;
+            let (message, c) = match &u.kind {
+                UpstreamErrorKind::Http { status, .. } => {
+                    let reason = status.canonical_reason().unwrap_or("error");
+                    let extra = if matches!(status.as_u16(), 401 | 403) {
+                        " (the gateway's credentials for this provider were rejected)"
+                    } else {
+                        ""
+                    };
+                    (
+                        format!(
+                            "Upstream provider `{p}` returned HTTP {} {reason}{extra}.",
+                            status.as_u16()
+                        ),
+                        format!("upstream_http_{}", status.as_u16()),
+                    )
+                }
+                UpstreamErrorKind::Connect(m) => (
+                    format!("Could not reach upstream provider `{p}`: {m}."),
+                    "upstream_connect_error".into(),
+                ),
+                UpstreamErrorKind::Timeout { phase, after } => {
+                    let what = match phase {
+                        TimeoutPhase::FirstByte => "its response headers",
+                        TimeoutPhase::StreamIdle => "the next stream chunk",
+                        TimeoutPhase::Total => "the whole response",
+                    };
+                    (
+                        format!("Upstream provider `{p}` timed out: no {what} within {after:?}."),
+                        "upstream_timeout".into(),
+                    )
+                }
+                UpstreamErrorKind::Malformed(m) => (
+                    format!("Upstream provider `{p}` {m}."),
+                    "upstream_malformed_response".into(),
+                ),
+                UpstreamErrorKind::Body(m) => (
+                    format!("Upstream provider `{p}` failed mid-response: {m}."),
+                    "upstream_body_error".into(),
+                ),
+            };
+            (message, "upstream_error", None, Some(c))
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The HTTP surface: routes, the request-id edge, graceful shutdown.
+//!
+//! Routes are thin: `/v1/chat/completions` and `/v1/embeddings` hand the request to
+//! [`crate::pipeline::handle`]; everything else here is local (models list, health, errors).
+//! Each route is also served without the `/v1` prefix, because SDK users often set the base URL
+//! to the server root.
+
+pub mod error;
+
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::{HeaderValue, Request, StatusCode};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, Endpoint};
+use crate::error::GatewayError;
+use crate::pipeline::{self, Gateway, Logged};
+use crate::providers::{self, Operation};
+use crate::routing::Router;
+
+/// The request id, stored in request extensions by the edge middleware.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+struct AppState {
+    gw: Arc<Gateway>,
+    created: u64,
+}
+
+/// A gateway ready to serve: the pipeline state plus the embedded mock, if one was started.
+pub struct Prepared {
+    gw: Arc<Gateway>,
+    shutdown_timeout: Duration,
+    mock: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+}
+
+impl Prepared {
+    /// Builds the pipeline from a validated config, starting the built-in mock provider on a
+    /// loopback port if any provider uses it.
+    pub async fn new(config: Config) -> Result<Self, std::io::Error> {
+        let needs_mock = config
+            .providers
+            .values()
+            .any(|p| p.endpoint == Endpoint::EmbeddedMock);
+        let mock = if needs_mock {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+            let addr = listener.local_addr()?;
+            // The mock lives as long as the gateway; `Drop for Prepared` aborts it.
+            let task = tokio::spawn(async move {
+                if let Err(e) =
+                    switchyard_mock::serve(listener, switchyard_mock::MockConfig::default()).await
+                {
+                    tracing::error!(error = %e, "embedded mock provider stopped");
+                }
+            });
+            Some((addr, task))
+        } else {
+            None
+        };
+        let mock_url = mock.as_ref().map(|(addr, _)| format!("http://{addr}"));
+        let mut adapters = HashMap::new();
+        for p in config.providers.values() {
+            let adapter = providers::build(p, mock_url.as_deref())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            adapters.insert(Arc::clone(&p.name), adapter);
+        }
+        let gw = Gateway {
+            auth: Authenticator::new(config.auth.clone()),
+            router: Router::new(config.models, config.providers),
+            providers: adapters,
+            client: crate::http_client::build(config.server.timeouts.connect),
+            timeouts: config.server.timeouts,
+            max_body_size: config.server.max_body_size,
+        };
+        Ok(Self {
+            gw: Arc::new(gw),
+            shutdown_timeout: config.server.shutdown_timeout,
+            mock,
+        })
+    }
+
+    /// Where the embedded mock listens, if it runs.
+    pub fn mock_addr(&self) -> Option<SocketAddr> {
+        self.mock.as_ref().map(|(a, _)| *a)
+    }
+
+    /// The axum router, for tests that drive it without a socket.
+    pub fn router(&self) -> axum::Router {
+        app(Arc::clone(&self.gw))
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests and streams finish for up to `server.shutdown_timeout`, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .into_future();
+        tokio::pin!(server);
+        tokio::select! {
+            res = &mut server => return res,
+            () = shutdown => {}
+        }
+        tracing::info!(deadline = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
+        let _ = tx.send(true);
+        match tokio::time::timeout(self.shutdown_timeout, server).await {
+            Ok(res) => {
+                tracing::info!("drained; bye");
+                res
+            }
+            Err(_) => {
+                tracing::warn!(deadline = ?self.shutdown_timeout, "shutdown deadline passed with requests still in flight; closing them");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Some((_, task)) = &self.mock {
+            task.abort();
+        }
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Builds the router over a prepared pipeline.
+fn app(gw: Arc<Gateway>) -> axum::Router {
+    let state = AppState {
+        gw,
+        created: now_unix(),
+    };
+    axum::Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/chat/completions", post(chat))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+        .route("/models", get(models))
+        .route("/v1/models/{id}", get(model))
+        .route("/models/{id}", get(model))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(accept))
+}
+
+/// The edge: assigns the request id, opens the request span, stamps `x-request-id` on every
+/// response, and logs requests the pipeline did not log itself.
+async fn accept(mut req: Request<Body>, next: Next) -> Response {
+    let id: Arc<str> = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(
+            || Arc::from(uuid::Uuid::now_v7().simple().to_string()),
+            Arc::from,
+        );
+    req.extensions_mut().insert(RequestId(Arc::clone(&id)));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let started = tokio::time::Instant::now();
+    let mut resp = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if resp.extensions().get::<Logged>().is_none() && path != "/health" {
+        tracing::info!(
+            target: "switchyard::request",
+            request_id = %id,
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    }
+    resp
+}
+
+async fn chat(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw, Operation::ChatCompletions, req).await
+}
+
+async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw, Operation::Embeddings, req).await
+}
+
+fn model_object(id: &str, created: u64) -> serde_json::Value {
+    serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": "switchyard"})
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = (status, Bytes::from(body)).into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
+    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+        return e.to_response();
+    }
+    let data: Vec<_> =
+        s.gw.router
+            .alias_names()
+            .map(|a| model_object(a, s.created))
+            .collect();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"object": "list", "data": data}),
+    )
+}
+
+async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<Body>) -> Response {
+    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+        return e.to_response();
+    }
+    if s.gw.router.alias_names().any(|a| a == id) {
+        return json(StatusCode::OK, &model_object(&id, s.created));
+    }
+    GatewayError::ModelNotFound {
+        model: id,
+        available: s.gw.router.alias_names().map(str::to_owned).collect(),
+    }
+    .to_response()
+}
+
+async fn health() -> Response {
+    json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(req: Request<Body>) -> Response {
+    GatewayError::RouteNotFound {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+    }
+    .to_response()
+}
+
+async fn method_not_allowed(req: Request<Body>) -> Response {
+    GatewayError::MethodNotAllowed {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+    }
+    .to_response()
+}
