@@ -26,64 +26,75 @@ pub struct KnownService {
     pub base_url_var: Option<&'static str>,
     /// Base URL used when no override is set.
     pub default_base_url: &'static str,
+    /// Self-hosted servers usually run without a key: detect them by their base URL variable.
+    pub key_optional: bool,
 }
 
 /// The OpenAI-compatible services detected from the environment, in the order they are listed
-/// at start-up. Azure and Ollama have their own rules in `validate::from_env`.
+/// at start-up. Azure and Ollama have their own rules in `validate::embedded_default`.
 pub const KNOWN_SERVICES: &[KnownService] = &[
     KnownService {
         name: "openai",
         key_var: "OPENAI_API_KEY",
         base_url_var: Some("OPENAI_BASE_URL"),
         default_base_url: "https://api.openai.com/v1",
+        key_optional: false,
     },
     KnownService {
         name: "groq",
         key_var: "GROQ_API_KEY",
         base_url_var: Some("GROQ_BASE_URL"),
         default_base_url: "https://api.groq.com/openai/v1",
+        key_optional: false,
     },
     KnownService {
         name: "mistral",
         key_var: "MISTRAL_API_KEY",
         base_url_var: Some("MISTRAL_BASE_URL"),
         default_base_url: "https://api.mistral.ai/v1",
+        key_optional: false,
     },
     KnownService {
         name: "deepseek",
         key_var: "DEEPSEEK_API_KEY",
         base_url_var: Some("DEEPSEEK_BASE_URL"),
         default_base_url: "https://api.deepseek.com/v1",
+        key_optional: false,
     },
     KnownService {
         name: "together",
         key_var: "TOGETHER_API_KEY",
         base_url_var: Some("TOGETHER_BASE_URL"),
         default_base_url: "https://api.together.xyz/v1",
+        key_optional: false,
     },
     KnownService {
         name: "fireworks",
         key_var: "FIREWORKS_API_KEY",
         base_url_var: Some("FIREWORKS_BASE_URL"),
         default_base_url: "https://api.fireworks.ai/inference/v1",
+        key_optional: false,
     },
     KnownService {
         name: "openrouter",
         key_var: "OPENROUTER_API_KEY",
         base_url_var: Some("OPENROUTER_BASE_URL"),
         default_base_url: "https://openrouter.ai/api/v1",
+        key_optional: false,
     },
     KnownService {
         name: "xai",
         key_var: "XAI_API_KEY",
         base_url_var: Some("XAI_BASE_URL"),
         default_base_url: "https://api.x.ai/v1",
+        key_optional: false,
     },
     KnownService {
         name: "vllm",
         key_var: "VLLM_API_KEY",
         base_url_var: Some("VLLM_BASE_URL"),
         default_base_url: "http://127.0.0.1:8000/v1",
+        key_optional: true,
     },
 ];
 

@@ -199,6 +199,7 @@ fn embedded_default_detects_providers_from_env() {
         ("AZURE_OPENAI_API_KEY", "az"),
         ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com"),
         ("OLLAMA_HOST", "0.0.0.0:11434"),
+        ("VLLM_BASE_URL", "http://10.0.0.5:8000/v1"),
         ("SWITCHYARD_MASTER_KEY", "sk-master-123"),
     ]));
     assert_eq!(
@@ -223,6 +224,11 @@ fn embedded_default_detects_providers_from_env() {
     assert!(cfg.models.contains_key("demo"));
     assert!(cfg.auth.enabled());
     assert!(!cfg.providers.contains_key("mistral"));
+    assert!(cfg.providers["vllm"].api_key.is_none());
+    assert_eq!(
+        cfg.providers["vllm"].endpoint,
+        Endpoint::Url("http://10.0.0.5:8000/v1".into())
+    );
 }
 
 #[test]

@@ -59,15 +59,50 @@ fn parse(text: &str, env: &dyn EnvSource) -> Result<RawConfig, ConfigError> {
     raw::with_env(vars, || {
         let de = serde_yaml_ng::Deserializer::from_str(text);
         serde_path_to_error::deserialize::<_, RawConfig>(de).map_err(|e| {
+            let segs: Vec<Seg> = e
+                .path()
+                .iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+                    _ => None,
+                })
+                .collect();
             let path = e.path().to_string();
-            let inner = e.into_inner();
+            let inner = e.into_inner().to_string();
             if path.is_empty() || path == "." {
-                ConfigError::Parse(format!("config: {inner}"))
-            } else {
-                ConfigError::Parse(format!("`{path}`: {inner}"))
+                return ConfigError::Parse(format!("config: {inner}"));
+            }
+            // The parser places errors raised inside a value (an unset `${VAR}`, a bad
+            // duration) at the start of the enclosing mapping; the key path pins the real line.
+            match locate(text, &segs) {
+                Some(line) => ConfigError::Parse(format!(
+                    "`{path}` (line {line}): {}",
+                    bare_message(&inner, &path)
+                )),
+                None => ConfigError::Parse(format!("`{path}`: {inner}")),
             }
         })
     })
+}
+
+/// Strips the YAML parser's own path prefix and ` at line L column C` suffix from a message.
+fn bare_message<'m>(msg: &'m str, path: &str) -> &'m str {
+    let mut m = msg;
+    if let Some(pos) = m.rfind(" at line ") {
+        if m[pos + 9..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        {
+            m = &m[..pos];
+        }
+    }
+    if let Some((prefix, rest)) = m.split_once(": ") {
+        if path.starts_with(prefix) && !prefix.contains(' ') {
+            m = rest;
+        }
+    }
+    m
 }
 
 /// The config used when no file is given: the built-in mock behind `demo`, plus every
@@ -84,20 +119,19 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
     providers.insert("mock".to_owned(), mock.clone());
     let nonempty = |name: &str| env.var(name).filter(|v| !v.trim().is_empty());
     for svc in KNOWN_SERVICES {
-        let Some(key) = nonempty(svc.key_var) else {
+        let key = nonempty(svc.key_var);
+        let base_override = svc.base_url_var.and_then(nonempty);
+        if key.is_none() && !(svc.key_optional && base_override.is_some()) {
             continue;
-        };
-        let base = svc
-            .base_url_var
-            .and_then(nonempty)
-            .unwrap_or_else(|| svc.default_base_url.into());
+        }
+        let base = base_override.unwrap_or_else(|| svc.default_base_url.into());
         providers.insert(
             svc.name.to_owned(),
             Arc::new(ProviderConfig {
                 name: Arc::from(svc.name),
                 kind: ProviderKind::OpenAi,
                 endpoint: Endpoint::Url(base.trim_end_matches('/').to_owned()),
-                api_key: Some(Secret::new(key)),
+                api_key: key.map(Secret::new),
                 headers: Vec::new(),
             }),
         );

@@ -97,7 +97,18 @@ impl SseRelay {
         Ok(())
     }
 
+    /// Appends one rewritten event to `out`; on error `out` is left as it was, so no half
+    /// event ever reaches the client.
     fn relay_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
+        let mark = out.len();
+        let result = self.rewrite_event(event, out);
+        if result.is_err() {
+            out.truncate(mark);
+        }
+        result
+    }
+
+    fn rewrite_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
         for line in event.split(|b| *b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(data) = line.strip_prefix(b"data:") else {

@@ -1,1 +1,11 @@
-//! integration tests
+//! Integration tests: the real server on an ephemeral port, driven over HTTP, against the mock
+//! provider (and, where exact bytes matter, a scripted upstream). One binary, per matklad.
+
+mod auth;
+mod chat;
+mod cli;
+mod errors;
+mod harness;
+mod sdk;
+mod shutdown;
+mod streaming;
