@@ -1,6 +1,9 @@
 //! Integration tests: the real server on an ephemeral port, driven over HTTP, against the mock
 //! provider (and, where exact bytes matter, a scripted upstream). One binary, per matklad.
 
+// Helpers shared by the tests fail the test by panicking, exactly like assertions do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod auth;
 mod chat;
 mod cli;
