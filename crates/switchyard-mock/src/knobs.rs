@@ -1,0 +1,113 @@
+//! Per-request knobs: the optional top-level `"mock"` object in a request body.
+//!
+//! Tests steer the mock through the request itself because the gateway forwards unknown body
+//! fields untouched; no side channel or shared state between test and mock is needed. The
+//! knobs are format-neutral; each provider module renders the resulting errors in its own wire
+//! shape. Knob values are test data and are never logged.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{header, HeaderValue, StatusCode};
+use serde::Deserialize;
+
+use crate::MockConfig;
+
+/// The `"mock"` object. Unknown fields are rejected so a typo in a test fails loudly instead
+/// of silently testing nothing.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Knobs {
+    /// Overrides [`MockConfig::latency`].
+    pub(crate) latency_ms: Option<u64>,
+    /// Overrides [`MockConfig::chunk_delay`].
+    pub(crate) chunk_delay_ms: Option<u64>,
+    /// Number of words in the generated reply.
+    pub(crate) words: Option<u32>,
+    /// Answer with this HTTP error status and a provider-shaped error body.
+    pub(crate) status: Option<u16>,
+    /// Seconds for the `Retry-After` header (and the request reset header).
+    pub(crate) retry_after: Option<u64>,
+    /// Answer with exactly this body as `text/html` (status from `status`, else 502).
+    pub(crate) raw_error_body: Option<String>,
+    /// Answer 200 with a body that is not valid JSON (streams: one broken data line).
+    pub(crate) malformed: Option<bool>,
+    /// Streams: send this many events, then abort the connection.
+    pub(crate) disconnect_after_chunks: Option<u32>,
+    /// Streams: send this many events, then go silent with the connection open.
+    pub(crate) stall_after_chunks: Option<u32>,
+    /// Reply with a JSON description of the request as received.
+    pub(crate) echo: Option<bool>,
+    /// Reply with a tool call even when `tool_choice` does not force one.
+    pub(crate) tool_call: Option<bool>,
+}
+
+impl Knobs {
+    /// Delay before the response headers.
+    pub(crate) fn latency(&self, cfg: &MockConfig) -> Duration {
+        self.latency_ms.map_or(cfg.latency, Duration::from_millis)
+    }
+
+    /// Delay between streamed events.
+    pub(crate) fn chunk_delay(&self, cfg: &MockConfig) -> Duration {
+        self.chunk_delay_ms
+            .map_or(cfg.chunk_delay, Duration::from_millis)
+    }
+
+    /// Whether the reply should be an invalid body.
+    pub(crate) fn malformed(&self) -> bool {
+        self.malformed.unwrap_or(false)
+    }
+
+    /// Whether the reply should describe the request.
+    pub(crate) fn echo(&self) -> bool {
+        self.echo.unwrap_or(false)
+    }
+
+    /// Whether a tool call is forced by the knob.
+    pub(crate) fn tool_call(&self) -> bool {
+        self.tool_call.unwrap_or(false)
+    }
+
+    /// The error status to answer with, if the knobs ask for an error. Statuses below 400 do
+    /// not describe an error and are ignored; values that are not HTTP statuses are reported
+    /// back as `Err` so the caller can reject the request.
+    pub(crate) fn error_status(&self) -> Result<Option<StatusCode>, u16> {
+        match self.status {
+            None => Ok(None),
+            Some(code) => match StatusCode::from_u16(code) {
+                Ok(status) if status.as_u16() >= 400 => Ok(Some(status)),
+                Ok(_) => Ok(None),
+                Err(_) => Err(code),
+            },
+        }
+    }
+
+    /// The `raw_error_body` response, if requested: the body verbatim, as `text/html`, the
+    /// way a misbehaving proxy in front of a provider answers.
+    pub(crate) fn raw_error_response(&self) -> Option<Response> {
+        let body = self.raw_error_body.as_ref()?;
+        let status = self
+            .error_status()
+            .ok()
+            .flatten()
+            .unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut resp = Response::new(Body::from(body.clone()));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        self.add_retry_after(&mut resp);
+        Some(resp)
+    }
+
+    /// Adds `Retry-After` when the knob is set; callers use it on error responses only.
+    pub(crate) fn add_retry_after(&self, resp: &mut Response) {
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+    }
+}
