@@ -110,6 +110,11 @@ impl Prepared {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        use axum::serve::ListenerExt as _;
+        // Stream events are small writes; Nagle's algorithm would hold them back.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {
