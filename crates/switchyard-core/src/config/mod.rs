@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Upstream timeouts.
     pub timeouts: Timeouts,
+    /// Worker threads, each with its own single-threaded runtime and upstream pool.
+    pub workers: usize,
 }
 
 /// Upstream timeouts. Each expiry is reported as a `timeout` error (504 before the first byte

@@ -45,6 +45,8 @@ pub struct RawServer {
     pub log_level: Option<LogLevel>,
     /// How long shutdown waits for in-flight requests and streams.
     pub shutdown_timeout: Option<DurationStr>,
+    /// Worker threads (one single-threaded runtime each); absent or 0 means one per CPU.
+    pub workers: Option<usize>,
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: RawTimeouts,

@@ -198,6 +198,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             log_level: Default::default(),
             shutdown_timeout: Duration::from_secs(30),
             timeouts: default_timeouts(),
+            workers: default_workers(),
         },
         auth: AuthConfig {
             master_key_sha256,
@@ -206,6 +207,11 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         providers,
         models,
     }
+}
+
+/// One worker per CPU the process may use.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 fn default_timeouts() -> Timeouts {
@@ -356,6 +362,12 @@ impl Validator<'_> {
                 }
             },
         };
+        if raw.workers.is_some_and(|n| n > 1024) {
+            self.problem(
+                &[key("server"), key("workers")],
+                "must be at most 1024 (0 means one per CPU)",
+            );
+        }
         let max_body = raw.max_body_size.map_or(DEFAULT_MAX_BODY, |s| s.0);
         if max_body == 0 || max_body > 1024 * 1024 * 1024 {
             self.problem(
@@ -393,6 +405,10 @@ impl Validator<'_> {
                 .shutdown_timeout
                 .map_or(Duration::from_secs(30), |x| x.0),
             timeouts,
+            workers: match raw.workers {
+                None | Some(0) => default_workers(),
+                Some(n) => n,
+            },
         }
     }
 

@@ -38,14 +38,27 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Largest non-streaming upstream body accepted (large embedding batches reach tens of MB).
 const MAX_RESPONSE_BODY: usize = 256 * 1024 * 1024;
 
-/// Everything the pipeline needs, built once at start-up and shared by all requests.
+/// Everything the pipeline needs, built once at start-up. Routing, auth and adapters are shared
+/// by every worker; the HTTP client (and so its connection pool) belongs to one worker, so an
+/// upstream connection is always driven by the thread that uses it.
+#[derive(Clone)]
 pub struct Gateway {
-    pub(crate) auth: Authenticator,
-    pub(crate) router: Router,
-    pub(crate) providers: HashMap<Arc<str>, Arc<dyn Provider>>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) router: Arc<Router>,
+    pub(crate) providers: Arc<HashMap<Arc<str>, Arc<dyn Provider>>>,
     pub(crate) client: HttpClient,
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body_size: usize,
+}
+
+impl Gateway {
+    /// A copy sharing all state except the upstream connection pool.
+    pub(crate) fn for_worker(&self) -> Self {
+        Self {
+            client: crate::http_client::build(self.timeouts.connect),
+            ..self.clone()
+        }
+    }
 }
 
 /// Marks a response whose request was already logged by the pipeline.

@@ -6,6 +6,7 @@
 //! to the server root.
 
 pub mod error;
+mod request_id;
 
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
@@ -79,9 +80,9 @@ impl Prepared {
             adapters.insert(Arc::clone(&p.name), adapter);
         }
         let gw = Gateway {
-            auth: Authenticator::new(config.auth.clone()),
-            router: Router::new(config.models, config.providers),
-            providers: adapters,
+            auth: Arc::new(Authenticator::new(config.auth.clone())),
+            router: Arc::new(Router::new(config.models, config.providers)),
+            providers: Arc::new(adapters),
             client: crate::http_client::build(config.server.timeouts.connect),
             timeouts: config.server.timeouts,
             max_body_size: config.server.max_body_size,
@@ -103,24 +104,16 @@ impl Prepared {
         app(Arc::clone(&self.gw))
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
-    /// requests and streams finish for up to `server.shutdown_timeout`, and returns.
+    /// Serves on `listener`, on the current runtime, until `shutdown` resolves; then stops
+    /// accepting, lets in-flight requests and streams finish for up to
+    /// `server.shutdown_timeout`, and returns. Used by tests and embedders.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt as _;
-        // Stream events are small writes; Nagle's algorithm would hold them back.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let (tx, mut rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .into_future();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let server = serve_until(listener, Arc::clone(&self.gw), rx);
         tokio::pin!(server);
         tokio::select! {
             res = &mut server => return res,
@@ -128,17 +121,132 @@ impl Prepared {
         }
         tracing::info!(deadline = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
         let _ = tx.send(true);
-        match tokio::time::timeout(self.shutdown_timeout, server).await {
-            Ok(res) => {
-                tracing::info!("drained; bye");
-                res
-            }
-            Err(_) => {
-                tracing::warn!(deadline = ?self.shutdown_timeout, "shutdown deadline passed with requests still in flight; closing them");
-                Ok(())
+        finish_drain(
+            tokio::time::timeout(self.shutdown_timeout, server).await,
+            self.shutdown_timeout,
+        )
+    }
+
+    /// Serves with one single-threaded runtime per listener, each on its own thread with its
+    /// own upstream connection pool (the nginx worker model): a request is accepted, proxied and
+    /// answered on one thread, so no cross-thread wake-ups sit on the hot path. The listeners
+    /// share one address through `SO_REUSEPORT` (see [`bind_workers`]), and the kernel spreads
+    /// connections across them. Shutdown works as for [`Prepared::serve`].
+    pub async fn serve_workers(
+        self,
+        listeners: Vec<std::net::TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, mut done_rx) =
+            tokio::sync::mpsc::channel::<std::io::Result<()>>(listeners.len().max(1));
+        let workers = listeners.len();
+        for (i, std_listener) in listeners.into_iter().enumerate() {
+            let gw = Arc::new(self.gw.for_worker());
+            let stop = stop_rx.clone();
+            let done = done_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("switchyard-worker-{i}"))
+                .spawn(move || {
+                    let result = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|rt| {
+                            rt.block_on(async move {
+                                let listener = TcpListener::from_std(std_listener)?;
+                                serve_until(listener, gw, stop).await
+                            })
+                        });
+                    let _ = done.blocking_send(result);
+                })?;
+        }
+        drop(done_tx);
+        tokio::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => {}
+            early = done_rx.recv() => {
+                return match early {
+                    Some(Err(e)) => Err(e),
+                    _ => Err(std::io::Error::other("a worker stopped unexpectedly")),
+                };
             }
         }
+        tracing::info!(deadline = ?self.shutdown_timeout, workers, "shutting down: no new connections, draining in-flight requests");
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
+            let mut result = Ok(());
+            while let Some(r) = done_rx.recv().await {
+                if r.is_err() {
+                    result = r;
+                }
+            }
+            result
+        })
+        .await;
+        finish_drain(drained, self.shutdown_timeout)
     }
+}
+
+fn finish_drain(
+    drained: Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+    deadline: Duration,
+) -> std::io::Result<()> {
+    match drained {
+        Ok(res) => {
+            tracing::info!("drained; bye");
+            res
+        }
+        Err(_) => {
+            tracing::warn!(
+                ?deadline,
+                "shutdown deadline passed with requests still in flight; closing them"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Binds `count` listening sockets to `addr` with `SO_REUSEPORT`, one per worker. Binding
+/// happens up front so an address in use is reported before anything starts. Must be called
+/// inside a tokio runtime.
+pub fn bind_workers(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::with_capacity(count);
+    let mut bound = addr;
+    for _ in 0..count.max(1) {
+        let socket = if bound.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        #[cfg(unix)]
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(bound)?;
+        let listener = socket.listen(1024)?;
+        bound = listener.local_addr()?;
+        out.push(listener.into_std()?);
+    }
+    Ok(out)
+}
+
+/// Serves `listener` until `stop` turns true, then drains gracefully.
+async fn serve_until(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    // Stream events are small writes; Nagle's algorithm would hold them back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app(gw))
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .into_future()
+        .await
 }
 
 impl Drop for Prepared {
@@ -185,10 +293,7 @@ async fn accept(mut req: Request<Body>, next: Next) -> Response {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(
-            || Arc::from(uuid::Uuid::now_v7().simple().to_string()),
-            Arc::from,
-        );
+        .map_or_else(|| Arc::from(request_id::new_id()), Arc::from);
     req.extensions_mut().insert(RequestId(Arc::clone(&id)));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
