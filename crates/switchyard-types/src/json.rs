@@ -85,11 +85,15 @@ fn skip_ws(doc: &[u8], mut i: usize) -> usize {
 fn skip_string(doc: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
-        match doc.get(j)? {
-            b'"' => return Some(j + 1),
-            b'\\' => j += 2,
-            _ => j += 1,
+        // Jump straight to the next quote or backslash; string bodies are most of a document.
+        j += doc
+            .get(j..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
+        if doc[j] == b'"' {
+            return Some(j + 1);
         }
+        j += 2;
     }
 }
 

@@ -25,6 +25,9 @@ pub struct OpenAi {
     base: String,
     azure_api_version: Option<String>,
     headers: HeaderMap,
+    /// Pre-parsed `{base}/chat/completions` and `{base}/embeddings` (OpenAI style only, whose
+    /// URLs do not depend on the model), so the hot path neither formats nor parses URLs.
+    fixed_uris: Option<(http::Uri, http::Uri)>,
 }
 
 impl OpenAi {
@@ -54,11 +57,25 @@ impl OpenAi {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
+        let fixed_uris = if azure_api_version.is_none() {
+            let parse = |tail: &str| {
+                format!("{base}/{tail}").parse::<http::Uri>().map_err(|e| {
+                    GatewayError::Internal(format!(
+                        "provider `{}` has a bad base URL: {e}",
+                        cfg.name
+                    ))
+                })
+            };
+            Some((parse("chat/completions")?, parse("embeddings")?))
+        } else {
+            None
+        };
         Ok(Self {
             name: Arc::clone(&cfg.name),
             base,
             azure_api_version,
             headers,
+            fixed_uris,
         })
     }
 
@@ -92,10 +109,14 @@ impl Provider for OpenAi {
     ) -> Result<UpstreamRequest, GatewayError> {
         let body = replace_top_level_string(client_body, "model", model)
             .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?;
-        let uri = self
-            .url(op, model)
-            .parse()
-            .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?;
+        let uri = match (&self.fixed_uris, op) {
+            (Some((chat, _)), Operation::ChatCompletions) => chat.clone(),
+            (Some((_, embeddings)), Operation::Embeddings) => embeddings.clone(),
+            (None, _) => self
+                .url(op, model)
+                .parse()
+                .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,
+        };
         Ok(UpstreamRequest {
             uri,
             headers: self.headers.clone(),
