@@ -35,6 +35,9 @@ pub struct RequestCtx {
     pub ttft_ms: Option<f64>,
     /// Usage reported by the provider.
     pub usage: Option<Usage>,
+    /// Whether the log line was written; a context dropped without one logs itself as
+    /// cancelled, so no request ever goes unrecorded.
+    logged: bool,
 }
 
 /// How a request ended, for the log line.
@@ -77,7 +80,16 @@ impl RequestCtx {
             stream: false,
             ttft_ms: None,
             usage: None,
+            logged: false,
         }
+    }
+
+    /// Moves this context out (to a streaming body that logs when it ends), leaving an inert
+    /// placeholder that will not log.
+    pub fn detach(&mut self) -> Self {
+        let mut placeholder = Self::new(Arc::clone(&self.request_id), self.op);
+        placeholder.logged = true;
+        std::mem::replace(self, placeholder)
     }
 
     /// Milliseconds since the request started.
@@ -86,7 +98,10 @@ impl RequestCtx {
     }
 
     /// Writes the request's single log line. Called exactly once per request, on every path.
-    pub fn log(&self, status: u16, outcome: Outcome, error: Option<&GatewayError>) {
+    pub fn log(&mut self, status: u16, outcome: Outcome, error: Option<&GatewayError>) {
+        if std::mem::replace(&mut self.logged, true) {
+            return;
+        }
         let usage = self.usage.unwrap_or_default();
         let has_usage = self.usage.is_some();
         let error_kind = error.map(|e| e.kind().as_str());
@@ -120,5 +135,13 @@ impl RequestCtx {
             Some(_) if status >= 500 => line!(warn),
             _ => line!(info),
         }
+    }
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        // The handler future was dropped mid-request: the client went away (499, as nginx
+        // records it).
+        self.log(499, Outcome::ClientCancelled, None);
     }
 }

@@ -277,8 +277,7 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if is_sse {
-        let relay_ctx =
-            std::mem::replace(ctx, RequestCtx::new(Arc::clone(&ctx.request_id), ctx.op));
+        let relay_ctx = ctx.detach();
         let relay = SseRelay::new(
             incoming,
             provider,

@@ -69,7 +69,7 @@ impl SseRelay {
     }
 
     fn finish(&mut self, outcome: Outcome, error: Option<&GatewayError>) {
-        if let Some(ctx) = self.ctx.take() {
+        if let Some(mut ctx) = self.ctx.take() {
             ctx.log(200, outcome, error);
         }
     }

@@ -243,6 +243,25 @@ async fn embedded_default_serves_demo_and_env_providers_with_json_logs() {
         .collect();
     assert!(ids.contains(&"demo".to_owned()));
 
+    // A client that gives up mid-request is still logged, as cancelled.
+    let slow = tokio::spawn({
+        let url = format!("{}/v1/chat/completions", gw.url);
+        async move {
+            let body = chat_body("openai/mock-gpt", r#""mock":{"latency_ms":3000}"#);
+            let _ = tokio::time::timeout(
+                Duration::from_millis(300),
+                send(
+                    Method::POST,
+                    &url,
+                    &[("x-request-id", "it-req-cancel")],
+                    body,
+                ),
+            )
+            .await;
+        }
+    });
+    slow.await.unwrap();
+
     // JSON log lines carry the request id and never a secret.
     let mut found = false;
     for _ in 0..50 {
@@ -257,9 +276,16 @@ async fn embedded_default_serves_demo_and_env_providers_with_json_logs() {
                 found = true;
             }
         }
-        if found {
+        let cancelled = lines.iter().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["request_id"] == "it-req-cancel"
+                && v["outcome"] == "client_cancelled"
+                && v["status"] == 499
+        });
+        if found && cancelled {
             break;
         }
+        found = false;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
