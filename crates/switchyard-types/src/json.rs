@@ -15,7 +15,19 @@ use std::ops::Range;
 /// Returns `None` when the document is not an object or has no such member. When the key occurs
 /// more than once, the last occurrence wins, as it does for `serde_json` and most parsers.
 pub fn top_level_value(doc: &[u8], key: &str) -> Option<Range<usize>> {
-    let mut found = None;
+    let [span] = top_level_values(doc, [key])?;
+    span
+}
+
+/// Finds the value spans of several top-level members in one pass over the document (each
+/// lookup otherwise walks the whole document, because a later duplicate wins).
+///
+/// Returns `None` when the document is not a well-formed object.
+pub fn top_level_values<const N: usize>(
+    doc: &[u8],
+    keys: [&str; N],
+) -> Option<[Option<Range<usize>>; N]> {
+    let mut found: [Option<Range<usize>>; N] = std::array::from_fn(|_| None);
     let mut i = skip_ws(doc, 0);
     if doc.get(i) != Some(&b'{') {
         return None;
@@ -24,7 +36,7 @@ pub fn top_level_value(doc: &[u8], key: &str) -> Option<Range<usize>> {
     loop {
         i = skip_ws(doc, i);
         match doc.get(i)? {
-            b'}' => return found,
+            b'}' => return Some(found),
             b',' => {
                 i += 1;
                 continue;
@@ -41,23 +53,30 @@ pub fn top_level_value(doc: &[u8], key: &str) -> Option<Range<usize>> {
         i = skip_ws(doc, i + 1);
         let value_start = i;
         let value_end = skip_value(doc, i)?;
-        if key_matches(&doc[key_start..key_end], key) {
-            found = Some(value_start..value_end);
+        for (slot, key) in found.iter_mut().zip(keys) {
+            if key_matches(&doc[key_start..key_end], key) {
+                *slot = Some(value_start..value_end);
+            }
         }
         i = value_end;
     }
+}
+
+/// Returns a copy of `doc` with the bytes in `span` replaced by the JSON string `value`.
+pub fn splice_string(doc: &[u8], span: Range<usize>, value: &str) -> Vec<u8> {
+    let encoded = encode_string(value);
+    let mut out = Vec::with_capacity(doc.len() - span.len() + encoded.len());
+    out.extend_from_slice(&doc[..span.start]);
+    out.extend_from_slice(encoded.as_bytes());
+    out.extend_from_slice(&doc[span.end..]);
+    out
 }
 
 /// Returns a copy of `doc` whose top-level member `key` has the JSON string `value`, keeping
 /// every other byte as it was. Returns `None` when `doc` is not an object or lacks the member.
 pub fn replace_top_level_string(doc: &[u8], key: &str, value: &str) -> Option<Vec<u8>> {
     let span = top_level_value(doc, key)?;
-    let encoded = encode_string(value);
-    let mut out = Vec::with_capacity(doc.len() - span.len() + encoded.len());
-    out.extend_from_slice(&doc[..span.start]);
-    out.extend_from_slice(encoded.as_bytes());
-    out.extend_from_slice(&doc[span.end..]);
-    Some(out)
+    Some(splice_string(doc, span, value))
 }
 
 /// Encodes `s` as a JSON string literal, quotes included.

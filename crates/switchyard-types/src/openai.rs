@@ -254,10 +254,29 @@ pub struct Usage {
 
 /// Reads the top-level `usage` member of a response or chunk, if present and not null.
 pub fn usage_of(doc: &[u8]) -> Option<Usage> {
-    let span = crate::json::top_level_value(doc, "usage")?;
-    serde_json::from_slice::<Option<Usage>>(&doc[span])
+    usage_in(doc, crate::json::top_level_value(doc, "usage")?)
+}
+
+/// Parses the usage object at `span` of `doc` (a span found by [`crate::json`]).
+pub fn usage_in(doc: &[u8], span: std::ops::Range<usize>) -> Option<Usage> {
+    serde_json::from_slice::<Option<Usage>>(doc.get(span)?)
         .ok()
         .flatten()
+}
+
+/// Replaces the top-level `model` with `client_model` and reads `usage`, in one pass over a
+/// response or chunk. A document without `model` keeps its bytes.
+pub fn rename_model_and_read_usage(
+    doc: &[u8],
+    client_model: &str,
+) -> Option<(Vec<u8>, Option<Usage>)> {
+    let [model, usage] = crate::json::top_level_values(doc, ["model", "usage"])?;
+    let usage = usage.and_then(|span| usage_in(doc, span));
+    let body = match model {
+        Some(span) => crate::json::splice_string(doc, span, client_model),
+        None => doc.to_vec(),
+    };
+    Some((body, usage))
 }
 
 #[cfg(test)]

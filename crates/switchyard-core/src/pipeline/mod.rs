@@ -19,7 +19,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use switchyard_types::openai::{usage_of, ChatCompletionRequest, EmbeddingsRequest, FieldError};
+use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
 use tokio::time::Instant;
 
 use self::ctx::{Outcome, RequestCtx};
@@ -302,9 +302,9 @@ async fn dispatch(
     }
     let raw = read_upstream(incoming, MAX_RESPONSE_BODY, deadline, &name, t.total, false).await?;
     ctx.ttft_ms = Some(ctx.elapsed_ms());
-    ctx.usage = usage_of(&raw);
     let out = provider.response_body(&raw, &client_model)?;
-    let mut resp = Response::new(Body::from(out));
+    ctx.usage = out.usage;
+    let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;
     resp.headers_mut().extend(headers);
     let content_type = parts

@@ -46,6 +46,15 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+/// A non-streaming response for the client, and the usage the provider reported in it.
+#[derive(Debug)]
+pub struct ResponseBody {
+    /// The body to send.
+    pub body: Bytes,
+    /// Usage, when the provider reported it.
+    pub usage: Option<Usage>,
+}
+
 /// One `data:` payload of a relayed stream, after rewriting.
 #[derive(Debug)]
 pub enum StreamData {
@@ -76,8 +85,8 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<UpstreamRequest, GatewayError>;
 
     /// Turns a successful non-streaming upstream body into the client's response body, with
-    /// `client_model` as the model name.
-    fn response_body(&self, body: &[u8], client_model: &str) -> Result<Bytes, GatewayError>;
+    /// `client_model` as the model name, and reads the usage it reports.
+    fn response_body(&self, body: &[u8], client_model: &str) -> Result<ResponseBody, GatewayError>;
 
     /// Rewrites one stream `data:` payload for the client.
     fn stream_data(&self, data: &[u8], client_model: &str) -> Result<StreamData, GatewayError>;

@@ -12,9 +12,9 @@ use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use serde::de::IgnoredAny;
 use switchyard_types::json::replace_top_level_string;
-use switchyard_types::openai::{is_error_body, usage_of};
+use switchyard_types::openai::{is_error_body, rename_model_and_read_usage};
 
-use super::{Operation, Provider, StreamData, UpstreamRequest};
+use super::{Operation, Provider, ResponseBody, StreamData, UpstreamRequest};
 use crate::config::ProviderConfig;
 use crate::error::{GatewayError, UpstreamErrorKind};
 
@@ -79,6 +79,19 @@ impl OpenAi {
         })
     }
 
+    /// A full JSON parse (without building values): malformed upstream bytes must never be
+    /// relayed to a client as a success.
+    fn validate_json(&self, doc: &[u8], what: &str) -> Result<(), GatewayError> {
+        serde_json::from_slice::<IgnoredAny>(doc)
+            .map(|_| ())
+            .map_err(|e| {
+                GatewayError::upstream(
+                    &self.name,
+                    UpstreamErrorKind::Malformed(format!("{what} is not JSON ({e})")),
+                )
+            })
+    }
+
     fn url(&self, op: Operation, model: &str) -> String {
         let tail = match op {
             Operation::ChatCompletions => "chat/completions",
@@ -124,40 +137,39 @@ impl Provider for OpenAi {
         })
     }
 
-    fn response_body(&self, body: &[u8], client_model: &str) -> Result<Bytes, GatewayError> {
-        if let Err(e) = serde_json::from_slice::<IgnoredAny>(body) {
-            return Err(GatewayError::upstream(
-                &self.name,
-                UpstreamErrorKind::Malformed(format!("response is not JSON ({e})")),
-            ));
+    fn response_body(&self, body: &[u8], client_model: &str) -> Result<ResponseBody, GatewayError> {
+        self.validate_json(body, "response")?;
+        match rename_model_and_read_usage(body, client_model) {
+            Some((body, usage)) => Ok(ResponseBody {
+                body: Bytes::from(body),
+                usage,
+            }),
+            // Valid JSON but not an object (an array, a string): relayed as it is.
+            None => Ok(ResponseBody {
+                body: Bytes::copy_from_slice(body),
+                usage: None,
+            }),
         }
-        Ok(
-            match replace_top_level_string(body, "model", client_model) {
-                Some(rewritten) => Bytes::from(rewritten),
-                None => Bytes::copy_from_slice(body),
-            },
-        )
     }
 
     fn stream_data(&self, data: &[u8], client_model: &str) -> Result<StreamData, GatewayError> {
         if data == b"[DONE]" {
             return Ok(StreamData::Done);
         }
-        if let Err(e) = serde_json::from_slice::<IgnoredAny>(data) {
-            return Err(GatewayError::upstream(
-                &self.name,
-                UpstreamErrorKind::Malformed(format!("stream event is not JSON ({e})")),
-            ));
-        }
+        self.validate_json(data, "stream event")?;
         if is_error_body(data) {
             return Ok(StreamData::Error(Bytes::copy_from_slice(data)));
         }
-        let usage = usage_of(data);
-        let payload = match replace_top_level_string(data, "model", client_model) {
-            Some(v) => Bytes::from(v),
-            None => Bytes::copy_from_slice(data),
-        };
-        Ok(StreamData::Chunk { payload, usage })
+        Ok(match rename_model_and_read_usage(data, client_model) {
+            Some((payload, usage)) => StreamData::Chunk {
+                payload: Bytes::from(payload),
+                usage,
+            },
+            None => StreamData::Chunk {
+                payload: Bytes::copy_from_slice(data),
+                usage: None,
+            },
+        })
     }
 
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {

@@ -57,9 +57,21 @@ fn azure_uses_deployment_urls_and_api_key_header() {
 fn responses_keep_bytes_but_the_model() {
     let p = OpenAi::new(&cfg(None), "http://x/v1".into(), None).unwrap();
     let body = b"{\n  \"id\": \"c1\",\n  \"model\": \"gpt-4o-2024-08-06\",\n  \"x\": 1.0\n}";
+    let out = p.response_body(body, "demo").unwrap();
     assert_eq!(
-        &p.response_body(body, "demo").unwrap()[..],
+        &out.body[..],
         b"{\n  \"id\": \"c1\",\n  \"model\": \"demo\",\n  \"x\": 1.0\n}"
+    );
+    assert_eq!(out.usage, None);
+    let with_usage =
+        br#"{"model":"m","usage":{"prompt_tokens":2,"completion_tokens":3,"total_tokens":5}}"#;
+    assert_eq!(
+        p.response_body(with_usage, "d")
+            .unwrap()
+            .usage
+            .unwrap()
+            .total_tokens,
+        5
     );
     assert!(matches!(
         p.response_body(b"<html>", "demo"),
