@@ -192,6 +192,10 @@ fn deserialize<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Gatew
             "The request body is empty; send a JSON object.".into(),
         ));
     }
+    // Fast path without path tracking; only a failing body is parsed again to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
