@@ -27,6 +27,9 @@ use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::providers::{Provider, StreamData};
 use crate::server::error::error_body;
 
+/// Most bytes gathered into one frame from events that are already available.
+const MAX_BATCH: usize = 32 * 1024;
+
 /// The streaming response body.
 pub struct SseRelay {
     upstream: Incoming,
@@ -215,7 +218,9 @@ impl Body for SseRelay {
                     if let Err(e) = this.drain_events(&mut out) {
                         return this.fail(out, e);
                     }
-                    if !out.is_empty() {
+                    // Keep reading while upstream data is already here (never waiting for more):
+                    // events that arrived together leave in one write, as nginx relays them.
+                    if out.len() >= MAX_BATCH {
                         break;
                     }
                 }
