@@ -19,7 +19,7 @@ const USAGE: &str = "\
 cargo xtask: Switchyard project automation
 
 USAGE:
-    cargo xtask bench [--rate N] [--duration SECS] [--concurrency N] [--no-build] [--quick]
+    cargo xtask bench [--rate N] [--duration SECS] [--concurrency N] [--rounds N] [--no-build] [--quick]
     cargo xtask help
 
 bench   Build the gateway and the mock in release mode, then measure, in one run, the mock
@@ -31,6 +31,8 @@ bench   Build the gateway and the mock in release mode, then measure, in one run
         --rate N          open-loop request rate, req/s            (default 1000)
         --duration SECS   measured seconds per run                 (default 10)
         --concurrency N   closed-loop workers                      (default 64)
+        --rounds N        interleaved rounds per scenario, cycling through the targets
+                          so machine noise hits all of them alike   (default 5; --quick: 1)
         --no-build        use the binaries already in target/release
                           (the benchmark itself always runs as a release build,
                           so the load generator costs the shared cores little)
@@ -128,6 +130,7 @@ fn parse_bench(args: &[String]) -> Result<bench::Options> {
     let mut opts = bench::Options::default();
     let mut duration = None;
     let mut quick = false;
+    let mut rounds = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -150,6 +153,7 @@ fn parse_bench(args: &[String]) -> Result<bench::Options> {
                 opts.concurrency = usize::try_from(n)?;
             }
             "--duration" => duration = Some(parse_secs(flag, &value()?)?),
+            "--rounds" => rounds = Some(parse_in_range(flag, &value()?, 1, 100)?),
             "--no-build" if inline.is_none() => opts.build = false,
             "--quick" if inline.is_none() => quick = true,
             "--help" | "-h" => bail!("{USAGE}"),
@@ -160,6 +164,10 @@ fn parse_bench(args: &[String]) -> Result<bench::Options> {
         opts.quick = true;
         opts.duration = Duration::from_secs(2);
         opts.warmup = Duration::from_millis(500);
+        opts.rounds = 1;
+    }
+    if let Some(r) = rounds {
+        opts.rounds = r;
     }
     if let Some(d) = duration {
         opts.duration = d;

@@ -74,6 +74,21 @@ pub(crate) struct Samples {
 }
 
 impl Samples {
+    /// Adds another round's samples to these.
+    pub(crate) fn absorb(&mut self, other: Samples) {
+        self.total_us.extend(other.total_us);
+        self.ttft_us.extend(other.ttft_us);
+        let (a, b) = (&mut self.errors, other.errors);
+        a.status += b.status;
+        a.transport += b.transport;
+        a.timeout += b.timeout;
+        a.bad_stream += b.bad_stream;
+        a.not_sent += b.not_sent;
+        if a.first.is_none() {
+            a.first = b.first;
+        }
+    }
+
     fn with_capacity(n: usize, stream: bool) -> Self {
         Self {
             total_us: Vec::with_capacity(n),

@@ -49,6 +49,10 @@ pub(crate) struct Options {
     pub(crate) build: bool,
     /// Whether `--quick` shortened the runs (recorded in the report).
     pub(crate) quick: bool,
+    /// Each scenario's measured time is split into this many rounds that cycle through the
+    /// targets (direct, gateway, nginx, direct, ...), so a burst of noise on the shared machine
+    /// lands on every target alike instead of on whichever ran at that moment.
+    pub(crate) rounds: u32,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             concurrency: 64,
             build: true,
             quick: false,
+            rounds: 5,
         }
     }
 }
@@ -471,6 +476,7 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     pub(crate) duration_s: f64,
     pub(crate) warmup_s: f64,
+    pub(crate) rounds: u32,
     pub(crate) quick: bool,
     pub(crate) nginx_worker_processes: &'static str,
 }
@@ -482,6 +488,7 @@ impl Settings {
             concurrency: opts.concurrency,
             duration_s: opts.duration.as_secs_f64(),
             warmup_s: opts.warmup.as_secs_f64(),
+            rounds: opts.rounds.max(1),
             quick: opts.quick,
             nginx_worker_processes: procs::NGINX_WORKERS,
         }
@@ -799,48 +806,75 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
     };
     let sampler = gateway_pid.map(RssSampler::start);
 
-    let phase = Phase {
-        warmup: opts.warmup,
-        measure: opts.duration,
-    };
-    let total_runs = Scenario::ALL.len() * live.len();
+    let rounds = opts.rounds.max(1);
+    let per_round = opts.duration / rounds;
+    let measured = per_round * rounds;
+    let total_runs = Scenario::ALL.len() * live.len() * rounds as usize;
     let mut run_no = 0;
     for scenario in Scenario::ALL {
-        for target in live.iter_mut().filter(|l| l.result.skipped.is_none()) {
-            run_no += 1;
-            eprintln!(
-                "bench: [{run_no}/{total_runs}] {} via {} ({:.1} s + {:.1} s warm-up)",
-                scenario.describe(opts),
-                target.target.name(),
-                phase.measure.as_secs_f64(),
-                phase.warmup.as_secs_f64(),
-            );
-            let samples = match scenario {
-                Scenario::Fixed => {
-                    load::open_loop(Arc::clone(&target.plain), opts.rate, phase).await
-                }
-                Scenario::Stream => {
-                    load::open_loop(Arc::clone(&target.stream), opts.rate, phase).await
-                }
-                Scenario::Throughput => {
-                    load::closed_loop(Arc::clone(&target.plain), opts.concurrency, phase).await
-                }
+        let mut merged: Vec<Option<load::Samples>> = live.iter().map(|_| None).collect();
+        for round in 0..rounds {
+            // The first round warms each target up fully; later rounds only refill the pool.
+            let phase = Phase {
+                warmup: if round == 0 {
+                    opts.warmup
+                } else {
+                    opts.warmup.min(ROUND_WARMUP)
+                },
+                measure: per_round,
             };
-            let result =
-                RunResult::from_samples(samples, phase.measure, scenario == Scenario::Throughput);
-            eprintln!("bench:     {}", summary_line(&result));
-            *target.result.slot(scenario) = Some(result);
-            if let Some(status) = mock.exited() {
-                bail!(
-                    "the mock exited during the benchmark ({status}); its log:\n{}",
-                    mock.log_tail()
+            for (slot, target) in merged.iter_mut().zip(live.iter_mut()) {
+                if target.result.skipped.is_some() {
+                    continue;
+                }
+                run_no += 1;
+                eprintln!(
+                    "bench: [{run_no}/{total_runs}] {} via {}, round {}/{rounds} ({:.1} s + {:.1} s warm-up)",
+                    scenario.describe(opts),
+                    target.target.name(),
+                    round + 1,
+                    phase.measure.as_secs_f64(),
+                    phase.warmup.as_secs_f64(),
                 );
+                let samples = match scenario {
+                    Scenario::Fixed => {
+                        load::open_loop(Arc::clone(&target.plain), opts.rate, phase).await
+                    }
+                    Scenario::Stream => {
+                        load::open_loop(Arc::clone(&target.stream), opts.rate, phase).await
+                    }
+                    Scenario::Throughput => {
+                        load::closed_loop(Arc::clone(&target.plain), opts.concurrency, phase).await
+                    }
+                };
+                match slot {
+                    Some(all) => all.absorb(samples),
+                    None => *slot = Some(samples),
+                }
+                if let Some(status) = mock.exited() {
+                    bail!(
+                        "the mock exited during the benchmark ({status}); its log:\n{}",
+                        mock.log_tail()
+                    );
+                }
+                if let Some(why) = target.died() {
+                    eprintln!("bench: {}", first_line(&why));
+                    target.result.skipped = Some(why);
+                }
+                tokio::time::sleep(SETTLE).await;
             }
-            if let Some(why) = target.died() {
-                eprintln!("bench: {}", first_line(&why));
-                target.result.skipped = Some(why);
-            }
-            tokio::time::sleep(SETTLE).await;
+        }
+        for (samples, target) in merged.into_iter().zip(live.iter_mut()) {
+            let Some(samples) = samples else { continue };
+            let result =
+                RunResult::from_samples(samples, measured, scenario == Scenario::Throughput);
+            eprintln!(
+                "bench:     {} via {}: {}",
+                scenario_name(scenario),
+                target.target.name(),
+                summary_line(&result)
+            );
+            *target.result.slot(scenario) = Some(result);
         }
     }
 
@@ -861,6 +895,17 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
         memory,
         nginx_version,
     })
+}
+
+/// Warm-up before rounds after the first: enough to refill a connection pool.
+const ROUND_WARMUP: Duration = Duration::from_millis(300);
+
+fn scenario_name(s: Scenario) -> &'static str {
+    match s {
+        Scenario::Fixed => "fixed rate",
+        Scenario::Stream => "fixed rate, streaming",
+        Scenario::Throughput => "throughput",
+    }
 }
 
 /// One progress line for stderr.
@@ -1049,8 +1094,9 @@ fn write_markdown(out: &mut String, r: &Report) -> std::fmt::Result {
     )?;
     writeln!(
         out,
-        "| Duration | {} s measured after {} s unrecorded warm-up, per scenario and target, one at a time{} |",
+        "| Duration | {} s measured per scenario and target, in {} interleaved rounds (direct, gateway, nginx, repeat), after {} s unrecorded warm-up{} |",
         s.duration_s,
+        s.rounds,
         s.warmup_s,
         if s.quick { " (`--quick`)" } else { "" }
     )?;

@@ -342,7 +342,7 @@ fn markdown_report_has_every_section() {
         "| Machine | 2 CPUs (`nproc`), Test CPU / 2 GHz;",
         "| Fixed rate | 1000 req/s open loop,",
         "| Concurrency | 64 closed-loop workers |",
-        "| Duration | 10 s measured after 2 s unrecorded warm-up,",
+        "| Duration | 10 s measured per scenario and target, in 5 interleaved rounds",
         "nginx/1.22.1, `worker_processes auto` (the gateway's runtime also uses every core)",
         "| Added p99 latency, non-streaming, 1000 req/s | +0.700 ms | < 1 ms | **PASS** |",
         "| Added p99 TTFT, streaming, 1000 req/s | +0.800 ms | < 1 ms | **PASS** |",
