@@ -127,11 +127,11 @@ impl Prepared {
         )
     }
 
-    /// Serves with one single-threaded runtime per listener handle, each on its own thread with
-    /// its own upstream connection pool (the nginx worker model): a request is accepted, proxied
-    /// and answered on one thread, so no cross-thread wake-ups sit on the hot path. The handles
-    /// share one listening socket (see [`bind_workers`]). Shutdown works as for
-    /// [`Prepared::serve`].
+    /// Serves with one single-threaded runtime per listener, each on its own thread with its
+    /// own upstream connection pool (the nginx worker model): a request is accepted, proxied and
+    /// answered on one thread, so no cross-thread wake-ups sit on the hot path. The listeners
+    /// share one address through `SO_REUSEPORT` (see [`bind_workers`]), and the kernel spreads
+    /// connections across them. Shutdown works as for [`Prepared::serve`].
     pub async fn serve_workers(
         self,
         listeners: Vec<std::net::TcpListener>,
@@ -206,19 +206,27 @@ fn finish_drain(
     }
 }
 
-/// Binds `addr` once and hands each of `count` workers its own handle to the same listening
-/// socket. Whichever worker is free accepts the next connection, so busy workers take fewer
-/// (nginx's default). `SO_REUSEPORT` was measured to be worse here: the kernel hashes each
-/// connection to a fixed worker, and an unlucky hash left one worker with most of the load.
-/// Binding happens up front so an address in use is reported before anything starts.
+/// Binds `count` listening sockets to `addr` with `SO_REUSEPORT`, one per worker. Binding
+/// happens up front so an address in use is reported before anything starts. Must be called
+/// inside a tokio runtime.
 pub fn bind_workers(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    let mut out = Vec::with_capacity(count.max(1));
-    for _ in 1..count.max(1) {
-        out.push(listener.try_clone()?);
+    let mut out = Vec::with_capacity(count);
+    let mut bound = addr;
+    for _ in 0..count.max(1) {
+        let socket = if bound.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        #[cfg(unix)]
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(bound)?;
+        let listener = socket.listen(1024)?;
+        bound = listener.local_addr()?;
+        out.push(listener.into_std()?);
     }
-    out.push(listener);
     Ok(out)
 }
 
