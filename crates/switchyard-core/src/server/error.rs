@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use switchyard_types::openai::{ErrorBody, ErrorObject};
 
-use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::error::{GatewayError, UpstreamErrorKind};
 
 impl GatewayError {
     /// The HTTP status the client sees.
@@ -199,17 +199,12 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
                     format!("Could not reach upstream provider `{p}`: {m}."),
                     "upstream_connect_error".into(),
                 ),
-                UpstreamErrorKind::Timeout { phase, after } => {
-                    let what = match phase {
-                        TimeoutPhase::FirstByte => "its response headers",
-                        TimeoutPhase::StreamIdle => "the next stream chunk",
-                        TimeoutPhase::Total => "the whole response",
-                    };
-                    (
-                        format!("Upstream provider `{p}` timed out: no {what} within {after:?}."),
-                        "upstream_timeout".into(),
-                    )
-                }
+                UpstreamErrorKind::Timeout { phase, after } => (
+                    format!(
+                        "Upstream provider `{p}` timed out waiting for {phase} after {after:?}."
+                    ),
+                    "upstream_timeout".into(),
+                ),
                 UpstreamErrorKind::Malformed(m) => (
                     format!("Upstream provider `{p}` {m}."),
                     "upstream_malformed_response".into(),
