@@ -46,7 +46,7 @@ struct AppState {
 pub struct Prepared {
     gw: Arc<Gateway>,
     shutdown_timeout: Duration,
-    mock: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    mock: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Prepared {
@@ -68,11 +68,11 @@ impl Prepared {
                     tracing::error!(error = %e, "embedded mock provider stopped");
                 }
             });
-            Some((addr, task))
+            Some((format!("http://{addr}"), task))
         } else {
             None
         };
-        let mock_url = mock.as_ref().map(|(addr, _)| format!("http://{addr}"));
+        let (mock_url, mock) = mock.unzip();
         let mut adapters = HashMap::new();
         for p in config.providers.values() {
             let adapter = providers::build(p, mock_url.as_deref())
@@ -92,16 +92,6 @@ impl Prepared {
             shutdown_timeout: config.server.shutdown_timeout,
             mock,
         })
-    }
-
-    /// Where the embedded mock listens, if it runs.
-    pub fn mock_addr(&self) -> Option<SocketAddr> {
-        self.mock.as_ref().map(|(a, _)| *a)
-    }
-
-    /// The axum router, for tests that drive it without a socket.
-    pub fn router(&self) -> axum::Router {
-        app(Arc::clone(&self.gw))
     }
 
     /// Serves on `listener`, on the current runtime, until `shutdown` resolves; then stops
@@ -251,7 +241,7 @@ async fn serve_until(
 
 impl Drop for Prepared {
     fn drop(&mut self) {
-        if let Some((_, task)) = &self.mock {
+        if let Some(task) = &self.mock {
             task.abort();
         }
     }

@@ -22,21 +22,23 @@ async fn start(mock: &str, extra: &str) -> Proc {
     Proc::spawn(cmd, port).await
 }
 
-#[tokio::test]
-async fn sigterm_lets_a_running_stream_finish_then_exits() {
-    let mock = keyed_mock().await;
-    let mut gw = start(&mock, "").await;
-    let body = chat_body(
-        "demo",
-        r#""stream":true,"mock":{"words":12,"chunk_delay_ms":80}"#,
-    );
-    let resp = open(
+/// Opens a streaming chat request to the `demo` alias with the given extra body fields.
+async fn open_stream(gw: &Proc, extra: &str) -> hyper::Response<hyper::body::Incoming> {
+    let body = chat_body("demo", &format!(r#""stream":true,{extra}"#));
+    open(
         Method::POST,
         &format!("{}/v1/chat/completions", gw.url),
         &[],
         body,
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_running_stream_finish_then_exits() {
+    let mock = keyed_mock().await;
+    let mut gw = start(&mock, "").await;
+    let resp = open_stream(&gw, r#""mock":{"words":12,"chunk_delay_ms":80}"#).await;
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
@@ -72,14 +74,7 @@ async fn sigterm_lets_a_running_stream_finish_then_exits() {
 async fn the_drain_deadline_bounds_shutdown() {
     let mock = keyed_mock().await;
     let mut gw = start(&mock, "  shutdown_timeout: 300ms\n").await;
-    let body = chat_body("demo", r#""stream":true,"mock":{"stall_after_chunks":1}"#);
-    let resp = open(
-        Method::POST,
-        &format!("{}/v1/chat/completions", gw.url),
-        &[],
-        body,
-    )
-    .await;
+    let resp = open_stream(&gw, r#""mock":{"stall_after_chunks":1}"#).await;
     let mut body = resp.into_body();
     body.frame().await.unwrap().unwrap();
     gw.signal("TERM");
