@@ -13,5 +13,6 @@
 //! No IO and no async: everything here is pure and unit-testable.
 #![forbid(unsafe_code)]
 
+pub mod anthropic;
 pub mod json;
 pub mod openai;

@@ -238,18 +238,58 @@ pub fn is_error_body(body: &[u8]) -> bool {
     serde_json::from_slice::<Probe<'_>>(body).is_ok()
 }
 
-/// Token usage as OpenAI reports it (extra detail fields are ignored here).
+/// Token usage, normalised across providers.
+///
+/// `prompt_tokens` counts every input token, cached ones included (OpenAI's convention);
+/// `cached_tokens` and `cache_write_tokens` say how many of them were read from or written to
+/// the provider's prompt cache, because those are priced differently.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(from = "WireUsage")]
 pub struct Usage {
-    /// Tokens in the prompt.
-    #[serde(default)]
+    /// Tokens in the prompt, cached ones included.
     pub prompt_tokens: u64,
     /// Tokens generated.
-    #[serde(default)]
     pub completion_tokens: u64,
     /// Sum of both, as reported.
-    #[serde(default)]
     pub total_tokens: u64,
+    /// Prompt tokens read from the provider's cache.
+    pub cached_tokens: u64,
+    /// Prompt tokens written to the provider's cache (Anthropic reports these; OpenAI does not).
+    pub cache_write_tokens: u64,
+}
+
+/// OpenAI's usage object as sent, with the detail block that holds the cached-token count.
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(w: WireUsage) -> Self {
+        Self {
+            prompt_tokens: w.prompt_tokens,
+            completion_tokens: w.completion_tokens,
+            total_tokens: w.total_tokens,
+            cached_tokens: w
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            cache_write_tokens: 0,
+        }
+    }
 }
 
 /// Reads the top-level `usage` member of a response or chunk, if present and not null.

@@ -73,13 +73,15 @@ fn error_body_detection() {
 
 #[test]
 fn usage_extraction() {
-    let doc = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":0}}}"#;
+    let doc = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2}}}"#;
     assert_eq!(
         usage_of(doc),
         Some(Usage {
             prompt_tokens: 3,
             completion_tokens: 4,
-            total_tokens: 7
+            total_tokens: 7,
+            cached_tokens: 2,
+            cache_write_tokens: 0,
         })
     );
     assert_eq!(usage_of(br#"{"usage":null}"#), None);
