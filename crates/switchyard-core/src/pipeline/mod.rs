@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
 use tokio::time::Instant;
 
@@ -27,7 +26,7 @@ use self::stream::SseRelay;
 use crate::auth::{Authenticator, Principal};
 use crate::config::{Deployment, Timeouts};
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, UpstreamBody};
 use crate::providers::{Operation, Provider};
 use crate::routing::Router;
 use crate::server::RequestId;
@@ -254,7 +253,7 @@ async fn dispatch(
         Ok(Err(e)) => {
             return Err(GatewayError::upstream(
                 &name,
-                UpstreamErrorKind::Connect(describe_client_error(&e)),
+                UpstreamErrorKind::Connect(e.to_string()),
             ))
         }
         Err(_) => {
@@ -340,7 +339,7 @@ fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
 /// Reads an upstream body up to `limit` bytes before `deadline`. Error bodies are truncated
 /// silently; success bodies over the limit are an error.
 async fn read_upstream(
-    incoming: Incoming,
+    incoming: UpstreamBody,
     limit: usize,
     deadline: Instant,
     provider: &Arc<str>,
@@ -378,21 +377,4 @@ async fn read_upstream(
             },
         )),
     }
-}
-
-/// A short, secret-free description of a client error (the source chain, which names the
-/// cause such as "connection refused" or a TLS failure; URLs and headers never appear in it).
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
-    let mut msg = if e.is_connect() {
-        "connect error".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::ctx::{Outcome, RequestCtx};
+use crate::http_client::UpstreamBody;
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::providers::{Provider, StreamData};
 use crate::server::error::error_body;
@@ -32,7 +32,7 @@ const MAX_BATCH: usize = 32 * 1024;
 
 /// The streaming response body.
 pub struct SseRelay {
-    upstream: Incoming,
+    upstream: UpstreamBody,
     provider: Arc<dyn Provider>,
     client_model: Arc<str>,
     buf: BytesMut,
@@ -48,7 +48,7 @@ pub struct SseRelay {
 impl SseRelay {
     /// Wraps an upstream event-stream body.
     pub fn new(
-        upstream: Incoming,
+        upstream: UpstreamBody,
         provider: Arc<dyn Provider>,
         client_model: Arc<str>,
         idle_after: Duration,
