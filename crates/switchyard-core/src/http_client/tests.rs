@@ -24,7 +24,13 @@ async fn upstream(body: &'static str, extra_header: &'static str, close_after: u
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             a.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(serve_conn(sock, Arc::clone(&h), body, extra_header, close_after));
+            tokio::spawn(serve_conn(
+                sock,
+                Arc::clone(&h),
+                body,
+                extra_header,
+                close_after,
+            ));
         }
     });
     Upstream {
@@ -57,7 +63,11 @@ async fn serve_conn(
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         let len = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(0);
         while buf.len() < end + len {
@@ -104,9 +114,15 @@ async fn reuses_a_connection_once_its_body_was_read() {
     }
     assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
     let heads = up.heads.lock();
-    assert!(heads[0].starts_with("POST /v1/x?a=1 HTTP/1.1\r\n"), "{}", heads[0]);
     assert!(
-        heads[0].to_ascii_lowercase().contains(&format!("host: {}\r\n", up.addr)),
+        heads[0].starts_with("POST /v1/x?a=1 HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains(&format!("host: {}\r\n", up.addr)),
         "{}",
         heads[0]
     );
@@ -176,7 +192,10 @@ async fn connect_failures_are_connect_errors_without_the_url() {
         .unwrap();
     assert!(err.is_connect(), "{err}");
     let text = err.to_string();
-    assert!(!text.contains("sk-123") && !text.contains("secret-path"), "{text}");
+    assert!(
+        !text.contains("sk-123") && !text.contains("secret-path"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -195,6 +214,8 @@ fn origin_form_sets_host_and_strips_the_authority() {
     let (_, req) = origin_form(req).unwrap();
     assert_eq!(req.headers()[header::HOST], "127.0.0.1:8080");
 
-    let req = Request::post("/relative").body(Full::new(Bytes::new())).unwrap();
+    let req = Request::post("/relative")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     assert!(matches!(origin_form(req), Err(ClientError::BadUrl)));
 }

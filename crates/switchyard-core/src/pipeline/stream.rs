@@ -22,8 +22,8 @@ use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 
 use super::ctx::{Outcome, RequestCtx};
-use crate::http_client::UpstreamBody;
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::http_client::UpstreamBody;
 use crate::providers::{Provider, StreamData};
 use crate::server::error::error_body;
 
