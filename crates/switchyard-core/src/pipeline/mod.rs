@@ -348,10 +348,19 @@ async fn read_upstream(
 ) -> Result<Bytes, GatewayError> {
     let read = async {
         let mut body = incoming;
+        // Most responses arrive as one frame; keep it as is instead of copying it.
+        let mut first: Option<Bytes> = None;
         let mut out = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| UpstreamErrorKind::Body(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
+                if first.is_none() && out.is_empty() && data.len() <= limit {
+                    first = Some(data);
+                    continue;
+                }
+                if let Some(f) = first.take() {
+                    out.extend_from_slice(&f);
+                }
                 if out.len() + data.len() > limit {
                     if truncate {
                         out.extend_from_slice(&data[..limit - out.len()]);
@@ -364,7 +373,7 @@ async fn read_upstream(
                 out.extend_from_slice(&data);
             }
         }
-        Ok(Bytes::from(out))
+        Ok(first.unwrap_or_else(|| Bytes::from(out)))
     };
     match tokio::time::timeout_at(deadline, read).await {
         Ok(Ok(b)) => Ok(b),
