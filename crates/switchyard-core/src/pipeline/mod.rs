@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
+use switchyard_types::anthropic::MessagesRequest;
 use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
 use tokio::time::Instant;
 
@@ -27,7 +28,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::config::{Deployment, Timeouts};
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::{HttpClient, UpstreamBody};
-use crate::providers::{Operation, Provider};
+use crate::providers::{Exchange, Operation, Provider};
 use crate::routing::Router;
 use crate::server::RequestId;
 
@@ -78,7 +79,7 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         }
         Ok(Reply::Streaming(resp)) => resp,
         Err(err) => {
-            let resp = err.to_response();
+            let resp = err.to_response_for(ctx.op.client_api());
             ctx.log(resp.status().as_u16(), Outcome::Failed, Some(&err));
             resp
         }
@@ -114,7 +115,15 @@ async fn run(
         .into_iter()
         .next()
         .ok_or_else(|| GatewayError::Internal("route produced no candidates".into()))?;
-    dispatch(gw, ctx, &deployment, &body, Arc::from(parsed.model)).await
+    dispatch(
+        gw,
+        ctx,
+        &deployment,
+        &body,
+        &parts.headers,
+        Arc::from(parsed.model),
+    )
+    .await
 }
 
 fn authenticate(
@@ -175,6 +184,15 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 stream: false,
             })
         }
+        Operation::Messages => {
+            let req: MessagesRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            let stream = req.stream.unwrap_or(false);
+            Ok(Parsed {
+                model: req.model.into_owned(),
+                stream,
+            })
+        }
     }
 }
 
@@ -226,6 +244,7 @@ async fn dispatch(
     ctx: &mut RequestCtx,
     deployment: &Deployment,
     body: &[u8],
+    client_headers: &HeaderMap,
     client_model: Arc<str>,
 ) -> Result<Reply, GatewayError> {
     let provider = gw
@@ -237,7 +256,14 @@ async fn dispatch(
         })?;
     ctx.provider = Some(Arc::clone(provider.name()));
     ctx.upstream_model = Some(Arc::clone(&deployment.model));
-    let up = provider.build_request(ctx.op, body, &deployment.model)?;
+    let up = provider.build_request(&Exchange {
+        op: ctx.op,
+        body,
+        headers: client_headers,
+        model: &deployment.model,
+        client_model: &client_model,
+    })?;
+    let mut reply = up.reply;
     let mut request = Request::post(up.uri)
         .body(Full::new(up.body))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -283,8 +309,9 @@ async fn dispatch(
         let relay_ctx = ctx.detach();
         let relay = SseRelay::new(
             incoming,
-            provider,
-            client_model,
+            name,
+            reply,
+            ctx.op.client_api(),
             t.stream_idle,
             deadline,
             t.total,
@@ -305,7 +332,7 @@ async fn dispatch(
     }
     let raw = read_upstream(incoming, MAX_RESPONSE_BODY, deadline, &name, t.total, false).await?;
     ctx.ttft_ms = Some(ctx.elapsed_ms());
-    let out = provider.response_body(&raw, &client_model)?;
+    let out = reply.body(&raw)?;
     ctx.usage = out.usage;
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;

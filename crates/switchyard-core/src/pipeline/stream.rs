@@ -24,8 +24,8 @@ use tokio::time::{Instant, Sleep};
 use super::ctx::{Outcome, RequestCtx};
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::UpstreamBody;
-use crate::providers::{Provider, StreamData};
-use crate::server::error::error_body;
+use crate::providers::{ClientApi, Reply, StreamStatus};
+use crate::server::error::stream_error_event;
 
 /// Most bytes gathered into one frame from events that are already available.
 const MAX_BATCH: usize = 32 * 1024;
@@ -33,8 +33,9 @@ const MAX_BATCH: usize = 32 * 1024;
 /// The streaming response body.
 pub struct SseRelay {
     upstream: UpstreamBody,
-    provider: Arc<dyn Provider>,
-    client_model: Arc<str>,
+    provider: Arc<str>,
+    reply: Box<dyn Reply>,
+    api: ClientApi,
     buf: BytesMut,
     idle_after: Duration,
     idle: Pin<Box<Sleep>>,
@@ -49,8 +50,9 @@ impl SseRelay {
     /// Wraps an upstream event-stream body.
     pub fn new(
         upstream: UpstreamBody,
-        provider: Arc<dyn Provider>,
-        client_model: Arc<str>,
+        provider: Arc<str>,
+        reply: Box<dyn Reply>,
+        api: ClientApi,
         idle_after: Duration,
         deadline: Instant,
         total: Duration,
@@ -59,7 +61,8 @@ impl SseRelay {
         Self {
             upstream,
             provider,
-            client_model,
+            reply,
+            api,
             buf: BytesMut::new(),
             idle_after,
             idle: Box::pin(tokio::time::sleep(idle_after)),
@@ -73,6 +76,9 @@ impl SseRelay {
 
     fn finish(&mut self, outcome: Outcome, error: Option<&GatewayError>) {
         if let Some(mut ctx) = self.ctx.take() {
+            if let Some(usage) = self.reply.usage() {
+                ctx.usage = Some(usage);
+            }
             ctx.log(200, outcome, error);
         }
     }
@@ -83,10 +89,7 @@ impl SseRelay {
         mut out: BytesMut,
         err: GatewayError,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let (_, body) = error_body(&err);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&body);
-        out.extend_from_slice(b"\n\n");
+        out.extend_from_slice(&stream_error_event(&err, self.api));
         self.finish(Outcome::StreamError, Some(&err));
         Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
     }
@@ -112,37 +115,11 @@ impl SseRelay {
     }
 
     fn rewrite_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
-        for line in event.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let Some(data) = line.strip_prefix(b"data:") else {
-                // Comments (`: ping`), `event:`, `id:` and `retry:` lines pass through untouched.
-                out.extend_from_slice(line);
-                out.extend_from_slice(b"\n");
-                continue;
-            };
-            let data = data.strip_prefix(b" ").unwrap_or(data);
-            out.extend_from_slice(b"data: ");
-            match self.provider.stream_data(data, &self.client_model)? {
-                StreamData::Chunk { payload, usage } => {
-                    if usage.is_some() {
-                        if let Some(ctx) = self.ctx.as_mut() {
-                            ctx.usage = usage;
-                        }
-                    }
-                    out.extend_from_slice(&payload);
-                }
-                StreamData::Error(payload) => {
-                    self.upstream_error = true;
-                    out.extend_from_slice(&payload);
-                }
-                StreamData::Done => {
-                    self.saw_done = true;
-                    out.extend_from_slice(b"[DONE]");
-                }
-            }
-            out.extend_from_slice(b"\n");
+        match self.reply.event(event, out)? {
+            StreamStatus::Continue => {}
+            StreamStatus::Done => self.saw_done = true,
+            StreamStatus::UpstreamError => self.upstream_error = true,
         }
-        out.extend_from_slice(b"\n");
         Ok(())
     }
 
@@ -192,7 +169,7 @@ impl Body for SseRelay {
                     if !out.is_empty() {
                         break;
                     }
-                    let provider = Arc::clone(this.provider.name());
+                    let provider = Arc::clone(&this.provider);
                     if this.deadline.as_mut().poll(cx).is_ready() {
                         let kind = UpstreamErrorKind::Timeout {
                             phase: TimeoutPhase::Total,
@@ -225,7 +202,7 @@ impl Body for SseRelay {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let provider = Arc::clone(this.provider.name());
+                    let provider = Arc::clone(&this.provider);
                     let kind = UpstreamErrorKind::Body(format!("upstream stream broke off: {e}"));
                     return this.fail(out, GatewayError::upstream(&provider, kind));
                 }
@@ -250,9 +227,10 @@ impl Body for SseRelay {
                         }
                         break;
                     }
-                    let provider = Arc::clone(this.provider.name());
-                    let kind =
-                        UpstreamErrorKind::Body("upstream ended the stream before [DONE]".into());
+                    let provider = Arc::clone(&this.provider);
+                    let kind = UpstreamErrorKind::Body(
+                        "upstream ended the stream before its end marker".into(),
+                    );
                     return this.fail(out, GatewayError::upstream(&provider, kind));
                 }
             }

@@ -6,10 +6,11 @@
 //! [`build`].
 
 pub mod openai;
+pub mod sse;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use switchyard_types::openai::Usage;
 
@@ -19,10 +20,12 @@ use crate::error::GatewayError;
 /// Which client API operation is being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    /// `POST /v1/chat/completions`.
+    /// `POST /v1/chat/completions` (OpenAI format).
     ChatCompletions,
-    /// `POST /v1/embeddings`.
+    /// `POST /v1/embeddings` (OpenAI format).
     Embeddings,
+    /// `POST /v1/messages` (Anthropic format).
+    Messages,
 }
 
 impl Operation {
@@ -31,12 +34,46 @@ impl Operation {
         match self {
             Self::ChatCompletions => "chat.completions",
             Self::Embeddings => "embeddings",
+            Self::Messages => "messages",
+        }
+    }
+
+    /// The wire format the client speaks, which decides the shape of every answer, errors
+    /// included.
+    pub fn client_api(self) -> ClientApi {
+        match self {
+            Self::ChatCompletions | Self::Embeddings => ClientApi::OpenAi,
+            Self::Messages => ClientApi::Anthropic,
         }
     }
 }
 
-/// A request ready to be sent upstream.
-#[derive(Debug)]
+/// The API dialect a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientApi {
+    /// OpenAI's: errors as `{"error": {...}}`, streams as `data:` lines ending in `[DONE]`.
+    OpenAi,
+    /// Anthropic's Messages API: errors as `{"type": "error", ...}`, named stream events.
+    Anthropic,
+}
+
+/// What an adapter needs to build one upstream request.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// The operation the client called.
+    pub op: Operation,
+    /// The client's body, already validated by the pipeline's `parse` stage.
+    pub body: &'a [u8],
+    /// The client's headers (an adapter may forward protocol headers such as
+    /// `anthropic-beta`; credentials are never forwarded).
+    pub headers: &'a HeaderMap,
+    /// The deployment's model name.
+    pub model: &'a str,
+    /// The model name the client asked for, which answers carry back.
+    pub client_model: &'a Arc<str>,
+}
+
+/// A request ready to be sent upstream, with the translator for whatever comes back.
 pub struct UpstreamRequest {
     /// Full URL.
     pub uri: http::Uri,
@@ -44,6 +81,18 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
     /// Body bytes.
     pub body: Bytes,
+    /// Turns the upstream's success answer into the client's.
+    pub reply: Box<dyn Reply>,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRequest")
+            .field("uri", &self.uri)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A non-streaming response for the client, and the usage the provider reported in it.
@@ -55,20 +104,32 @@ pub struct ResponseBody {
     pub usage: Option<Usage>,
 }
 
-/// One `data:` payload of a relayed stream, after rewriting.
-#[derive(Debug)]
-pub enum StreamData {
-    /// A chunk to forward; `usage` is set when the chunk carried one.
-    Chunk {
-        /// The payload to send to the client.
-        payload: Bytes,
-        /// Usage reported in this chunk.
-        usage: Option<Usage>,
-    },
-    /// The provider reported an error inside the stream; forwarded as is.
-    Error(Bytes),
-    /// The end-of-stream marker (`[DONE]` for OpenAI).
+/// Where a stream stands after one upstream event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// More events are expected.
+    Continue,
+    /// The upstream's end marker arrived (`[DONE]`, `message_stop`); the stream is complete.
     Done,
+    /// The upstream reported an error inside the stream; it was forwarded as the last event.
+    UpstreamError,
+}
+
+/// The per-request translator of a successful upstream answer into the client's format.
+///
+/// It is stateful because streamed translations are: tool-call indexes, the message id and
+/// usage arrive in one event and are needed in later ones.
+pub trait Reply: Send + 'static {
+    /// Turns a complete (non-streaming) upstream body into the client's body.
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError>;
+
+    /// Turns one complete upstream server-sent event (its lines, without the blank line that
+    /// ends it) into zero or more client events appended to `out`, each with its own blank
+    /// line. On error nothing may have been appended.
+    fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError>;
+
+    /// Usage seen in the stream so far (the final count once it ended).
+    fn usage(&self) -> Option<Usage>;
 }
 
 /// A provider adapter.
@@ -76,20 +137,9 @@ pub trait Provider: Send + Sync + 'static {
     /// The provider's configured name.
     fn name(&self) -> &Arc<str>;
 
-    /// Builds the upstream request from the client's (already validated) OpenAI-format body.
-    fn build_request(
-        &self,
-        op: Operation,
-        client_body: &[u8],
-        model: &str,
-    ) -> Result<UpstreamRequest, GatewayError>;
-
-    /// Turns a successful non-streaming upstream body into the client's response body, with
-    /// `client_model` as the model name, and reads the usage it reports.
-    fn response_body(&self, body: &[u8], client_model: &str) -> Result<ResponseBody, GatewayError>;
-
-    /// Rewrites one stream `data:` payload for the client.
-    fn stream_data(&self, data: &[u8], client_model: &str) -> Result<StreamData, GatewayError>;
+    /// Builds the upstream request for a client request, translating formats when the client's
+    /// and the provider's differ.
+    fn build_request(&self, x: &Exchange<'_>) -> Result<UpstreamRequest, GatewayError>;
 
     /// Classifies a non-success upstream response.
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError;

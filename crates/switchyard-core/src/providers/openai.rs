@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use serde::de::IgnoredAny;
 use switchyard_types::json::replace_top_level_string;
-use switchyard_types::openai::{is_error_body, rename_model_and_read_usage};
+use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage};
 
-use super::{Operation, Provider, ResponseBody, StreamData, UpstreamRequest};
+use super::{Exchange, Operation, Provider, Reply, ResponseBody, StreamStatus, UpstreamRequest};
 use crate::config::ProviderConfig;
 use crate::error::{GatewayError, UpstreamErrorKind};
 
@@ -79,22 +79,9 @@ impl OpenAi {
         })
     }
 
-    /// A full JSON parse (without building values): malformed upstream bytes must never be
-    /// relayed to a client as a success.
-    fn validate_json(&self, doc: &[u8], what: &str) -> Result<(), GatewayError> {
-        serde_json::from_slice::<IgnoredAny>(doc)
-            .map(|_| ())
-            .map_err(|e| {
-                GatewayError::upstream(
-                    &self.name,
-                    UpstreamErrorKind::Malformed(format!("{what} is not JSON ({e})")),
-                )
-            })
-    }
-
     fn url(&self, op: Operation, model: &str) -> String {
         let tail = match op {
-            Operation::ChatCompletions => "chat/completions",
+            Operation::ChatCompletions | Operation::Messages => "chat/completions",
             Operation::Embeddings => "embeddings",
         };
         match &self.azure_api_version {
@@ -114,19 +101,29 @@ impl Provider for OpenAi {
         &self.name
     }
 
-    fn build_request(
-        &self,
-        op: Operation,
-        client_body: &[u8],
-        model: &str,
-    ) -> Result<UpstreamRequest, GatewayError> {
-        let body = replace_top_level_string(client_body, "model", model)
-            .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?;
+    fn build_request(&self, x: &Exchange<'_>) -> Result<UpstreamRequest, GatewayError> {
+        let op = x.op;
+        let body = match op {
+            Operation::ChatCompletions | Operation::Embeddings => {
+                replace_top_level_string(x.body, "model", x.model)
+                    .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?
+            }
+            Operation::Messages => {
+                return Err(GatewayError::InvalidField {
+                    param: "model".into(),
+                    message: format!(
+                        "The model `{}` is served by an OpenAI-compatible provider, which cannot \
+                         answer Anthropic Messages requests yet.",
+                        x.client_model
+                    ),
+                })
+            }
+        };
         let uri = match (&self.fixed_uris, op) {
             (Some((chat, _)), Operation::ChatCompletions) => chat.clone(),
             (Some((_, embeddings)), Operation::Embeddings) => embeddings.clone(),
-            (None, _) => self
-                .url(op, model)
+            _ => self
+                .url(op, x.model)
                 .parse()
                 .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,
         };
@@ -134,41 +131,11 @@ impl Provider for OpenAi {
             uri,
             headers: self.headers.clone(),
             body: Bytes::from(body),
-        })
-    }
-
-    fn response_body(&self, body: &[u8], client_model: &str) -> Result<ResponseBody, GatewayError> {
-        self.validate_json(body, "response")?;
-        match rename_model_and_read_usage(body, client_model) {
-            Some((body, usage)) => Ok(ResponseBody {
-                body: Bytes::from(body),
-                usage,
-            }),
-            // Valid JSON but not an object (an array, a string): relayed as it is.
-            None => Ok(ResponseBody {
-                body: Bytes::copy_from_slice(body),
+            reply: Box::new(Passthrough {
+                provider: Arc::clone(&self.name),
+                client_model: Arc::clone(x.client_model),
                 usage: None,
             }),
-        }
-    }
-
-    fn stream_data(&self, data: &[u8], client_model: &str) -> Result<StreamData, GatewayError> {
-        if data == b"[DONE]" {
-            return Ok(StreamData::Done);
-        }
-        self.validate_json(data, "stream event")?;
-        if is_error_body(data) {
-            return Ok(StreamData::Error(Bytes::copy_from_slice(data)));
-        }
-        Ok(match rename_model_and_read_usage(data, client_model) {
-            Some((payload, usage)) => StreamData::Chunk {
-                payload: Bytes::from(payload),
-                usage,
-            },
-            None => StreamData::Chunk {
-                payload: Bytes::copy_from_slice(data),
-                usage: None,
-            },
         })
     }
 
@@ -183,6 +150,86 @@ impl Provider for OpenAi {
                 retry_after: headers.get(RETRY_AFTER).cloned(),
             },
         )
+    }
+}
+
+/// Same format both ways: bytes pass through with only `model` renamed.
+struct Passthrough {
+    provider: Arc<str>,
+    client_model: Arc<str>,
+    usage: Option<Usage>,
+}
+
+impl Passthrough {
+    /// A full JSON parse (without building values): malformed upstream bytes must never be
+    /// relayed to a client as a success.
+    fn validate_json(&self, doc: &[u8], what: &str) -> Result<(), GatewayError> {
+        serde_json::from_slice::<IgnoredAny>(doc)
+            .map(|_| ())
+            .map_err(|e| {
+                GatewayError::upstream(
+                    &self.provider,
+                    UpstreamErrorKind::Malformed(format!("{what} is not JSON ({e})")),
+                )
+            })
+    }
+}
+
+impl Reply for Passthrough {
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
+        self.validate_json(body, "response")?;
+        match rename_model_and_read_usage(body, &self.client_model) {
+            Some((body, usage)) => Ok(ResponseBody {
+                body: Bytes::from(body),
+                usage,
+            }),
+            // Valid JSON but not an object (an array, a string): relayed as it is.
+            None => Ok(ResponseBody {
+                body: Bytes::copy_from_slice(body),
+                usage: None,
+            }),
+        }
+    }
+
+    fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        let mut status = StreamStatus::Continue;
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(data) = line.strip_prefix(b"data:") else {
+                // Comments (`: ping`), `event:`, `id:` and `retry:` lines pass through untouched.
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\n");
+                continue;
+            };
+            let data = data.strip_prefix(b" ").unwrap_or(data);
+            out.extend_from_slice(b"data: ");
+            if data == b"[DONE]" {
+                status = StreamStatus::Done;
+                out.extend_from_slice(data);
+            } else {
+                self.validate_json(data, "stream event")?;
+                if is_error_body(data) {
+                    status = StreamStatus::UpstreamError;
+                    out.extend_from_slice(data);
+                } else if let Some((payload, usage)) =
+                    rename_model_and_read_usage(data, &self.client_model)
+                {
+                    if usage.is_some() {
+                        self.usage = usage;
+                    }
+                    out.extend_from_slice(&payload);
+                } else {
+                    out.extend_from_slice(data);
+                }
+            }
+            out.extend_from_slice(b"\n");
+        }
+        out.extend_from_slice(b"\n");
+        Ok(status)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
     }
 }
 

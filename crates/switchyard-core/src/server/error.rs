@@ -18,6 +18,7 @@ use http::{HeaderValue, StatusCode};
 use switchyard_types::openai::{ErrorBody, ErrorObject};
 
 use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::providers::{sse, ClientApi};
 
 impl GatewayError {
     /// The HTTP status the client sees.
@@ -46,9 +47,17 @@ impl GatewayError {
         }
     }
 
-    /// Builds the response.
+    /// Builds the response in OpenAI's error shape.
     pub fn to_response(&self) -> Response {
-        let (status, body) = error_body(self);
+        self.to_response_for(ClientApi::OpenAi)
+    }
+
+    /// Builds the response in the error shape of the API the client speaks.
+    pub fn to_response_for(&self, api: ClientApi) -> Response {
+        let (status, body) = match api {
+            ClientApi::OpenAi => error_body(self),
+            ClientApi::Anthropic => anthropic_error_body(self),
+        };
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(
@@ -107,6 +116,47 @@ pub fn error_body(err: &GatewayError) -> (StatusCode, Bytes) {
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":{}}".to_vec());
     (status, Bytes::from(bytes))
+}
+
+/// The status and the error body in Anthropic's shape, `{"type": "error", "error": {"type",
+/// "message"}}`, for clients of `/v1/messages`. The error type follows the status as
+/// Anthropic's API assigns them, so Anthropic's SDKs raise the matching exception class.
+pub fn anthropic_error_body(err: &GatewayError) -> (StatusCode, Bytes) {
+    let status = err.status();
+    let message = match err {
+        GatewayError::Upstream(u) => match &u.kind {
+            UpstreamErrorKind::Http {
+                openai_body: Some(body),
+                ..
+            } => serde_json::from_slice::<ErrorBody>(body)
+                .ok()
+                .map(|b| b.error.message),
+            _ => None,
+        },
+        _ => None,
+    }
+    .unwrap_or_else(|| describe(err).0);
+    let kind = match err {
+        GatewayError::MissingKey | GatewayError::InvalidKey => "authentication_error",
+        _ => switchyard_types::anthropic::error_type_for_status(status.as_u16()),
+    };
+    let body = serde_json::json!({
+        "type": "error",
+        "error": { "type": kind, "message": message },
+    });
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"type\":\"error\"}".to_vec());
+    (status, Bytes::from(bytes))
+}
+
+/// The event that ends a stream which failed after its first byte, in the client's dialect:
+/// OpenAI's SDKs raise on a `data: {"error": ...}` line, Anthropic's on an `error` event.
+pub fn stream_error_event(err: &GatewayError, api: ClientApi) -> Bytes {
+    let mut out = bytes::BytesMut::new();
+    match api {
+        ClientApi::OpenAi => sse::write_data(&mut out, &error_body(err).1),
+        ClientApi::Anthropic => sse::write_named(&mut out, "error", &anthropic_error_body(err).1),
+    }
+    out.freeze()
 }
 
 fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option<String>) {

@@ -1,7 +1,7 @@
 //! The HTTP surface: routes, the request-id edge, graceful shutdown.
 //!
-//! Routes are thin: `/v1/chat/completions` and `/v1/embeddings` hand the request to
-//! [`crate::pipeline::handle`]; everything else here is local (models list, health, errors).
+//! Routes are thin: `/v1/chat/completions`, `/v1/embeddings` (OpenAI's API) and `/v1/messages`
+//! (Anthropic's) hand the request to [`crate::pipeline::handle`]; everything else here is local (models list, health, errors).
 //! Each route is also served without the `/v1` prefix, because SDK users often set the base URL
 //! to the server root.
 
@@ -28,7 +28,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Endpoint};
 use crate::error::GatewayError;
 use crate::pipeline::{self, Gateway, Logged};
-use crate::providers::{self, Operation};
+use crate::providers::{self, ClientApi, Operation};
 use crate::routing::Router;
 
 /// The request id, stored in request extensions by the edge middleware.
@@ -264,6 +264,8 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/chat/completions", post(chat))
         .route("/v1/embeddings", post(embeddings))
         .route("/embeddings", post(embeddings))
+        .route("/v1/messages", post(messages))
+        .route("/messages", post(messages))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/v1/models/{id}", get(model))
@@ -315,6 +317,20 @@ async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw, Operation::Embeddings, req).await
 }
 
+async fn messages(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw, Operation::Messages, req).await
+}
+
+/// The error shape for a path: Anthropic's under `/v1/messages`, OpenAI's elsewhere.
+fn api_of(path: &str) -> ClientApi {
+    let p = path.strip_prefix("/v1").unwrap_or(path);
+    if p == "/messages" || p.starts_with("/messages/") {
+        ClientApi::Anthropic
+    } else {
+        ClientApi::OpenAi
+    }
+}
+
 fn model_object(id: &str, created: u64) -> serde_json::Value {
     serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": "switchyard"})
 }
@@ -363,17 +379,19 @@ async fn health() -> Response {
 }
 
 async fn not_found(req: Request<Body>) -> Response {
+    let path = req.uri().path();
     GatewayError::RouteNotFound {
         method: req.method().to_string(),
-        path: req.uri().path().to_owned(),
+        path: path.to_owned(),
     }
-    .to_response()
+    .to_response_for(api_of(path))
 }
 
 async fn method_not_allowed(req: Request<Body>) -> Response {
+    let path = req.uri().path();
     GatewayError::MethodNotAllowed {
         method: req.method().to_string(),
-        path: req.uri().path().to_owned(),
+        path: path.to_owned(),
     }
-    .to_response()
+    .to_response_for(api_of(path))
 }

@@ -10,9 +10,91 @@
 //! fails with a [`TranslateError`] naming the field when a request asks for something the
 //! target cannot do, rather than silently dropping it.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::openai::FieldError;
+
 pub mod request;
 pub mod response;
 pub mod stream;
+
+/// The fields of a `POST /v1/messages` body that the gateway relies on. As with the OpenAI
+/// views, unknown fields are skipped here and forwarded (or translated) later, and checks are
+/// about JSON types, never closed sets of values.
+#[derive(Debug, Deserialize)]
+pub struct MessagesRequest<'a> {
+    /// The model or alias the client asked for.
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    /// Required by Anthropic's API, so required here too (the gateway never invents one for an
+    /// Anthropic client).
+    pub max_tokens: u64,
+    /// The conversation.
+    #[serde(borrow)]
+    pub messages: Vec<Message<'a>>,
+    /// Whether the client wants server-sent events.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// System prompt: a string or an array of text blocks.
+    #[serde(default, borrow)]
+    pub system: Option<&'a RawValue>,
+}
+
+/// One entry of `messages`.
+#[derive(Debug, Deserialize)]
+pub struct Message<'a> {
+    /// `user` or `assistant` (not checked here).
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    /// A string or an array of content blocks.
+    #[serde(borrow)]
+    pub content: &'a RawValue,
+}
+
+impl MessagesRequest<'_> {
+    /// Checks what serde's types cannot express.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let field = |param: String, message: &str| FieldError {
+            param,
+            message: message.to_owned(),
+        };
+        if self.model.is_empty() {
+            return Err(field("model".into(), "`model` must not be empty"));
+        }
+        if self.max_tokens == 0 {
+            return Err(field(
+                "max_tokens".into(),
+                "`max_tokens` must be at least 1",
+            ));
+        }
+        if self.messages.is_empty() {
+            return Err(field(
+                "messages".into(),
+                "`messages` must contain at least one message",
+            ));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            if !matches!(m.content.get().as_bytes().first(), Some(b'"' | b'[')) {
+                return Err(field(
+                    format!("messages.{i}.content"),
+                    "`content` must be a string or an array of content blocks",
+                ));
+            }
+        }
+        if let Some(system) = self.system {
+            if !matches!(system.get().as_bytes().first(), Some(b'"' | b'[')) {
+                return Err(field(
+                    "system".into(),
+                    "`system` must be a string or an array of text blocks",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The `anthropic-version` header value the gateway sends upstream.
 pub const API_VERSION: &str = "2023-06-01";

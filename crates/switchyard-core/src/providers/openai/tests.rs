@@ -1,6 +1,35 @@
 use super::*;
 use crate::config::{Endpoint, ProviderKind, Secret};
 
+/// Builds a request for `body` as the pipeline would.
+fn build(p: &OpenAi, op: Operation, body: &[u8], model: &str) -> UpstreamRequest {
+    p.build_request(&Exchange {
+        op,
+        body,
+        headers: &HeaderMap::new(),
+        model,
+        client_model: &Arc::from("d"),
+    })
+    .unwrap()
+}
+
+/// The reply translator of a chat request whose client asked for model `d`.
+fn reply(p: &OpenAi) -> Box<dyn Reply> {
+    build(
+        p,
+        Operation::ChatCompletions,
+        br#"{"model":"d","messages":[]}"#,
+        "m",
+    )
+    .reply
+}
+
+fn event(r: &mut dyn Reply, e: &[u8]) -> (StreamStatus, String) {
+    let mut out = BytesMut::new();
+    let status = r.event(e, &mut out).unwrap();
+    (status, String::from_utf8(out.to_vec()).unwrap())
+}
+
 fn cfg(key: Option<&str>) -> ProviderConfig {
     let mut h = HeaderValue::from_static("org-1");
     h.set_sensitive(true);
@@ -17,9 +46,7 @@ fn cfg(key: Option<&str>) -> ProviderConfig {
 fn openai_request_replaces_only_the_model() {
     let p = OpenAi::new(&cfg(Some("sk-up")), "http://x/v1".into(), None).unwrap();
     let body = br#"{"model":"alias","messages":[{"role":"user","content":"hi"}],"future_param":{"x":[1,2]}}"#;
-    let req = p
-        .build_request(Operation::ChatCompletions, body, "gpt-4o-mini")
-        .unwrap();
+    let req = build(&p, Operation::ChatCompletions, body, "gpt-4o-mini");
     assert_eq!(req.uri.to_string(), "http://x/v1/chat/completions");
     assert_eq!(
         &req.body[..],
@@ -38,13 +65,12 @@ fn azure_uses_deployment_urls_and_api_key_header() {
         Some("2024-10-21".into()),
     )
     .unwrap();
-    let req = p
-        .build_request(
-            Operation::Embeddings,
-            br#"{"model":"e","input":"x"}"#,
-            "my dep",
-        )
-        .unwrap();
+    let req = build(
+        &p,
+        Operation::Embeddings,
+        br#"{"model":"e","input":"x"}"#,
+        "my dep",
+    );
     assert_eq!(
         req.uri.to_string(),
         "https://r.openai.azure.com/openai/deployments/my%20dep/embeddings?api-version=2024-10-21"
@@ -57,16 +83,17 @@ fn azure_uses_deployment_urls_and_api_key_header() {
 fn responses_keep_bytes_but_the_model() {
     let p = OpenAi::new(&cfg(None), "http://x/v1".into(), None).unwrap();
     let body = b"{\n  \"id\": \"c1\",\n  \"model\": \"gpt-4o-2024-08-06\",\n  \"x\": 1.0\n}";
-    let out = p.response_body(body, "demo").unwrap();
+    let out = reply(&p).body(body).unwrap();
     assert_eq!(
         &out.body[..],
-        b"{\n  \"id\": \"c1\",\n  \"model\": \"demo\",\n  \"x\": 1.0\n}"
+        b"{\n  \"id\": \"c1\",\n  \"model\": \"d\",\n  \"x\": 1.0\n}"
     );
     assert_eq!(out.usage, None);
     let with_usage =
         br#"{"model":"m","usage":{"prompt_tokens":2,"completion_tokens":3,"total_tokens":5}}"#;
     assert_eq!(
-        p.response_body(with_usage, "d")
+        reply(&p)
+            .body(with_usage)
             .unwrap()
             .usage
             .unwrap()
@@ -74,31 +101,48 @@ fn responses_keep_bytes_but_the_model() {
         5
     );
     assert!(matches!(
-        p.response_body(b"<html>", "demo"),
+        reply(&p).body(b"<html>"),
         Err(GatewayError::Upstream(_))
     ));
 }
 
 #[test]
-fn stream_data_kinds() {
+fn stream_events_are_rewritten_line_by_line() {
     let p = OpenAi::new(&cfg(None), "http://x/v1".into(), None).unwrap();
-    assert!(matches!(
-        p.stream_data(b"[DONE]", "d").unwrap(),
-        StreamData::Done
-    ));
-    match p.stream_data(br#"{"id":"1","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#, "d").unwrap() {
-        StreamData::Chunk { payload, usage } => {
-            assert_eq!(&payload[..], br#"{"id":"1","model":"d","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#);
-            assert_eq!(usage.unwrap().total_tokens, 3);
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(matches!(
-        p.stream_data(br#"{"error":{"message":"boom"}}"#, "d")
-            .unwrap(),
-        StreamData::Error(_)
-    ));
-    assert!(p.stream_data(b"{not json", "d").is_err());
+    let mut r = reply(&p);
+    assert_eq!(
+        event(&mut *r, b": keep-alive\ndata: [DONE]"),
+        (StreamStatus::Done, ": keep-alive\ndata: [DONE]\n\n".into())
+    );
+    let chunk = br#"data: {"id":"1","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+    assert_eq!(
+        event(&mut *r, chunk),
+        (
+            StreamStatus::Continue,
+            "data: {\"id\":\"1\",\"model\":\"d\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\n".into()
+        )
+    );
+    assert_eq!(r.usage().unwrap().total_tokens, 3);
+    assert_eq!(
+        event(&mut *r, br#"data:{"error":{"message":"boom"}}"#).0,
+        StreamStatus::UpstreamError
+    );
+    assert!(r.event(b"data: {not json", &mut BytesMut::new()).is_err());
+}
+
+#[test]
+fn anthropic_clients_are_refused_until_translation_exists() {
+    let p = OpenAi::new(&cfg(None), "http://x/v1".into(), None).unwrap();
+    let err = p
+        .build_request(&Exchange {
+            op: Operation::Messages,
+            body: br#"{"model":"d","max_tokens":5,"messages":[]}"#,
+            headers: &HeaderMap::new(),
+            model: "m",
+            client_model: &Arc::from("d"),
+        })
+        .unwrap_err();
+    assert!(matches!(err, GatewayError::InvalidField { .. }));
 }
 
 #[test]
