@@ -229,7 +229,8 @@ impl Body for SseRelay {
                     }
                     let provider = Arc::clone(&this.provider);
                     let kind = UpstreamErrorKind::Body(
-                        "upstream ended the stream before its end marker".into(),
+                        "upstream ended the stream before its end marker (`[DONE]` or `message_stop`)"
+                            .into(),
                     );
                     return this.fail(out, GatewayError::upstream(&provider, kind));
                 }
