@@ -376,7 +376,7 @@ pub(crate) enum BlockOut<'a> {
         signature: &'a str,
     },
     ToolUse {
-        id: &'a str,
+        id: Cow<'a, str>,
         name: &'a str,
         input: Box<RawValue>,
     },
@@ -423,7 +423,7 @@ impl From<&Usage> for AnthropicUsageOut {
 /// returns the usage it reported (total filled in when the upstream left it out).
 ///
 /// Only the first choice is used; see the module docs for the block order and for tool call
-/// arguments that are not a JSON object.
+/// arguments that are not a JSON object. A tool call without an id gets `call_<position>`.
 pub fn chat_to_messages_response(
     body: &[u8],
     client_model: &str,
@@ -465,7 +465,7 @@ pub fn chat_to_messages_response(
         };
         has_tools = true;
         content.push(BlockOut::ToolUse {
-            id: call.id.as_deref().unwrap_or(""),
+            id: tool_use_id(call.id.as_deref(), i),
             name: &function.name,
             input: tool_input(function.arguments.as_deref().unwrap_or(""))?,
         });
@@ -487,6 +487,15 @@ pub fn chat_to_messages_response(
         usage: AnthropicUsageOut::from(&usage),
     };
     Ok((to_json(&out)?, usage))
+}
+
+/// The id of a tool call as Anthropic needs it: the upstream's, or `call_<position>` when it
+/// gave none (a `tool_result` must be able to name the call).
+pub(crate) fn tool_use_id(id: Option<&str>, position: usize) -> Cow<'_, str> {
+    match id {
+        Some(id) if !id.is_empty() => Cow::Borrowed(id),
+        _ => Cow::Owned(format!("call_{position}")),
+    }
 }
 
 /// Anthropic `stop_reason` for an OpenAI `finish_reason` (none yet → `end_turn`), reporting

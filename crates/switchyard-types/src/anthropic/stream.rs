@@ -33,7 +33,7 @@
 //! | the first chunk | `message_start` (usage zero unless the chunk has some) |
 //! | `reasoning_content` (or `reasoning`) | a `thinking` block (`thinking_delta`s) |
 //! | `content` (or `refusal`) | a `text` block (`text_delta`s) |
-//! | a `tool_calls` entry with a new index | a `tool_use` block with `input: {}`, then `input_json_delta`s of the argument fragments |
+//! | a `tool_calls` entry with a new index | a `tool_use` block with `input: {}` (id `call_<index>` if the upstream gave none), then `input_json_delta`s of the argument fragments |
 //! | `finish_reason`, `usage` | remembered |
 //! | `[DONE]` | `content_block_stop` of the open block, `message_delta` (stop reason, usage), `message_stop`, then [`StreamStep::Done`] |
 //! | `{"error": {...}}` | [`StreamStep::Error`] with Anthropic's error body (event name `error`) |
@@ -57,8 +57,8 @@ use serde_json::value::RawValue;
 
 use super::response::{
     anthropic_error_to_openai, chat_finish_reason, messages_stop_reason, openai_error_to_anthropic,
-    to_json, tool_input, usage_from_anthropic, AnthropicUsage, AnthropicUsageOut, BlockIn,
-    BlockOut, JsonMinifier, UsageOut,
+    to_json, tool_input, tool_use_id, usage_from_anthropic, AnthropicUsage, AnthropicUsageOut,
+    BlockIn, BlockOut, JsonMinifier, UsageOut,
 };
 use super::{TranslateError, JSON_TOOL_NAME};
 use crate::openai::{ErrorBody, ErrorObject, Usage};
@@ -815,7 +815,7 @@ impl ChatToMessagesStream {
             ));
         } else {
             self.tools_seen.push(openai_index);
-            let id = call.id.as_deref().unwrap_or("").to_owned();
+            let id = tool_use_id(call.id.as_deref(), openai_index as usize).into_owned();
             let name = call
                 .function
                 .as_ref()
@@ -828,7 +828,7 @@ impl ChatToMessagesStream {
                 &EventOut::ContentBlockStart {
                     index,
                     content_block: BlockOut::ToolUse {
-                        id: &id,
+                        id: Cow::Borrowed(&id),
                         name,
                         input: tool_input("")?,
                     },

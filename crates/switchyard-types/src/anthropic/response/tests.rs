@@ -364,6 +364,26 @@ fn tool_arguments_that_are_not_an_object_are_kept_raw() {
 }
 
 #[test]
+fn tool_calls_without_an_id_get_one_from_their_position() {
+    let resp = json!({
+        "id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [
+                {"type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+                {"id": "call_x", "type": "function", "function": {"name": "h", "arguments": "{}"}}
+            ]}, "finish_reason": "tool_calls"}]
+    });
+    let (out, _) = to_messages(&resp);
+    let ids: Vec<&Value> = out["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["id"])
+        .collect();
+    assert_eq!(ids, [&json!("call_0"), &json!("call_1"), &json!("call_x")]);
+}
+
+#[test]
 fn finish_reasons_map_to_stop_reasons() {
     for (finish, stop) in [
         (json!("stop"), "end_turn"),

@@ -818,6 +818,22 @@ fn several_tool_calls_in_one_chunk_and_calls_without_index() {
         events[events.len() - 2].1["delta"]["stop_reason"],
         "tool_use"
     );
+
+    // No `id` at all: `call_<index>`.
+    let (events, _, _) = to_messages(&[
+        &oai_chunk(
+            json!({"tool_calls": [{"index": 3, "function": {"name": "f", "arguments": "{}"}}]}),
+            Value::Null,
+        ),
+        "[DONE]",
+    ]);
+    assert_eq!(
+        events[1],
+        block_start(
+            0,
+            json!({"type": "tool_use", "id": "call_3", "name": "f", "input": {}})
+        )
+    );
 }
 
 #[test]
