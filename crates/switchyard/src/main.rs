@@ -138,6 +138,10 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
         let kind = match &p.kind {
             ProviderKind::OpenAi => "openai".to_owned(),
             ProviderKind::Azure { api_version } => format!("azure, api-version {api_version}"),
+            ProviderKind::Anthropic { api_version: None } => "anthropic".to_owned(),
+            ProviderKind::Anthropic {
+                api_version: Some(v),
+            } => format!("anthropic, anthropic-version {v}"),
         };
         let endpoint = match &p.endpoint {
             Endpoint::Url(u) => strip_userinfo(u),

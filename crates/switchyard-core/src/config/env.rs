@@ -104,6 +104,12 @@ pub const ENV_AZURE_KEY: &str = "AZURE_OPENAI_API_KEY";
 pub const ENV_AZURE_ENDPOINT: &str = "AZURE_OPENAI_ENDPOINT";
 /// Azure OpenAI API version (the OpenAI SDK's variable name).
 pub const ENV_AZURE_API_VERSION: &str = "OPENAI_API_VERSION";
+/// Anthropic's API key, as Anthropic's SDKs read it.
+pub const ENV_ANTHROPIC_KEY: &str = "ANTHROPIC_API_KEY";
+/// Anthropic's API root without `/v1` (`https://api.anthropic.com`), as Anthropic's SDKs read it.
+pub const ENV_ANTHROPIC_BASE_URL: &str = "ANTHROPIC_BASE_URL";
+/// Where Anthropic's Messages API lives when nothing overrides it.
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
 /// Ollama's host (`127.0.0.1:11434` or a URL), as the Ollama CLI reads it.
 pub const ENV_OLLAMA_HOST: &str = "OLLAMA_HOST";
 

@@ -111,6 +111,11 @@ pub enum ProviderKind {
         /// The `api-version` query value.
         api_version: String,
     },
+    /// Anthropic's Messages API at `{base_url}/messages` with `x-api-key`.
+    Anthropic {
+        /// The `anthropic-version` header, when the config overrides the built-in one.
+        api_version: Option<String>,
+    },
 }
 
 /// Where a provider is reached.

@@ -100,6 +100,8 @@ pub enum RawProviderKind {
     Openai,
     /// Azure OpenAI deployment URLs with `api-version` and the `api-key` header.
     Azure,
+    /// Anthropic's Messages API.
+    Anthropic,
     /// The built-in mock provider.
     Mock,
 }
@@ -118,7 +120,7 @@ pub struct RawProvider {
     /// Extra headers sent upstream on every request.
     #[serde(default)]
     pub headers: BTreeMap<String, EnvString>,
-    /// Azure `api-version` query parameter.
+    /// Azure's `api-version` query parameter, or Anthropic's `anthropic-version` header.
     pub api_version: Option<EnvString>,
 }
 

@@ -153,6 +153,22 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             }),
         );
     }
+    if let Some(key) = nonempty(env::ENV_ANTHROPIC_KEY) {
+        let base = nonempty(env::ENV_ANTHROPIC_BASE_URL).map_or_else(
+            || env::DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
+            |root| format!("{}/v1", root.trim_end_matches('/')),
+        );
+        providers.insert(
+            "anthropic".to_owned(),
+            Arc::new(ProviderConfig {
+                name: Arc::from("anthropic"),
+                kind: ProviderKind::Anthropic { api_version: None },
+                endpoint: Endpoint::Url(base),
+                api_key: Some(Secret::new(key)),
+                headers: Vec::new(),
+            }),
+        );
+    }
     if let Some(host) = nonempty(env::ENV_OLLAMA_HOST) {
         let host = host.trim_end_matches('/');
         let base = if host.starts_with("http://") || host.starts_with("https://") {
@@ -176,13 +192,27 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             }),
         );
     }
+    // The same built-in mock, spoken to in Anthropic's format, so that `demo-claude` shows the
+    // translation both ways with no network.
+    let mock_anthropic = Arc::new(ProviderConfig {
+        name: Arc::from("mock-anthropic"),
+        kind: ProviderKind::Anthropic { api_version: None },
+        endpoint: Endpoint::EmbeddedMock,
+        api_key: None,
+        headers: Vec::new(),
+    });
+    providers.insert("mock-anthropic".to_owned(), mock_anthropic.clone());
     let mut models = BTreeMap::new();
-    for (alias, model) in [("demo", "mock-gpt"), ("demo-embed", "mock-embed")] {
+    for (alias, provider, model) in [
+        ("demo", &mock, "mock-gpt"),
+        ("demo-embed", &mock, "mock-embed"),
+        ("demo-claude", &mock_anthropic, "mock-claude"),
+    ] {
         models.insert(
             alias.to_owned(),
             ModelAlias {
                 deployments: vec![Deployment {
-                    provider: mock.clone(),
+                    provider: Arc::clone(provider),
                     model: Arc::from(model),
                     weight: 1,
                 }],
@@ -485,6 +515,9 @@ impl Validator<'_> {
             (None, RawProviderKind::Openai) => {
                 Endpoint::Url("https://api.openai.com/v1".to_owned())
             }
+            (None, RawProviderKind::Anthropic) => {
+                Endpoint::Url(env::DEFAULT_ANTHROPIC_BASE_URL.to_owned())
+            }
             (None, RawProviderKind::Azure) => {
                 self.problem(
                     &at("base_url"),
@@ -517,11 +550,14 @@ impl Validator<'_> {
                 if raw.api_version.is_some() {
                     self.problem(
                         &at("api_version"),
-                        "only Azure providers take `api_version`",
+                        "only Azure and Anthropic providers take `api_version`",
                     );
                 }
                 ProviderKind::OpenAi
             }
+            RawProviderKind::Anthropic => ProviderKind::Anthropic {
+                api_version: raw.api_version.as_ref().map(|v| v.0.clone()),
+            },
             RawProviderKind::Azure => ProviderKind::Azure {
                 api_version: raw
                     .api_version

@@ -312,9 +312,8 @@ async fn dispatch(
             name,
             reply,
             ctx.op.client_api(),
-            t.stream_idle,
+            &t,
             deadline,
-            t.total,
             relay_ctx,
         );
         let mut resp = Response::new(Body::new(relay));
@@ -357,7 +356,10 @@ fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
     put("x-switchyard-provider", ctx.provider.as_deref());
     put("x-switchyard-model", ctx.upstream_model.as_deref());
     put("x-switchyard-route", ctx.route_rule);
-    if let Some(v) = upstream.get("x-request-id") {
+    if let Some(v) = upstream
+        .get("x-request-id")
+        .or_else(|| upstream.get("request-id"))
+    {
         h.insert("x-switchyard-upstream-request-id", v.clone());
     }
     h

@@ -22,6 +22,7 @@ use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 
 use super::ctx::{Outcome, RequestCtx};
+use crate::config::Timeouts;
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::UpstreamBody;
 use crate::providers::{ClientApi, Reply, StreamStatus};
@@ -47,17 +48,18 @@ pub struct SseRelay {
 }
 
 impl SseRelay {
-    /// Wraps an upstream event-stream body.
+    /// Wraps an upstream event-stream body. `timeouts` gives the idle gap and the total budget
+    /// whose end, for this request, is `deadline`.
     pub fn new(
         upstream: UpstreamBody,
         provider: Arc<str>,
         reply: Box<dyn Reply>,
         api: ClientApi,
-        idle_after: Duration,
+        timeouts: &Timeouts,
         deadline: Instant,
-        total: Duration,
         ctx: RequestCtx,
     ) -> Self {
+        let (idle_after, total) = (timeouts.stream_idle, timeouts.total);
         Self {
             upstream,
             provider,

@@ -5,6 +5,7 @@
 //! testable with fixtures alone. Adding a provider means one file here and one arm in
 //! [`build`].
 
+pub mod anthropic;
 pub mod openai;
 pub mod sse;
 
@@ -161,5 +162,17 @@ pub fn build(
         ProviderKind::Azure { api_version } => {
             Arc::new(openai::OpenAi::new(cfg, base, Some(api_version.clone()))?)
         }
+        ProviderKind::Anthropic { api_version } => Arc::new(anthropic::Anthropic::new(
+            cfg,
+            &base,
+            api_version.as_deref(),
+        )?),
     })
+}
+
+/// Seconds since the Unix epoch, for the `created` field of translated answers.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -2,7 +2,8 @@
 //!
 //! Same format in, same format out: the client's bytes are forwarded with only the `model` value
 //! replaced, and responses come back with only `model` replaced by the name the client asked for.
-//! The Azure flavour differs only in URL shape (`/openai/deployments/{deployment}/...?
+//! An Anthropic client (`/v1/messages`) is translated to chat completions and back, streams
+//! included. The Azure flavour differs only in URL shape (`/openai/deployments/{deployment}/...?
 //! api-version=`) and credential header (`api-key`).
 
 use std::sync::Arc;
@@ -11,10 +12,15 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
 use serde::de::IgnoredAny;
+use switchyard_types::anthropic::request::messages_to_chat;
+use switchyard_types::anthropic::response::chat_to_messages_response;
+use switchyard_types::anthropic::stream::{ChatToMessagesStream, StreamStep};
 use switchyard_types::json::replace_top_level_string;
 use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage};
 
-use super::{Exchange, Operation, Provider, Reply, ResponseBody, StreamStatus, UpstreamRequest};
+use super::{
+    sse, Exchange, Operation, Provider, Reply, ResponseBody, StreamStatus, UpstreamRequest,
+};
 use crate::config::ProviderConfig;
 use crate::error::{GatewayError, UpstreamErrorKind};
 
@@ -79,6 +85,16 @@ impl OpenAi {
         })
     }
 
+    fn chat_uri(&self, model: &str) -> Result<http::Uri, GatewayError> {
+        match &self.fixed_uris {
+            Some((chat, _)) => Ok(chat.clone()),
+            None => self
+                .url(Operation::ChatCompletions, model)
+                .parse()
+                .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}"))),
+        }
+    }
+
     fn url(&self, op: Operation, model: &str) -> String {
         let tail = match op {
             Operation::ChatCompletions | Operation::Messages => "chat/completions",
@@ -109,23 +125,31 @@ impl Provider for OpenAi {
                     .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?
             }
             Operation::Messages => {
-                return Err(GatewayError::InvalidField {
-                    param: "model".into(),
-                    message: format!(
-                        "The model `{}` is served by an OpenAI-compatible provider, which cannot \
-                         answer Anthropic Messages requests yet.",
-                        x.client_model
-                    ),
-                })
+                let t =
+                    messages_to_chat(x.body, x.model).map_err(|e| GatewayError::InvalidField {
+                        param: e.param.unwrap_or_default(),
+                        message: e.message,
+                    })?;
+                let reply = FromMessages {
+                    provider: Arc::clone(&self.name),
+                    client_model: Arc::clone(x.client_model),
+                    stream: ChatToMessagesStream::new(x.client_model),
+                };
+                return Ok(UpstreamRequest {
+                    uri: self.chat_uri(x.model)?,
+                    headers: self.headers.clone(),
+                    body: Bytes::from(t.body),
+                    reply: Box::new(reply),
+                });
             }
         };
         let uri = match (&self.fixed_uris, op) {
-            (Some((chat, _)), Operation::ChatCompletions) => chat.clone(),
             (Some((_, embeddings)), Operation::Embeddings) => embeddings.clone(),
-            _ => self
+            (_, Operation::Embeddings) => self
                 .url(op, x.model)
                 .parse()
                 .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,
+            _ => self.chat_uri(x.model)?,
         };
         Ok(UpstreamRequest {
             uri,
@@ -230,6 +254,60 @@ impl Reply for Passthrough {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+}
+
+/// Anthropic client, OpenAI-compatible upstream: answers translated to Anthropic's format.
+struct FromMessages {
+    provider: Arc<str>,
+    client_model: Arc<str>,
+    stream: ChatToMessagesStream,
+}
+
+impl FromMessages {
+    fn malformed(&self, what: &str, e: impl std::fmt::Display) -> GatewayError {
+        GatewayError::upstream(
+            &self.provider,
+            UpstreamErrorKind::Malformed(format!("{what} ({e})")),
+        )
+    }
+}
+
+impl Reply for FromMessages {
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
+        let (body, usage) = chat_to_messages_response(body, &self.client_model)
+            .map_err(|e| self.malformed("response could not be translated", e))?;
+        Ok(ResponseBody {
+            body: Bytes::from(body),
+            usage: Some(usage),
+        })
+    }
+
+    fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        let parsed = sse::parse(event);
+        if parsed.data.is_empty() {
+            return Ok(StreamStatus::Continue);
+        }
+        let mut events = Vec::new();
+        let step = self
+            .stream
+            .push(&parsed.data, &mut events)
+            .map_err(|e| self.malformed("stream event could not be translated", e))?;
+        for (name, payload) in &events {
+            sse::write_named(out, name, payload);
+        }
+        Ok(match step {
+            StreamStep::Continue => StreamStatus::Continue,
+            StreamStep::Done => StreamStatus::Done,
+            StreamStep::Error(payload) => {
+                sse::write_named(out, "error", &payload);
+                StreamStatus::UpstreamError
+            }
+        })
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.stream.usage()
     }
 }
 

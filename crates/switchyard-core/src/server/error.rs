@@ -122,30 +122,34 @@ pub fn error_body(err: &GatewayError) -> (StatusCode, Bytes) {
 /// "message"}}`, for clients of `/v1/messages`. The error type follows the status as
 /// Anthropic's API assigns them, so Anthropic's SDKs raise the matching exception class.
 pub fn anthropic_error_body(err: &GatewayError) -> (StatusCode, Bytes) {
+    use switchyard_types::anthropic::response as wire;
     let status = err.status();
-    let message = match err {
+    let body = match err {
         GatewayError::Upstream(u) => match &u.kind {
+            // A relayed provider error keeps its message (and a context-length error keeps the
+            // wording Anthropic clients look for).
             UpstreamErrorKind::Http {
                 openai_body: Some(body),
                 ..
-            } => serde_json::from_slice::<ErrorBody>(body)
-                .ok()
-                .map(|b| b.error.message),
-            _ => None,
+            } => wire::openai_error_to_anthropic(status.as_u16(), body),
+            _ => wire::anthropic_error_body(status.as_u16(), &describe(err).0),
         },
-        _ => None,
-    }
-    .unwrap_or_else(|| describe(err).0);
-    let kind = match err {
-        GatewayError::MissingKey | GatewayError::InvalidKey => "authentication_error",
-        _ => switchyard_types::anthropic::error_type_for_status(status.as_u16()),
+        GatewayError::MissingKey | GatewayError::InvalidKey => {
+            let message = match err {
+                GatewayError::MissingKey => {
+                    "You didn't provide an API key. Send it in the x-api-key header."
+                }
+                _ => "invalid x-api-key",
+            };
+            serde_json::to_vec(&serde_json::json!({
+                "type": "error",
+                "error": { "type": "authentication_error", "message": message },
+            }))
+            .unwrap_or_default()
+        }
+        _ => wire::anthropic_error_body(status.as_u16(), &describe(err).0),
     };
-    let body = serde_json::json!({
-        "type": "error",
-        "error": { "type": kind, "message": message },
-    });
-    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"type\":\"error\"}".to_vec());
-    (status, Bytes::from(bytes))
+    (status, Bytes::from(body))
 }
 
 /// The event that ends a stream which failed after its first byte, in the client's dialect:

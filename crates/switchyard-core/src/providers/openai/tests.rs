@@ -131,18 +131,62 @@ fn stream_events_are_rewritten_line_by_line() {
 }
 
 #[test]
-fn anthropic_clients_are_refused_until_translation_exists() {
+fn anthropic_clients_are_translated_both_ways() {
     let p = OpenAi::new(&cfg(None), "http://x/v1".into(), None).unwrap();
-    let err = p
+    let req = p
         .build_request(&Exchange {
             op: Operation::Messages,
-            body: br#"{"model":"d","max_tokens":5,"messages":[]}"#,
+            body: br#"{"model":"d","max_tokens":5,"system":"be brief","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
             headers: &HeaderMap::new(),
-            model: "m",
+            model: "gpt-4o-mini",
             client_model: &Arc::from("d"),
         })
-        .unwrap_err();
-    assert!(matches!(err, GatewayError::InvalidField { .. }));
+        .unwrap();
+    assert_eq!(req.uri.to_string(), "http://x/v1/chat/completions");
+    let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(sent["model"], "gpt-4o-mini");
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+
+    let mut r = req.reply;
+    let mut out = String::new();
+    for chunk in [
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#,
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#,
+    ] {
+        let (status, text) = event(&mut *r, chunk.as_bytes());
+        assert_eq!(status, StreamStatus::Continue);
+        out.push_str(&text);
+    }
+    let (status, tail) = event(&mut *r, b"data: [DONE]");
+    assert_eq!(status, StreamStatus::Done);
+    out.push_str(&tail);
+    assert!(
+        tail.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        "{tail}"
+    );
+    assert_eq!(r.usage().unwrap().total_tokens, 5);
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert!(out.contains(r#""text":"Hi""#), "{out}");
+    assert!(out.contains(r#""stop_reason":"end_turn""#), "{out}");
+    assert!(out.contains(r#""model":"d""#), "{out}");
 }
 
 #[test]
