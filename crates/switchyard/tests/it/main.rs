@@ -4,6 +4,7 @@
 // Helpers shared by the tests fail the test by panicking, exactly like assertions do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod anthropic;
 mod auth;
 mod chat;
 mod cli;

@@ -1,6 +1,7 @@
-//! The official OpenAI SDKs (Python and Node) against the gateway (point 2).
+//! The official OpenAI SDKs (Python and Node) and Anthropic's Python SDK against the gateway.
 //!
-//! The SDKs are installed by `.ci/run` (`pip install openai`, `npm ci` in `tests/sdk/node`).
+//! The SDKs are installed by `.ci/run` (`pip install openai anthropic`, `npm ci` in
+//! `tests/sdk/node`).
 //! Without them a test prints why it skipped; with `CI=true` it fails instead, so CI cannot pass
 //! without exercising them.
 
@@ -70,6 +71,35 @@ async fn openai_node_sdk() {
     let mut cmd = Command::new("node");
     cmd.arg(node_dir.join("openai_node.mjs"))
         .arg(format!("{}/v1", gw.url))
+        .arg(KEY);
+    run(cmd).await;
+}
+
+#[tokio::test]
+async fn anthropic_python_sdk() {
+    let probe = Command::new("python3")
+        .args(["-c", "import anthropic"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return skip_or_fail(
+            "python3 with the `anthropic` package is not installed (pip install anthropic)",
+        );
+    }
+    let mock = keyed_mock().await;
+    let cfg = format!(
+        "{}  smart:\n    deployments:\n      - provider: claude\n        model: claude-sonnet-4-5\n\
+         auth:\n  master_key: {KEY}\n",
+        config_for(&mock).replace(
+            "models:\n",
+            &format!(
+                "  claude:\n    type: anthropic\n    base_url: \"{mock}/v1\"\n    api_key: ${{UPSTREAM_KEY}}\nmodels:\n"
+            ),
+        )
+    );
+    let gw = Gateway::start(&cfg).await;
+    let mut cmd = Command::new("python3");
+    cmd.arg(sdk_dir().join("anthropic_python.py"))
+        .arg(&gw.url)
         .arg(KEY);
     run(cmd).await;
 }
