@@ -428,3 +428,6 @@ pub(crate) fn get_model(shared: &Shared, id: &str, headers: &HeaderMap) -> Respo
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
