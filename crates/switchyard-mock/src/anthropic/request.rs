@@ -365,7 +365,7 @@ impl<'a> Fields<'a> {
                 let items = elements(raw).ok_or("system: Input should be a valid list")?;
                 let mut parts = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let block = parse_block(&format!("system.{i}"), item)?;
+                    let block = parse_block(BlockPath::System(i), item)?;
                     if block.kind != "text" {
                         return Err(format!("system.{i}.type: Input should be 'text'"));
                     }
@@ -632,7 +632,7 @@ fn parse_message<'a>(i: usize, raw: &'a RawValue) -> Result<Message<'a>, String>
                 .ok_or_else(|| format!("messages.{i}.content: Input should be a valid list"))?;
             let mut blocks = Vec::with_capacity(items.len());
             for (j, item) in items.iter().enumerate() {
-                let block = parse_block(&format!("messages.{i}.content.{j}"), item)?;
+                let block = parse_block(BlockPath::Message(i, j), item)?;
                 match (&*block.kind, role) {
                     ("tool_use", Role::User) | ("tool_result", Role::Assistant) => {
                         return Err(format!(
@@ -661,8 +661,37 @@ fn parse_message<'a>(i: usize, raw: &'a RawValue) -> Result<Message<'a>, String>
     })
 }
 
+/// Where a content block sits, for error messages; formatted only when one is needed, so the
+/// happy path allocates nothing for it.
+#[derive(Clone, Copy, Debug)]
+enum BlockPath {
+    /// `system.{i}`.
+    System(usize),
+    /// `messages.{i}.content.{j}`.
+    Message(usize, usize),
+}
+
+impl BlockPath {
+    /// The top-level field the block belongs to.
+    fn root(self) -> &'static str {
+        match self {
+            BlockPath::System(_) => "system",
+            BlockPath::Message(..) => "messages",
+        }
+    }
+}
+
+impl std::fmt::Display for BlockPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockPath::System(i) => write!(f, "system.{i}"),
+            BlockPath::Message(i, j) => write!(f, "messages.{i}.content.{j}"),
+        }
+    }
+}
+
 /// Validates one content block; `path` names it in error messages (`messages.0.content.1`).
-fn parse_block<'a>(path: &str, raw: &'a RawValue) -> Result<Block<'a>, String> {
+fn parse_block<'a>(path: BlockPath, raw: &'a RawValue) -> Result<Block<'a>, String> {
     if kind(raw) != Kind::Object {
         return Err(format!("{path}: Input should be a valid dictionary"));
     }
@@ -691,8 +720,10 @@ fn parse_block<'a>(path: &str, raw: &'a RawValue) -> Result<Block<'a>, String> {
         "text" => {
             let text = required(fields.text, "text", Kind::String)?;
             if text.get() == "\"\"" {
-                let root = path.split('.').next().unwrap_or(path);
-                return Err(format!("{root}: text content blocks must be non-empty"));
+                return Err(format!(
+                    "{}: text content blocks must be non-empty",
+                    path.root()
+                ));
             }
         }
         "image" | "document" => {
