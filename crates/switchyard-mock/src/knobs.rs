@@ -41,6 +41,18 @@ pub(crate) struct Knobs {
     pub(crate) echo: Option<bool>,
     /// Reply with a tool call even when `tool_choice` does not force one.
     pub(crate) tool_call: Option<bool>,
+    /// Anthropic: reply with this many `tool_use` blocks (cycling through the declared tools),
+    /// so gateways can be tested on parallel tool calls.
+    pub(crate) parallel_tool_calls: Option<u32>,
+    /// Anthropic: report this many `cache_read_input_tokens`, as a repeated request whose
+    /// prefix is already cached would.
+    pub(crate) cache_read_tokens: Option<u64>,
+    /// Anthropic streams: send this many events, then an `error` event (`overloaded_error`),
+    /// then end the stream, the way the real API reports failures after a 200.
+    pub(crate) stream_error_after_chunks: Option<u32>,
+    /// Anthropic: reject the request with the API's context-length error, so gateways can
+    /// be tested on detecting it.
+    pub(crate) prompt_too_long: Option<bool>,
 }
 
 impl Knobs {
@@ -68,6 +80,11 @@ impl Knobs {
     /// Whether a tool call is forced by the knob.
     pub(crate) fn tool_call(&self) -> bool {
         self.tool_call.unwrap_or(false)
+    }
+
+    /// Whether the context-length error is requested.
+    pub(crate) fn prompt_too_long(&self) -> bool {
+        self.prompt_too_long.unwrap_or(false)
     }
 
     /// The error status to answer with, if the knobs ask for an error. Statuses below 400 do

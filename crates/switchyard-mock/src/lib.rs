@@ -6,14 +6,16 @@
 //! gateway in front of it. This crate is that upstream.
 //!
 //! Layout: this file holds the configuration, the router and the headers every response
-//! shares; each provider format has its own module (`openai`); `knobs` parses the per-request
-//! `"mock"` object; `sse` is the streaming body; `text` makes fake text, ids and token counts;
-//! `limits` tracks the fake rate-limit budget.
+//! shares; each provider format has its own module (`openai` for OpenAI and Azure OpenAI,
+//! `anthropic` for Anthropic's Messages API); `knobs` parses the per-request `"mock"` object;
+//! `sse` is the streaming body; `text` makes fake text, ids and token counts; `limits` tracks
+//! the fake rate-limit budget and formats its reset times.
 //!
 //! Invariants: no per-request logging, no lock held across an await, no panics on any input.
 
 #![forbid(unsafe_code)]
 
+mod anthropic;
 mod knobs;
 mod limits;
 mod openai;
@@ -23,11 +25,12 @@ mod text;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::routing::get;
 use axum::Router;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 /// How the mock behaves when a request does not say otherwise (see the `"mock"` body knobs).
 #[derive(Clone, Debug, Default)]
@@ -36,15 +39,22 @@ pub struct MockConfig {
     pub latency: Duration,
     /// Delay between streamed chunks.
     pub chunk_delay: Duration,
-    /// When set, requests must carry `Authorization: Bearer <key>` (or `api-key: <key>` header, Azure style), else 401 in OpenAI's shape.
+    /// When set, requests must present this key the way their provider expects, else 401 in
+    /// that provider's shape: OpenAI routes take `Authorization: Bearer <key>` (or Azure's
+    /// `api-key: <key>` header), Anthropic routes take `x-api-key: <key>`.
     pub api_key: Option<String>,
 }
 
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
 ///
-/// Serves OpenAI's `/v1/chat/completions`, `/v1/embeddings`, `/v1/models` and
-/// `/v1/models/{id}`, plus Azure's `/openai/deployments/{deployment}/chat/completions` and
-/// `/openai/deployments/{deployment}/embeddings`.
+/// Serves OpenAI's `/v1/chat/completions` and `/v1/embeddings`; Azure's
+/// `/openai/deployments/{deployment}/chat/completions` and
+/// `/openai/deployments/{deployment}/embeddings`; Anthropic's `/v1/messages` and
+/// `/v1/messages/count_tokens`; and `/v1/models` and `/v1/models/{id}`, which both OpenAI and
+/// Anthropic define at the same path and which therefore answer in Anthropic's shape when the
+/// request looks like an Anthropic client's (an `anthropic-version` header, or `x-api-key`
+/// without `Authorization`) and in OpenAI's otherwise. Unknown paths get a 404 in OpenAI's
+/// shape, except under `/v1/messages` or from Anthropic clients, which get Anthropic's.
 pub fn router(cfg: MockConfig) -> Router {
     let shared = Arc::new(Shared {
         cfg,
@@ -52,7 +62,16 @@ pub fn router(cfg: MockConfig) -> Router {
     });
     Router::new()
         .merge(openai::routes())
-        .fallback(openai::not_found)
+        .merge(anthropic::routes())
+        .route(
+            "/v1/models",
+            get(list_models).fallback(models_method_not_allowed),
+        )
+        .route(
+            "/v1/models/{id}",
+            get(get_model).fallback(models_method_not_allowed),
+        )
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             common_headers,
@@ -73,6 +92,44 @@ pub async fn serve(listener: tokio::net::TcpListener, cfg: MockConfig) -> std::i
     axum::serve(listener, router(cfg)).await
 }
 
+// === routes shared by two formats ===
+
+async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
+    if anthropic::is_client(&headers) {
+        anthropic::list_models(&shared, &headers, &uri)
+    } else {
+        openai::list_models(State(shared), headers).await
+    }
+}
+
+async fn get_model(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if anthropic::is_client(&headers) {
+        anthropic::get_model(&shared, &id, &headers)
+    } else {
+        openai::get_model(State(shared), Path(id), headers).await
+    }
+}
+
+async fn models_method_not_allowed(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if anthropic::is_client(&headers) {
+        anthropic::method_not_allowed(method, uri).await
+    } else {
+        openai::method_not_allowed(method, uri).await
+    }
+}
+
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if anthropic::owns_path(uri.path()) || anthropic::is_client(&headers) {
+        anthropic::not_found(method, uri).await
+    } else {
+        openai::not_found(method, uri).await
+    }
+}
+
 /// State shared by every handler.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -85,11 +142,30 @@ pub(crate) struct Shared {
 pub(crate) struct Accounting {
     /// Tokens to charge against the per-minute token budget.
     pub(crate) tokens: u64,
+    /// Of `tokens`, how many were generated; Anthropic reports input and output budgets
+    /// separately, so the window needs the split.
+    pub(crate) output_tokens: u64,
     /// A `retry_after` knob, which also drives `x-ratelimit-reset-requests`.
     pub(crate) retry_after: Option<u64>,
     /// Report the request budget as spent (a simulated 429).
     pub(crate) exhausted: bool,
 }
+
+/// Which provider's header family a response gets; handlers put it in the response's
+/// extensions, and a response without one is OpenAI's (the mock's original format).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// `x-request-id`, `openai-*` and `x-ratelimit-*` headers.
+    #[default]
+    OpenAi,
+    /// `request-id`, `anthropic-organization-id` and `anthropic-ratelimit-*` headers.
+    Anthropic,
+}
+
+/// The request id a handler already put in the body (Anthropic error bodies carry one), so
+/// the `request-id` header the middleware adds can match it.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId(pub(crate) String);
 
 /// Returns the wall clock as Unix milliseconds (zero if the clock is before 1970).
 pub(crate) fn unix_millis() -> u64 {
@@ -112,6 +188,7 @@ pub(crate) enum AuthOutcome {
 impl Shared {
     /// Checks the configured API key. Accepts OpenAI's bearer token or Azure's `api-key`
     /// header, so one mock serves both the OpenAI and the Azure flavour of the gateway.
+    /// Anthropic routes use [`Shared::check_x_api_key`] instead.
     pub(crate) fn check_auth(&self, headers: &HeaderMap) -> AuthOutcome {
         let Some(key) = self.cfg.api_key.as_deref() else {
             return AuthOutcome::Allowed;
@@ -127,6 +204,20 @@ impl Shared {
             _ => AuthOutcome::Wrong,
         }
     }
+
+    /// Checks the configured API key the way Anthropic does: only the `x-api-key` header
+    /// counts, so a gateway that forwards an OpenAI-style bearer token to Anthropic fails here
+    /// as it would against the real API.
+    pub(crate) fn check_x_api_key(&self, headers: &HeaderMap) -> AuthOutcome {
+        let Some(key) = self.cfg.api_key.as_deref() else {
+            return AuthOutcome::Allowed;
+        };
+        match headers.get("x-api-key") {
+            None => AuthOutcome::Missing,
+            Some(v) if v.as_bytes() == key.as_bytes() => AuthOutcome::Allowed,
+            Some(_) => AuthOutcome::Wrong,
+        }
+    }
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -138,9 +229,33 @@ static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-rem
 static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
 static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
 static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+static ORGANIZATION_ID: HeaderName = HeaderName::from_static("anthropic-organization-id");
+/// Anthropic's rate-limit headers, one `[limit, remaining, reset]` triple per budget.
+static ANTHROPIC_REQUESTS: [HeaderName; 3] = [
+    HeaderName::from_static("anthropic-ratelimit-requests-limit"),
+    HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-requests-reset"),
+];
+static ANTHROPIC_TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("anthropic-ratelimit-tokens-limit"),
+    HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-tokens-reset"),
+];
+static ANTHROPIC_INPUT_TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("anthropic-ratelimit-input-tokens-limit"),
+    HeaderName::from_static("anthropic-ratelimit-input-tokens-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-input-tokens-reset"),
+];
+static ANTHROPIC_OUTPUT_TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("anthropic-ratelimit-output-tokens-limit"),
+    HeaderName::from_static("anthropic-ratelimit-output-tokens-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-output-tokens-reset"),
+];
 
-/// Adds the headers OpenAI puts on every response: request id, processing time, API version
-/// and the rate-limit family. Done in one middleware so no response path can forget them.
+/// Adds the headers the provider puts on every response: request id and the rate-limit
+/// family, plus OpenAI's processing time and API version. Done in one middleware so no
+/// response path can forget them; the handler's [`Flavor`] picks the provider's dialect.
 async fn common_headers(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let start = tokio::time::Instant::now();
     let mut resp = next.run(req).await;
@@ -148,7 +263,10 @@ async fn common_headers(State(shared): State<Arc<Shared>>, req: Request, next: N
         .extensions_mut()
         .remove::<Accounting>()
         .unwrap_or_default();
-    let snap = shared.window.record(unix_millis(), acct.tokens);
+    let flavor = resp.extensions_mut().remove::<Flavor>().unwrap_or_default();
+    let request_id = resp.extensions_mut().remove::<RequestId>();
+    let now = unix_millis();
+    let snap = shared.window.record(now, acct.tokens, acct.output_tokens);
     let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
 
     let (remaining_requests, reset_requests_ms) = match (acct.exhausted, acct.retry_after) {
@@ -161,39 +279,83 @@ async fn common_headers(State(shared): State<Arc<Shared>>, req: Request, next: N
     };
 
     let h = resp.headers_mut();
-    h.insert(
-        X_REQUEST_ID.clone(),
-        header_str(text::random_hex_id("req_")),
-    );
-    h.insert(PROCESSING_MS.clone(), HeaderValue::from(elapsed));
-    h.insert(
-        OPENAI_VERSION.clone(),
-        HeaderValue::from_static("2020-10-01"),
-    );
-    h.insert(
-        LIMIT_REQUESTS.clone(),
-        HeaderValue::from(limits::LIMIT_REQUESTS),
-    );
-    h.insert(
-        LIMIT_TOKENS.clone(),
-        HeaderValue::from(limits::LIMIT_TOKENS),
-    );
-    h.insert(
-        REMAINING_REQUESTS.clone(),
-        HeaderValue::from(remaining_requests),
-    );
-    h.insert(
-        REMAINING_TOKENS.clone(),
-        HeaderValue::from(snap.remaining_tokens),
-    );
-    h.insert(
-        RESET_REQUESTS.clone(),
-        header_str(limits::format_duration_ms(reset_requests_ms)),
-    );
-    h.insert(
-        RESET_TOKENS.clone(),
-        header_str(limits::format_duration_ms(snap.reset_tokens_ms)),
-    );
+    match flavor {
+        Flavor::OpenAi => {
+            h.insert(
+                X_REQUEST_ID.clone(),
+                header_str(text::random_hex_id("req_")),
+            );
+            h.insert(PROCESSING_MS.clone(), HeaderValue::from(elapsed));
+            h.insert(
+                OPENAI_VERSION.clone(),
+                HeaderValue::from_static("2020-10-01"),
+            );
+            h.insert(
+                LIMIT_REQUESTS.clone(),
+                HeaderValue::from(limits::LIMIT_REQUESTS),
+            );
+            h.insert(
+                LIMIT_TOKENS.clone(),
+                HeaderValue::from(limits::LIMIT_TOKENS),
+            );
+            h.insert(
+                REMAINING_REQUESTS.clone(),
+                HeaderValue::from(remaining_requests),
+            );
+            h.insert(
+                REMAINING_TOKENS.clone(),
+                HeaderValue::from(snap.remaining_tokens),
+            );
+            h.insert(
+                RESET_REQUESTS.clone(),
+                header_str(limits::format_duration_ms(reset_requests_ms)),
+            );
+            h.insert(
+                RESET_TOKENS.clone(),
+                header_str(limits::format_duration_ms(snap.reset_tokens_ms)),
+            );
+        }
+        Flavor::Anthropic => {
+            let id = request_id.map_or_else(anthropic::new_request_id, |id| id.0);
+            h.insert(REQUEST_ID.clone(), header_str(id));
+            h.insert(
+                ORGANIZATION_ID.clone(),
+                HeaderValue::from_static(anthropic::ORGANIZATION_ID),
+            );
+            let at = |ms: u64| header_str(limits::format_rfc3339(now.saturating_add(ms)));
+            let families = [
+                (
+                    &ANTHROPIC_REQUESTS,
+                    limits::LIMIT_REQUESTS,
+                    remaining_requests,
+                    reset_requests_ms,
+                ),
+                (
+                    &ANTHROPIC_TOKENS,
+                    limits::LIMIT_TOKENS,
+                    snap.remaining_tokens,
+                    snap.reset_tokens_ms,
+                ),
+                (
+                    &ANTHROPIC_INPUT_TOKENS,
+                    limits::LIMIT_INPUT_TOKENS,
+                    snap.remaining_input_tokens,
+                    snap.reset_input_ms,
+                ),
+                (
+                    &ANTHROPIC_OUTPUT_TOKENS,
+                    limits::LIMIT_OUTPUT_TOKENS,
+                    snap.remaining_output_tokens,
+                    snap.reset_output_ms,
+                ),
+            ];
+            for ([limit, remaining, reset], limit_value, remaining_value, reset_ms) in families {
+                h.insert(limit.clone(), HeaderValue::from(limit_value));
+                h.insert(remaining.clone(), HeaderValue::from(remaining_value));
+                h.insert(reset.clone(), at(reset_ms));
+            }
+        }
+    }
     resp
 }
 

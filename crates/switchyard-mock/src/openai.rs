@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{post, MethodRouter};
 use axum::Router;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -41,7 +41,8 @@ const JSON_CONTENT_TYPE: &str = "application/json";
 const MISSING_KEY_MESSAGE: &str =
     "No API key was provided. Send it in the Authorization header as a bearer token.";
 
-/// The OpenAI and Azure OpenAI routes.
+/// The OpenAI and Azure OpenAI routes. `/v1/models` is shared with Anthropic, so the crate
+/// root routes it and calls [`list_models`]/[`get_model`] for OpenAI clients.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/chat/completions", only(post(chat)))
@@ -54,8 +55,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/openai/deployments/{deployment}/embeddings",
             only(post(azure_embeddings)),
         )
-        .route("/v1/models", only(get(list_models)))
-        .route("/v1/models/{id}", only(get(get_model)))
 }
 
 /// Gives a route OpenAI's 405 body instead of axum's empty one.
@@ -122,7 +121,8 @@ pub(crate) async fn not_found(method: Method, uri: Uri) -> Response {
     )
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+/// The 405 for a known path called with the wrong method.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let message = format!("Method {method} is not allowed for {}.", uri.path());
     error_response(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -212,6 +212,7 @@ fn knob_error(status: StatusCode, model: &str, knobs: &Knobs) -> Response {
         tokens: 0,
         retry_after: knobs.retry_after,
         exhausted,
+        ..Accounting::default()
     });
     resp
 }
@@ -652,7 +653,8 @@ struct Echo<'a> {
 }
 
 /// Every request header, lower-case name to value; repeated headers are joined with `, `.
-struct EchoHeaders<'a>(&'a HeaderMap);
+/// Shared with the Anthropic echo, which reports headers the same way.
+pub(crate) struct EchoHeaders<'a>(pub(crate) &'a HeaderMap);
 
 impl Serialize for EchoHeaders<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -1222,7 +1224,8 @@ struct ModelList<'a> {
     data: Vec<Model<'a>>,
 }
 
-async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+/// `GET /v1/models` in OpenAI's shape.
+pub(crate) async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Some(resp) = auth_failure(&shared, &headers) {
         return resp;
     }
@@ -1233,8 +1236,9 @@ async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
     json_response(StatusCode::OK, to_json(&list))
 }
 
-/// Any id exists except those starting with `missing`, which lets tests provoke a 404.
-async fn get_model(
+/// `GET /v1/models/{id}` in OpenAI's shape. Any id exists except those starting with
+/// `missing`, which lets tests provoke a 404.
+pub(crate) async fn get_model(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     headers: HeaderMap,

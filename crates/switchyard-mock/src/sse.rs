@@ -72,6 +72,13 @@ impl EventBuf {
         self.ends.len()
     }
 
+    /// Keeps only the first `events` completed events (and drops any unfinished one), so a
+    /// stream can be cut short and given a different ending, such as an error event.
+    pub(crate) fn truncate(&mut self, events: usize) {
+        self.ends.truncate(events);
+        self.buf.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
     /// Turns the events into a body that yields them `delay` apart, keeping only the first
     /// `keep` events (all of them when `None`) and ending as `ending` says.
     pub(crate) fn into_body(

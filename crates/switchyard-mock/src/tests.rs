@@ -26,8 +26,9 @@ const ERROR_400_FIXTURE: &str = include_str!("../fixtures/openai/error_400.json"
 
 // === harness ===
 
-/// A running mock; aborted when dropped so tests never leak servers.
-struct Mock {
+/// A running mock; aborted when dropped so tests never leak servers. Shared with the
+/// provider modules' own tests.
+pub(crate) struct Mock {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -39,7 +40,7 @@ impl Drop for Mock {
     }
 }
 
-async fn start(cfg: MockConfig) -> Mock {
+pub(crate) async fn start(cfg: MockConfig) -> Mock {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(crate::serve(listener, cfg));
@@ -48,7 +49,7 @@ async fn start(cfg: MockConfig) -> Mock {
 }
 
 impl Mock {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -68,7 +69,7 @@ impl Mock {
         self.client.request(req.body(body).unwrap()).await.unwrap()
     }
 
-    async fn post(&self, path: &str, body: &Value) -> http::Response<Incoming> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> http::Response<Incoming> {
         self.send(
             Method::POST,
             path,
@@ -78,19 +79,23 @@ impl Mock {
         .await
     }
 
-    async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, HeaderMap, Value) {
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, HeaderMap, Value) {
         let resp = self.post(path, body).await;
         let (status, headers, bytes) = collect(resp).await;
         (status, headers, serde_json::from_slice(&bytes).unwrap())
     }
 
-    async fn get_json(&self, path: &str) -> (StatusCode, HeaderMap, Value) {
+    pub(crate) async fn get_json(&self, path: &str) -> (StatusCode, HeaderMap, Value) {
         let (status, headers, bytes) = collect(self.send(Method::GET, path, &[], None).await).await;
         (status, headers, serde_json::from_slice(&bytes).unwrap())
     }
 }
 
-async fn collect(resp: http::Response<Incoming>) -> (StatusCode, HeaderMap, Bytes) {
+pub(crate) async fn collect(resp: http::Response<Incoming>) -> (StatusCode, HeaderMap, Bytes) {
     let (parts, body) = resp.into_parts();
     (
         parts.status,
@@ -99,7 +104,7 @@ async fn collect(resp: http::Response<Incoming>) -> (StatusCode, HeaderMap, Byte
     )
 }
 
-fn chat_body(extra: Value) -> Value {
+pub(crate) fn chat_body(extra: Value) -> Value {
     let mut body = json!({
         "model": "mock-gpt",
         "messages": [
@@ -208,7 +213,7 @@ fn parse_sse(body: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
     headers
         .get(name)
         .unwrap_or_else(|| panic!("missing header {name}"))
@@ -216,7 +221,7 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
         .unwrap()
 }
 
-fn assert_openai_headers(headers: &HeaderMap) {
+pub(crate) fn assert_openai_headers(headers: &HeaderMap) {
     let id = header(headers, "x-request-id");
     let hex = id.strip_prefix("req_").unwrap();
     assert_eq!(hex.len(), 32);
@@ -1048,13 +1053,13 @@ async fn rate_limit_headers_count_down() {
 fn rate_window_counts_and_resets() {
     let w = limits::RateWindow::default();
     let t0 = 120_000; // the start of a minute
-    let a = w.record(t0, 100);
+    let a = w.record(t0, 100, 0);
     assert_eq!(a.remaining_requests, limits::LIMIT_REQUESTS - 1);
     assert_eq!(a.remaining_tokens, limits::LIMIT_TOKENS - 100);
     assert_eq!(a.reset_requests_ms, 6); // one request refills in 60s / 10 000
-    let b = w.record(t0 + 10, 0);
+    let b = w.record(t0 + 10, 0, 0);
     assert_eq!(b.remaining_requests, limits::LIMIT_REQUESTS - 2);
-    let c = w.record(t0 + 60_000, 0);
+    let c = w.record(t0 + 60_000, 0, 0);
     assert_eq!(
         c.remaining_requests,
         limits::LIMIT_REQUESTS - 1,
