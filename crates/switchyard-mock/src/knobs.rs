@@ -55,7 +55,23 @@ pub(crate) struct Knobs {
     pub(crate) prompt_too_long: Option<bool>,
 }
 
+/// Header that carries knobs as a JSON object, for requests whose body the mock does not
+/// control: a gateway translating between formats drops the body's unknown `"mock"` field, but a
+/// provider's configured extra headers reach the mock untouched.
+pub(crate) const KNOBS_HEADER: &str = "x-mock-knobs";
+
 impl Knobs {
+    /// The knobs to use: those of the `x-mock-knobs` header when present (they win, being set
+    /// per provider), else the body's. `Err` is the 400 message for malformed header knobs.
+    pub(crate) fn resolve(headers: &http::HeaderMap, body: Option<Knobs>) -> Result<Knobs, String> {
+        match headers.get(KNOBS_HEADER) {
+            None => Ok(body.unwrap_or_default()),
+            Some(v) => {
+                serde_json::from_slice(v.as_bytes()).map_err(|e| format!("{KNOBS_HEADER}: {e}"))
+            }
+        }
+    }
+
     /// Delay before the response headers.
     pub(crate) fn latency(&self, cfg: &MockConfig) -> Duration {
         self.latency_ms.map_or(cfg.latency, Duration::from_millis)

@@ -401,7 +401,15 @@ fn chat_response(
         Ok(req) => req,
         Err(err) => return (parse_error(&err), shared.cfg.latency),
     };
-    let knobs = req.mock.clone().unwrap_or_default();
+    let knobs = match Knobs::resolve(&parts.headers, req.mock.clone()) {
+        Ok(k) => k,
+        Err(msg) => {
+            return (
+                invalid_request(&msg, Some("mock"), None),
+                shared.cfg.latency,
+            )
+        }
+    };
     let latency = knobs.latency(&shared.cfg);
     let model = req.model.as_deref().or(deployment);
     if let Some(resp) = knob_override(&knobs, model.unwrap_or("")) {

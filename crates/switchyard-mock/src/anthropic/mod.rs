@@ -165,11 +165,7 @@ pub(crate) async fn method_not_allowed(_method: Method, _uri: Uri) -> Response {
 fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     match headers.get("anthropic-version") {
         None => return Some(invalid_request("anthropic-version: header is required")),
-        Some(v)
-            if !request::API_VERSIONS
-                .iter()
-                .any(|ok| v.as_bytes() == ok.as_bytes()) =>
-        {
+        Some(v) if !request::is_api_version(v.as_bytes()) => {
             let shown = String::from_utf8_lossy(v.as_bytes());
             return Some(invalid_request(&format!(
                 "anthropic-version: {shown:?} is not a valid version"
@@ -282,10 +278,14 @@ async fn delayed(resp: Response, latency: Duration) -> Response {
 type Rejected = Box<(Response, Duration)>;
 
 /// The top-level fields and knobs of a body, or the response that rejects it.
-fn prepare<'a>(shared: &Shared, body: &'a [u8]) -> Result<(Fields<'a>, Knobs, Duration), Rejected> {
+fn prepare<'a>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<(Fields<'a>, Knobs, Duration), Rejected> {
     let early = |msg: String| Box::new((invalid_request(&msg), shared.cfg.latency));
     let fields = Fields::parse(body).map_err(early)?;
-    let knobs = fields.knobs().map_err(early)?;
+    let knobs = Knobs::resolve(headers, Some(fields.knobs().map_err(early)?)).map_err(early)?;
     let latency = knobs.latency(&shared.cfg);
     if let Some(resp) = knob_override(&knobs, &fields.model_hint()) {
         return Err(Box::new((resp, latency)));
@@ -307,7 +307,7 @@ async fn messages(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 /// Everything about a Messages request except waiting; synchronous so nothing borrowed from
 /// the body lives across an await.
 fn messages_response(shared: &Shared, parts: &Parts, body: &[u8]) -> (Response, Duration) {
-    let (fields, knobs, latency) = match prepare(shared, body) {
+    let (fields, knobs, latency) = match prepare(shared, &parts.headers, body) {
         Ok(prepared) => prepared,
         Err(rejected) => return *rejected,
     };
@@ -383,7 +383,7 @@ async fn count_tokens(State(shared): State<Arc<Shared>>, req: Request) -> Respon
 
 /// The prompt estimate `/v1/messages` would use, as `{"input_tokens": N}`.
 fn count_tokens_response(shared: &Shared, body: &[u8]) -> (Response, Duration) {
-    let (fields, _knobs, latency) = match prepare(shared, body) {
+    let (fields, _knobs, latency) = match prepare(shared, &HeaderMap::new(), body) {
         Ok(prepared) => prepared,
         Err(rejected) => return *rejected,
     };

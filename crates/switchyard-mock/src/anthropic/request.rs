@@ -15,8 +15,24 @@ use serde_json::value::RawValue;
 use crate::knobs::Knobs;
 use crate::text;
 
-/// The `anthropic-version` values the API accepts.
-pub(super) const API_VERSIONS: [&str; 2] = ["2023-06-01", "2023-01-01"];
+/// Whether an `anthropic-version` value is one the API could accept: a `YYYY-MM-DD` date no
+/// earlier than the first version (2023-01-01). Anthropic's SDKs move to newer dates over time,
+/// so the mock accepts any well-formed date rather than a fixed list.
+pub(super) fn is_api_version(v: &[u8]) -> bool {
+    let number = |r: std::ops::Range<usize>| {
+        let d = v.get(r)?;
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
+    };
+    v.len() == 10
+        && v[4] == b'-'
+        && v[7] == b'-'
+        && number(0..4).is_some()
+        && number(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && number(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && v >= &b"2023-01-01"[..]
+}
 
 /// Smallest `thinking.budget_tokens` the API accepts.
 const MIN_THINKING_BUDGET: u64 = 1024;

@@ -7,10 +7,25 @@ use serde_json::Value;
 use crate::harness::*;
 
 /// `demo` on the mock's OpenAI face, `smart` on its Anthropic face; both need the upstream key.
+/// `claude-<knob>` providers send the mock a fixed knob in the `x-mock-knobs` header, because a
+/// translated request loses the body's unknown `"mock"` field (as it should).
 fn config(base: &str) -> String {
+    let mut knob_providers = String::new();
+    for (name, knobs) in [
+        ("claude-echo", r#"{"echo":true}"#),
+        ("claude-429", r#"{"status":429,"retry_after":7}"#),
+        ("claude-long", r#"{"prompt_too_long":true}"#),
+        ("claude-broken", r#"{"stream_error_after_chunks":3}"#),
+    ] {
+        knob_providers.push_str(&format!(
+            "  {name}:\n    type: anthropic\n    base_url: \"{base}/v1\"\n    \
+             api_key: ${{UPSTREAM_KEY}}\n    headers:\n      x-mock-knobs: '{knobs}'\n"
+        ));
+    }
     format!(
         r#"
 providers:
+{knob_providers}
   mock:
     type: openai
     base_url: "{base}/v1"
@@ -56,7 +71,12 @@ async fn messages(gw: &Gateway, headers: &[(&str, &str)], body: &str) -> Resp {
 /// The chunks of an OpenAI stream (without `[DONE]`), checking it ends with `[DONE]`.
 fn openai_chunks(r: &Resp) -> Vec<Value> {
     let data = sse_data(&r.body);
-    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{}", r.text());
+    assert_eq!(
+        data.last().map(String::as_str),
+        Some("[DONE]"),
+        "{}",
+        r.text()
+    );
     data[..data.len() - 1]
         .iter()
         .map(|d| serde_json::from_str(d).unwrap())
@@ -83,7 +103,10 @@ fn anthropic_events(r: &Resp) -> Vec<(String, Value)> {
 fn anthropic_error(r: &Resp) -> Value {
     let v = r.json();
     assert_eq!(v["type"], "error", "{v}");
-    assert!(v["error"]["type"].is_string() && v["error"]["message"].is_string(), "{v}");
+    assert!(
+        v["error"]["type"].is_string() && v["error"]["message"].is_string(),
+        "{v}"
+    );
     v["error"].clone()
 }
 
@@ -98,7 +121,13 @@ async fn openai_chat_reaches_anthropic_and_comes_back_as_a_chat_completion() {
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["model"], "smart");
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
-    assert!(v["choices"][0]["message"]["content"].as_str().unwrap().len() > 3);
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 3
+    );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
     assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0);
@@ -110,13 +139,13 @@ async fn openai_chat_reaches_anthropic_and_comes_back_as_a_chat_completion() {
 #[tokio::test]
 async fn openai_request_features_arrive_in_anthropic_form() {
     let gw = gateway().await;
-    let body = r#"{"model":"smart","messages":[
+    let body = r#"{"model":"claude-echo/claude-sonnet-4-5","messages":[
         {"role":"system","content":"be brief"},
         {"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]},
         {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{\"q\":\"x\"}"}}]},
         {"role":"tool","tool_call_id":"call_1","content":"found"}],
         "tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}],
-        "stop":["END"],"user":"u-42","temperature":0.5,"mock":{"echo":true}}"#;
+        "stop":["END"],"user":"u-42","temperature":0.5}"#;
     let r = chat(&gw, body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let content = r.json()["choices"][0]["message"]["content"]
@@ -147,11 +176,16 @@ async fn forced_tool_calls_come_back_as_openai_tool_calls() {
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{v}");
     assert!(call["id"].as_str().unwrap().starts_with("toolu_"), "{v}");
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert!(args["city"].is_string(), "{args}");
 
     // Streamed, the argument fragments join up to the same kind of object.
-    let r = chat(&gw, &body.replace("\"tool_choice\"", "\"stream\":true,\"tool_choice\"")).await;
+    let r = chat(
+        &gw,
+        &body.replace("\"tool_choice\"", "\"stream\":true,\"tool_choice\""),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let chunks = openai_chunks(&r);
     let mut args = String::new();
@@ -182,10 +216,18 @@ async fn json_schema_response_format_yields_json_content() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
-    assert!(v["choices"][0]["message"].get("tool_calls").is_none_or(Value::is_null), "{v}");
+    assert!(
+        v["choices"][0]["message"]
+            .get("tool_calls")
+            .is_none_or(Value::is_null),
+        "{v}"
+    );
     let person: Value =
         serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
-    assert!(person["name"].is_string() && person["age"].is_number(), "{person}");
+    assert!(
+        person["name"].is_string() && person["age"].is_number(),
+        "{person}"
+    );
 }
 
 #[tokio::test]
@@ -193,7 +235,10 @@ async fn openai_streams_from_anthropic_end_with_usage_and_done() {
     let gw = gateway().await;
     let r = chat(
         &gw,
-        &chat_body("smart", r#""stream":true,"stream_options":{"include_usage":true}"#),
+        &chat_body(
+            "smart",
+            r#""stream":true,"stream_options":{"include_usage":true}"#,
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -218,13 +263,13 @@ async fn openai_streams_from_anthropic_end_with_usage_and_done() {
 #[tokio::test]
 async fn anthropic_errors_are_normalised_for_openai_clients() {
     let gw = gateway().await;
-    let r = chat(&gw, &chat_body("smart", r#""mock":{"status":429,"retry_after":7}"#)).await;
+    let r = chat(&gw, &chat_body("claude-429/claude", "")).await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("7"));
     assert_eq!(r.header("x-switchyard-upstream-status"), Some("429"));
     r.error();
 
-    let r = chat(&gw, &chat_body("smart", r#""mock":{"prompt_too_long":true}"#)).await;
+    let r = chat(&gw, &chat_body("claude-long/claude", "")).await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error()["code"], "context_length_exceeded");
 
@@ -234,11 +279,7 @@ async fn anthropic_errors_are_normalised_for_openai_clients() {
     assert_eq!(r.error()["param"], "n");
 
     // A stream that fails midway ends with an OpenAI error event.
-    let r = chat(
-        &gw,
-        &chat_body("smart", r#""stream":true,"mock":{"stream_error_after_chunks":3}"#),
-    )
-    .await;
+    let r = chat(&gw, &chat_body("claude-broken/claude", r#""stream":true"#)).await;
     assert_eq!(r.status, 200);
     let data = sse_data(&r.body);
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
@@ -250,19 +291,27 @@ async fn anthropic_errors_are_normalised_for_openai_clients() {
 #[tokio::test]
 async fn anthropic_clients_pass_through_to_anthropic() {
     let gw = gateway().await;
-    let body = r#"{"model":"smart","max_tokens":300,"system":[{"type":"text","text":"long context","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}],"thinking":{"type":"enabled","budget_tokens":1024}}"#;
+    let body = r#"{"model":"smart","max_tokens":2000,"system":[{"type":"text","text":"long context","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}],"thinking":{"type":"enabled","budget_tokens":1024}}"#;
     let r = messages(&gw, &[("anthropic-beta", "some-beta-2025-01-01")], body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["type"], "message");
     assert_eq!(v["model"], "smart");
     assert_eq!(v["content"][0]["type"], "thinking", "{v}");
-    assert!(v["usage"]["cache_creation_input_tokens"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["usage"]["cache_creation_input_tokens"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     assert_eq!(r.header("x-switchyard-provider"), Some("claude"));
 
     // The beta header and the untouched body reach the provider.
     let echo_body = body.replace(r#""thinking""#, r#""mock":{"echo":true},"thinking""#);
-    let r = messages(&gw, &[("anthropic-beta", "some-beta-2025-01-01")], &echo_body).await;
+    let r = messages(
+        &gw,
+        &[("anthropic-beta", "some-beta-2025-01-01")],
+        &echo_body,
+    )
+    .await;
     let echo = r.json()["content"]
         .as_array()
         .unwrap()
@@ -273,7 +322,10 @@ async fn anthropic_clients_pass_through_to_anthropic() {
         .unwrap()
         .to_owned();
     assert!(echo.contains("some-beta-2025-01-01"), "{echo}");
-    assert!(echo.contains("cache_control") || echo.contains("ephemeral"), "{echo}");
+    assert!(
+        echo.contains("cache_control") || echo.contains("ephemeral"),
+        "{echo}"
+    );
 
     // Streams keep Anthropic's events; only the model name changes.
     let stream_body = r#"{"model":"smart","max_tokens":300,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
@@ -302,17 +354,28 @@ async fn anthropic_clients_reach_openai_deployments_translated() {
     assert!(v["usage"]["input_tokens"].as_u64().unwrap() > 0);
     assert_eq!(r.header("x-switchyard-provider"), Some("mock"));
 
-    let r = messages(&gw, &[], &body.replace("\"system\"", "\"stream\":true,\"system\"")).await;
+    let r = messages(
+        &gw,
+        &[],
+        &body.replace("\"system\"", "\"stream\":true,\"system\""),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let events = anthropic_events(&r);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names[0], "message_start");
     assert!(names.contains(&"content_block_start"));
     assert!(names.contains(&"content_block_delta"));
-    assert_eq!(&names[names.len() - 3..], ["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
     let delta = &events[events.len() - 2].1;
     assert_eq!(delta["delta"]["stop_reason"], "end_turn");
-    assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0, "{delta}");
+    assert!(
+        delta["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        "{delta}"
+    );
 
     // Tools the other way round: an Anthropic tool definition, an OpenAI tool call, an
     // Anthropic tool_use block back.
@@ -362,7 +425,10 @@ async fn anthropic_clients_get_anthropic_shaped_errors() {
 
     let r = messages(&gw, &key, &ok.replace(r#""max_tokens":20,"#, "")).await;
     assert_eq!(r.status, 400);
-    assert!(anthropic_error(&r)["message"].as_str().unwrap().contains("max_tokens"));
+    assert!(anthropic_error(&r)["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_tokens"));
 
     let busy = ok.replace(r#""messages""#, r#""mock":{"status":529},"messages""#);
     let r = messages(&gw, &key, &busy).await;
