@@ -105,8 +105,7 @@ impl HttpClient {
         &self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
-        let (key, req) = origin_form(req)?;
-        let mut req = req;
+        let (key, mut req) = origin_form(req)?;
         while let Some(mut sender) = self.checkout(&key) {
             if sender.ready().await.is_err() {
                 continue;

@@ -105,22 +105,18 @@ impl SseRelay {
         Ok(())
     }
 
-    /// Appends one rewritten event to `out`; on error `out` is left as it was, so no half
+    /// Appends one translated event to `out`; on error `out` is left as it was, so no half
     /// event ever reaches the client.
     fn relay_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
         let mark = out.len();
-        let result = self.rewrite_event(event, out);
-        if result.is_err() {
-            out.truncate(mark);
-        }
-        result
-    }
-
-    fn rewrite_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
-        match self.reply.event(event, out)? {
-            StreamStatus::Continue => {}
-            StreamStatus::Done => self.saw_done = true,
-            StreamStatus::UpstreamError => self.upstream_error = true,
+        match self.reply.event(event, out) {
+            Ok(StreamStatus::Continue) => {}
+            Ok(StreamStatus::Done) => self.saw_done = true,
+            Ok(StreamStatus::UpstreamError) => self.upstream_error = true,
+            Err(e) => {
+                out.truncate(mark);
+                return Err(e);
+            }
         }
         Ok(())
     }

@@ -12,19 +12,18 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, StatusCode};
-use serde::de::IgnoredAny;
 use switchyard_types::anthropic::request::chat_to_messages;
 use switchyard_types::anthropic::response::{
     anthropic_error_to_openai, messages_to_chat_response, usage_from_anthropic, AnthropicUsage,
 };
 use switchyard_types::anthropic::stream::{MessagesToChatStream, StreamStep};
-use switchyard_types::anthropic::{TranslateError, API_VERSION};
+use switchyard_types::anthropic::API_VERSION;
 use switchyard_types::json::{replace_top_level_string, top_level_value};
 use switchyard_types::openai::Usage;
 
 use super::{
-    sse, unix_now, Exchange, Operation, Provider, Reply, ResponseBody, StreamStatus,
-    UpstreamRequest,
+    check_json, malformed, sse, unix_now, untranslatable, Exchange, Operation, Provider, Reply,
+    ResponseBody, StreamStatus, UpstreamRequest,
 };
 use crate::config::ProviderConfig;
 use crate::error::{GatewayError, UpstreamErrorKind};
@@ -105,16 +104,17 @@ impl Provider for Anthropic {
                 (body, Box::new(reply))
             }
             Operation::ChatCompletions => {
-                let t = chat_to_messages(x.body, x.model).map_err(invalid)?;
+                let t = chat_to_messages(x.body, x.model).map_err(untranslatable)?;
+                let created = unix_now();
                 let reply = FromChat {
                     provider: Arc::clone(&self.name),
                     client_model: Arc::clone(x.client_model),
-                    created: unix_now(),
+                    created,
                     json_tool: t.json_tool,
                     stream: t.stream.then(|| {
                         MessagesToChatStream::new(
                             x.client_model,
-                            unix_now(),
+                            created,
                             t.include_usage,
                             t.json_tool,
                         )
@@ -159,22 +159,6 @@ impl Provider for Anthropic {
     }
 }
 
-/// A client request the adapter cannot express upstream: the client's fault, so a 400 naming
-/// the field.
-fn invalid(e: TranslateError) -> GatewayError {
-    GatewayError::InvalidField {
-        param: e.param.unwrap_or_default(),
-        message: e.message,
-    }
-}
-
-fn malformed(provider: &Arc<str>, what: &str, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::upstream(
-        provider,
-        UpstreamErrorKind::Malformed(format!("{what} ({e})")),
-    )
-}
-
 // === impl Passthrough ===
 
 /// Anthropic in, Anthropic out: bytes pass through; `model` is renamed and usage read.
@@ -200,8 +184,7 @@ impl Passthrough {
 
 impl Reply for Passthrough {
     fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
-        serde_json::from_slice::<IgnoredAny>(body)
-            .map_err(|e| malformed(&self.provider, "response is not JSON", e))?;
+        check_json(&self.provider, body, "response")?;
         self.absorb_usage(body);
         let body = replace_top_level_string(body, "model", &self.client_model)
             .unwrap_or_else(|| body.to_vec());

@@ -16,7 +16,8 @@ use http::{HeaderMap, StatusCode};
 use switchyard_types::openai::Usage;
 
 use crate::config::{Endpoint, ProviderConfig, ProviderKind};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, UpstreamErrorKind};
+use switchyard_types::anthropic::TranslateError;
 
 /// Which client API operation is being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +171,36 @@ pub fn build(
     })
 }
 
-/// Seconds since the Unix epoch, for the `created` field of translated answers.
+/// A client request an adapter cannot express upstream: the client's fault, so a 400 naming
+/// the field.
+pub(crate) fn untranslatable(e: TranslateError) -> GatewayError {
+    GatewayError::InvalidField {
+        param: e.param.unwrap_or_default(),
+        message: e.message,
+    }
+}
+
+/// An upstream answer that cannot be read or translated.
+pub(crate) fn malformed(
+    provider: &Arc<str>,
+    what: &str,
+    e: impl std::fmt::Display,
+) -> GatewayError {
+    GatewayError::upstream(
+        provider,
+        UpstreamErrorKind::Malformed(format!("{what} ({e})")),
+    )
+}
+
+/// Fails unless `doc` is valid JSON (a full parse that builds no values): malformed upstream
+/// bytes must never be relayed to a client as a success.
+pub(crate) fn check_json(provider: &Arc<str>, doc: &[u8], what: &str) -> Result<(), GatewayError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(doc)
+        .map(|_| ())
+        .map_err(|e| malformed(provider, &format!("{what} is not JSON"), e))
+}
+
+/// Seconds since the Unix epoch, for `created` fields.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

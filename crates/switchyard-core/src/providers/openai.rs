@@ -11,7 +11,6 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, StatusCode};
-use serde::de::IgnoredAny;
 use switchyard_types::anthropic::request::messages_to_chat;
 use switchyard_types::anthropic::response::chat_to_messages_response;
 use switchyard_types::anthropic::stream::{ChatToMessagesStream, StreamStep};
@@ -19,7 +18,8 @@ use switchyard_types::json::replace_top_level_string;
 use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage};
 
 use super::{
-    sse, Exchange, Operation, Provider, Reply, ResponseBody, StreamStatus, UpstreamRequest,
+    check_json, malformed, sse, untranslatable, Exchange, Operation, Provider, Reply, ResponseBody,
+    StreamStatus, UpstreamRequest,
 };
 use crate::config::ProviderConfig;
 use crate::error::{GatewayError, UpstreamErrorKind};
@@ -125,11 +125,7 @@ impl Provider for OpenAi {
                     .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?
             }
             Operation::Messages => {
-                let t =
-                    messages_to_chat(x.body, x.model).map_err(|e| GatewayError::InvalidField {
-                        param: e.param.unwrap_or_default(),
-                        message: e.message,
-                    })?;
+                let t = messages_to_chat(x.body, x.model).map_err(untranslatable)?;
                 let reply = FromMessages {
                     provider: Arc::clone(&self.name),
                     client_model: Arc::clone(x.client_model),
@@ -184,24 +180,9 @@ struct Passthrough {
     usage: Option<Usage>,
 }
 
-impl Passthrough {
-    /// A full JSON parse (without building values): malformed upstream bytes must never be
-    /// relayed to a client as a success.
-    fn validate_json(&self, doc: &[u8], what: &str) -> Result<(), GatewayError> {
-        serde_json::from_slice::<IgnoredAny>(doc)
-            .map(|_| ())
-            .map_err(|e| {
-                GatewayError::upstream(
-                    &self.provider,
-                    UpstreamErrorKind::Malformed(format!("{what} is not JSON ({e})")),
-                )
-            })
-    }
-}
-
 impl Reply for Passthrough {
     fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
-        self.validate_json(body, "response")?;
+        check_json(&self.provider, body, "response")?;
         match rename_model_and_read_usage(body, &self.client_model) {
             Some((body, usage)) => Ok(ResponseBody {
                 body: Bytes::from(body),
@@ -231,7 +212,7 @@ impl Reply for Passthrough {
                 status = StreamStatus::Done;
                 out.extend_from_slice(data);
             } else {
-                self.validate_json(data, "stream event")?;
+                check_json(&self.provider, data, "stream event")?;
                 if is_error_body(data) {
                     status = StreamStatus::UpstreamError;
                     out.extend_from_slice(data);
@@ -264,19 +245,10 @@ struct FromMessages {
     stream: ChatToMessagesStream,
 }
 
-impl FromMessages {
-    fn malformed(&self, what: &str, e: impl std::fmt::Display) -> GatewayError {
-        GatewayError::upstream(
-            &self.provider,
-            UpstreamErrorKind::Malformed(format!("{what} ({e})")),
-        )
-    }
-}
-
 impl Reply for FromMessages {
     fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
         let (body, usage) = chat_to_messages_response(body, &self.client_model)
-            .map_err(|e| self.malformed("response could not be translated", e))?;
+            .map_err(|e| malformed(&self.provider, "response could not be translated", e))?;
         Ok(ResponseBody {
             body: Bytes::from(body),
             usage: Some(usage),
@@ -292,7 +264,7 @@ impl Reply for FromMessages {
         let step = self
             .stream
             .push(&parsed.data, &mut events)
-            .map_err(|e| self.malformed("stream event could not be translated", e))?;
+            .map_err(|e| malformed(&self.provider, "stream event could not be translated", e))?;
         for (name, payload) in &events {
             sse::write_named(out, name, payload);
         }

@@ -134,18 +134,13 @@ pub fn anthropic_error_body(err: &GatewayError) -> (StatusCode, Bytes) {
             } => wire::openai_error_to_anthropic(status.as_u16(), body),
             _ => wire::anthropic_error_body(status.as_u16(), &describe(err).0),
         },
-        GatewayError::MissingKey | GatewayError::InvalidKey => {
-            let message = match err {
-                GatewayError::MissingKey => {
-                    "You didn't provide an API key. Send it in the x-api-key header."
-                }
-                _ => "invalid x-api-key",
-            };
-            serde_json::to_vec(&serde_json::json!({
-                "type": "error",
-                "error": { "type": "authentication_error", "message": message },
-            }))
-            .unwrap_or_default()
+        // 401: the type is `authentication_error`; the message names Anthropic's header.
+        GatewayError::MissingKey => wire::anthropic_error_body(
+            status.as_u16(),
+            "You didn't provide an API key. Send it in the x-api-key header.",
+        ),
+        GatewayError::InvalidKey => {
+            wire::anthropic_error_body(status.as_u16(), "invalid x-api-key")
         }
         _ => wire::anthropic_error_body(status.as_u16(), &describe(err).0),
     };

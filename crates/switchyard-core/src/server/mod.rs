@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -247,17 +247,11 @@ impl Drop for Prepared {
     }
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Builds the router over a prepared pipeline.
 fn app(gw: Arc<Gateway>) -> axum::Router {
     let state = AppState {
         gw,
-        created: now_unix(),
+        created: providers::unix_now(),
     };
     axum::Router::new()
         .route("/v1/chat/completions", post(chat))
