@@ -82,10 +82,12 @@ pub struct UpstreamError {
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamErrorKind {
     /// The provider answered with a non-success status.
-    #[error("returned HTTP {status}")]
+    #[error("returned HTTP {status} ({failure})")]
     Http {
         /// The provider's status.
         status: StatusCode,
+        /// What the failure means, as the adapter read it from the status and the body.
+        failure: FailureKind,
         /// The provider's body, kept only when it is an OpenAI-shaped error that is safe to relay.
         openai_body: Option<Bytes>,
         /// `Retry-After`, when the provider sent one.
@@ -131,6 +133,79 @@ impl std::fmt::Display for TimeoutPhase {
     }
 }
 
+/// The normalised kinds every adapter maps its provider's failures to.
+///
+/// Providers disagree on statuses and bodies (Anthropic's 529 `overloaded_error`, Bedrock's
+/// `ThrottlingException`, OpenAI's `context_length_exceeded` code, a 400 whose message says
+/// "prompt is too long"); retries, fallbacks and circuit breakers must not. Adapters decide the
+/// kind once, in `classify_error`, and everything after them acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The provider's rate limit or quota for our credentials (`Retry-After` kept when sent).
+    RateLimited,
+    /// The provider is overloaded or unavailable right now.
+    Overloaded,
+    /// The prompt (plus `max_tokens`) does not fit the model's context window.
+    ContextLengthExceeded,
+    /// The provider's safety system refused the request.
+    ContentFiltered,
+    /// The provider rejected the gateway's credentials or permissions.
+    Auth,
+    /// The provider says the request itself is invalid.
+    InvalidRequest,
+    /// The model or deployment does not exist at the provider.
+    NotFound,
+    /// The provider failed: 5xx, broken connection or unreadable response.
+    UpstreamError,
+    /// A timeout expired, at the provider (408/504) or in the gateway.
+    Timeout,
+}
+
+impl FailureKind {
+    /// Stable snake_case name, used in logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
+            Self::ContextLengthExceeded => "context_length_exceeded",
+            Self::ContentFiltered => "content_filtered",
+            Self::Auth => "auth",
+            Self::InvalidRequest => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::UpstreamError => "upstream_error",
+            Self::Timeout => "timeout",
+        }
+    }
+
+    /// Whether another attempt (here or at another deployment) may succeed. Requests the
+    /// provider judged invalid, unauthorised or unsafe fail the same way everywhere.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited | Self::Overloaded | Self::UpstreamError | Self::Timeout
+        )
+    }
+
+    /// The kind a bare status implies, before any body cue is read.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 | 402 | 403 => Self::Auth,
+            404 => Self::NotFound,
+            408 | 504 => Self::Timeout,
+            429 => Self::RateLimited,
+            503 | 529 => Self::Overloaded,
+            400..=499 => Self::InvalidRequest,
+            _ => Self::UpstreamError,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A low-cardinality name for an error, for logs and (later) metrics labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -142,43 +217,39 @@ pub enum ErrorKind {
     TooLarge,
     /// Unknown model or URL.
     NotFound,
-    /// Provider said the request is invalid (relayed 4xx).
-    UpstreamInvalidRequest,
-    /// Provider rejected the gateway's credentials.
-    UpstreamAuth,
-    /// Provider rate limited us.
-    RateLimited,
-    /// Provider overloaded or unavailable.
-    Overloaded,
-    /// Other provider HTTP error.
-    UpstreamHttp,
-    /// Connection failed.
-    Connect,
-    /// A timeout expired.
-    Timeout,
-    /// Malformed provider response.
-    Malformed,
+    /// The upstream exchange failed, normalised.
+    Upstream(FailureKind),
     /// Gateway bug.
     Internal,
 }
 
 impl ErrorKind {
-    /// Stable snake_case name.
+    /// Stable snake_case name. Upstream kinds that could be confused with the client's own
+    /// (`auth`, `invalid_request`, `not_found`) carry an `upstream_` prefix.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Auth => "auth",
             Self::InvalidRequest => "invalid_request",
             Self::TooLarge => "too_large",
             Self::NotFound => "not_found",
-            Self::UpstreamInvalidRequest => "upstream_invalid_request",
-            Self::UpstreamAuth => "upstream_auth",
-            Self::RateLimited => "rate_limited",
-            Self::Overloaded => "overloaded",
-            Self::UpstreamHttp => "upstream_http",
-            Self::Connect => "connect",
-            Self::Timeout => "timeout",
-            Self::Malformed => "malformed_response",
             Self::Internal => "internal",
+            Self::Upstream(FailureKind::Auth) => "upstream_auth",
+            Self::Upstream(FailureKind::InvalidRequest) => "upstream_invalid_request",
+            Self::Upstream(FailureKind::NotFound) => "upstream_not_found",
+            Self::Upstream(f) => f.as_str(),
+        }
+    }
+}
+
+impl UpstreamError {
+    /// The normalised kind of this failure.
+    pub fn failure(&self) -> FailureKind {
+        match &self.kind {
+            UpstreamErrorKind::Http { failure, .. } => *failure,
+            UpstreamErrorKind::Timeout { .. } => FailureKind::Timeout,
+            UpstreamErrorKind::Connect(_)
+            | UpstreamErrorKind::Malformed(_)
+            | UpstreamErrorKind::Body(_) => FailureKind::UpstreamError,
         }
     }
 }
@@ -195,21 +266,7 @@ impl GatewayError {
             Self::BodyTooLarge { .. } => ErrorKind::TooLarge,
             Self::ModelNotFound { .. } | Self::RouteNotFound { .. } => ErrorKind::NotFound,
             Self::Internal(_) => ErrorKind::Internal,
-            Self::Upstream(u) => match &u.kind {
-                UpstreamErrorKind::Http { status, .. } => match status.as_u16() {
-                    400 | 413 | 422 => ErrorKind::UpstreamInvalidRequest,
-                    401 | 403 => ErrorKind::UpstreamAuth,
-                    429 => ErrorKind::RateLimited,
-                    503 | 529 => ErrorKind::Overloaded,
-                    408 | 504 => ErrorKind::Timeout,
-                    _ => ErrorKind::UpstreamHttp,
-                },
-                UpstreamErrorKind::Connect(_) => ErrorKind::Connect,
-                UpstreamErrorKind::Timeout { .. } => ErrorKind::Timeout,
-                UpstreamErrorKind::Malformed(_) | UpstreamErrorKind::Body(_) => {
-                    ErrorKind::Malformed
-                }
-            },
+            Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }
     }
 

@@ -25,7 +25,7 @@ use super::ctx::{Outcome, RequestCtx};
 use crate::config::Timeouts;
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::UpstreamBody;
-use crate::providers::{ClientApi, Reply, StreamStatus};
+use crate::providers::{ClientApi, Framing, Reply, StreamStatus};
 use crate::server::error::stream_error_event;
 
 /// Most bytes gathered into one frame from events that are already available.
@@ -98,7 +98,10 @@ impl SseRelay {
 
     /// Moves every complete event from `buf` to `out`, rewritten.
     fn drain_events(&mut self, out: &mut BytesMut) -> Result<(), GatewayError> {
-        while let Some((end, sep_len)) = find_event_end(&self.buf) {
+        let framing = self.reply.framing();
+        while let Some((end, sep_len)) = find_event_end(framing, &self.buf)
+            .map_err(|m| GatewayError::upstream(&self.provider, UpstreamErrorKind::Malformed(m)))?
+        {
             let event = self.buf.split_to(end + sep_len);
             self.relay_event(&event[..end], out)?;
         }
@@ -130,9 +133,35 @@ impl SseRelay {
     }
 }
 
-/// Finds the end of the first complete event: the index of its blank-line separator and the
+/// Largest eventstream message accepted; AWS caps a message at 16 MiB.
+const MAX_EVENTSTREAM_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Smallest well-formed eventstream message: a 12-byte prelude and a 4-byte message CRC.
+const MIN_EVENTSTREAM_MESSAGE: usize = 16;
+
+/// Finds the end of the first complete event in `buf`: the length of the event as handed to
+/// the adapter and the length of the separator after it.
+fn find_event_end(framing: Framing, buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
+    match framing {
+        Framing::Sse => Ok(find_sse_end(buf)),
+        Framing::EventStream => {
+            let Some(prefix) = buf.get(..4) else {
+                return Ok(None);
+            };
+            let total = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+            if !(MIN_EVENTSTREAM_MESSAGE..=MAX_EVENTSTREAM_MESSAGE).contains(&total) {
+                return Err(format!(
+                    "eventstream message length {total} is out of range"
+                ));
+            }
+            Ok((buf.len() >= total).then_some((total, 0)))
+        }
+    }
+}
+
+/// The end of the first server-sent event: the index of its blank-line separator and the
 /// separator's length.
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+fn find_sse_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while i + 1 < buf.len() {
         if buf[i] == b'\n' {
@@ -205,6 +234,11 @@ impl Body for SseRelay {
                     return this.fail(out, GatewayError::upstream(&provider, kind));
                 }
                 Poll::Ready(None) => {
+                    if !this.buf.is_empty() && this.reply.framing() == Framing::EventStream {
+                        let provider = Arc::clone(&this.provider);
+                        let kind = UpstreamErrorKind::Body("stream ended inside a message".into());
+                        return this.fail(out, GatewayError::upstream(&provider, kind));
+                    }
                     if !this.buf.is_empty() {
                         // A last event without its trailing blank line.
                         let rest = std::mem::take(&mut this.buf);

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, StatusCode};
 use switchyard_types::anthropic::request::chat_to_messages;
 use switchyard_types::anthropic::response::{
@@ -22,11 +22,11 @@ use switchyard_types::json::{replace_top_level_string, top_level_value};
 use switchyard_types::openai::Usage;
 
 use super::{
-    check_json, malformed, sse, unix_now, untranslatable, Exchange, Operation, Provider, Reply,
-    ResponseBody, StreamStatus, UpstreamRequest,
+    check_json, http_failure, malformed, sse, unix_now, untranslatable, Exchange, Operation,
+    Provider, Reply, ResponseBody, StreamStatus, UpstreamRequest,
 };
 use crate::config::ProviderConfig;
-use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::error::GatewayError;
 
 static ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
 static ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
@@ -148,14 +148,7 @@ impl Provider for Anthropic {
             .flatten()
             .and_then(|b| serde_json::to_vec(&b).ok())
             .map(Bytes::from);
-        GatewayError::upstream(
-            &self.name,
-            UpstreamErrorKind::Http {
-                status,
-                openai_body,
-                retry_after: headers.get(RETRY_AFTER).cloned(),
-            },
-        )
+        http_failure(&self.name, status, headers, openai_body, None)
     }
 }
 

@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode};
 use switchyard_types::openai::Usage;
 
 use crate::config::{Endpoint, ProviderConfig, ProviderKind};
-use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::error::{FailureKind, GatewayError, UpstreamErrorKind};
 use switchyard_types::anthropic::TranslateError;
 
 /// Which client API operation is being served.
@@ -117,6 +117,17 @@ pub enum StreamStatus {
     UpstreamError,
 }
 
+/// How an upstream stream body is cut into the events handed to [`Reply::event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events: an event ends at a blank line; it is handed over without it.
+    Sse,
+    /// AWS's binary `application/vnd.amazon.eventstream`: each message starts with its own
+    /// big-endian `u32` total length; it is handed over whole (prelude and CRCs included), so
+    /// the adapter can verify it.
+    EventStream,
+}
+
 /// The per-request translator of a successful upstream answer into the client's format.
 ///
 /// It is stateful because streamed translations are: tool-call indexes, the message id and
@@ -132,6 +143,12 @@ pub trait Reply: Send + 'static {
 
     /// Usage seen in the stream so far (the final count once it ended).
     fn usage(&self) -> Option<Usage>;
+
+    /// How the upstream's stream is framed; server-sent events unless the provider says
+    /// otherwise.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
 }
 
 /// A provider adapter.
@@ -200,9 +217,85 @@ pub(crate) fn check_json(provider: &Arc<str>, doc: &[u8], what: &str) -> Result<
         .map_err(|e| malformed(provider, &format!("{what} is not JSON"), e))
 }
 
+/// Builds the error for a non-success upstream answer, normalising its kind.
+///
+/// `openai_body` is the provider's error already in OpenAI's shape (what an OpenAI client is
+/// shown; `None` when the body must not be relayed, e.g. credential errors, or could not be
+/// read). `hint` is the kind the adapter read from its provider's own error codes, when those
+/// say more than the status (Anthropic's `overloaded_error`, Bedrock's `ThrottlingException`).
+/// Without a hint the kind comes from the status, refined by cues in the OpenAI-shaped body.
+pub(crate) fn http_failure(
+    provider: &Arc<str>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    openai_body: Option<Bytes>,
+    hint: Option<FailureKind>,
+) -> GatewayError {
+    let failure = hint.unwrap_or_else(|| {
+        let by_status = FailureKind::from_status(status);
+        openai_body
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<switchyard_types::openai::ErrorBody>(b).ok())
+            .and_then(|b| failure_from_cues(by_status, &b.error))
+            .unwrap_or(by_status)
+    });
+    GatewayError::upstream(
+        provider,
+        UpstreamErrorKind::Http {
+            status,
+            failure,
+            openai_body,
+            retry_after: headers.get(http::header::RETRY_AFTER).cloned(),
+        },
+    )
+}
+
+/// Refines a status-derived kind from an OpenAI-shaped error's type, code and message. Only
+/// request errors are refined into context-length or content-filter kinds: a 5xx whose
+/// message mentions tokens is still a provider failure.
+fn failure_from_cues(
+    by_status: FailureKind,
+    e: &switchyard_types::openai::ErrorObject,
+) -> Option<FailureKind> {
+    let code = e.code.as_deref().unwrap_or_default();
+    match (e.kind.as_str(), code) {
+        ("overloaded_error", _) => return Some(FailureKind::Overloaded),
+        ("rate_limit_error", _) | (_, "rate_limit_exceeded") => {
+            return Some(FailureKind::RateLimited)
+        }
+        _ => {}
+    }
+    if by_status != FailureKind::InvalidRequest {
+        return None;
+    }
+    if matches!(code, "context_length_exceeded" | "string_above_max_length") {
+        return Some(FailureKind::ContextLengthExceeded);
+    }
+    if matches!(code, "content_filter" | "content_policy_violation") {
+        return Some(FailureKind::ContentFiltered);
+    }
+    let msg = e.message.to_ascii_lowercase();
+    const CONTEXT_CUES: [&str; 6] = [
+        "context length",
+        "context window",
+        "prompt is too long",
+        "input is too long",
+        "too many tokens",
+        "maximum number of tokens",
+    ];
+    if CONTEXT_CUES.iter().any(|c| msg.contains(c)) {
+        return Some(FailureKind::ContextLengthExceeded);
+    }
+    (msg.contains("content management policy") || msg.contains("content policy"))
+        .then_some(FailureKind::ContentFiltered)
+}
+
 /// Seconds since the Unix epoch, for `created` fields.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests;

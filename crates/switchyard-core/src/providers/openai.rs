@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use switchyard_types::anthropic::request::messages_to_chat;
 use switchyard_types::anthropic::response::chat_to_messages_response;
@@ -18,11 +18,11 @@ use switchyard_types::json::replace_top_level_string;
 use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage};
 
 use super::{
-    check_json, malformed, sse, untranslatable, Exchange, Operation, Provider, Reply, ResponseBody,
-    StreamStatus, UpstreamRequest,
+    check_json, http_failure, malformed, sse, untranslatable, Exchange, Operation, Provider, Reply,
+    ResponseBody, StreamStatus, UpstreamRequest,
 };
 use crate::config::ProviderConfig;
-use crate::error::{GatewayError, UpstreamErrorKind};
+use crate::error::GatewayError;
 
 /// An OpenAI-compatible upstream.
 #[derive(Debug)]
@@ -162,14 +162,8 @@ impl Provider for OpenAi {
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {
         // Credential errors are never relayed: providers echo part of the key in the message.
         let relayable = !matches!(status.as_u16(), 401 | 403) && is_error_body(body);
-        GatewayError::upstream(
-            &self.name,
-            UpstreamErrorKind::Http {
-                status,
-                openai_body: relayable.then(|| Bytes::copy_from_slice(body)),
-                retry_after: headers.get(RETRY_AFTER).cloned(),
-            },
-        )
+        let openai_body = relayable.then(|| Bytes::copy_from_slice(body));
+        http_failure(&self.name, status, headers, openai_body, None)
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{Endpoint, ProviderKind, Secret};
+use crate::error::UpstreamErrorKind;
 
 fn adapter() -> Anthropic {
     let cfg = ProviderConfig {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{Endpoint, ProviderKind, Secret};
+use crate::error::UpstreamErrorKind;
 
 /// Builds a request for `body` as the pipeline would.
 fn build(p: &OpenAi, op: Operation, body: &[u8], model: &str) -> UpstreamRequest {
