@@ -189,7 +189,7 @@ impl FailureKind {
     /// The kind a bare status implies, before any body cue is read.
     pub fn from_status(status: StatusCode) -> Self {
         match status.as_u16() {
-            401 | 402 | 403 => Self::Auth,
+            401..=403 => Self::Auth,
             404 => Self::NotFound,
             408 | 504 => Self::Timeout,
             429 => Self::RateLimited,
