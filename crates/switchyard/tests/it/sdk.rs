@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::harness::*;
 
-const KEY: &str = "sk-sdk-test-0123456789";
+pub const KEY: &str = "sk-sdk-test-0123456789";
 
 fn sdk_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
@@ -75,6 +75,50 @@ async fn openai_node_sdk() {
     run(cmd).await;
 }
 
+/// Runs `openai_provider.py` against `alias` on a gateway started from `cfg` (which must set
+/// `auth.master_key` to [`KEY`]); `provider` is the configured name that must answer. Each
+/// provider type's tests call this, so every adapter is driven by the official OpenAI SDK,
+/// streaming and tools included.
+pub async fn openai_sdk_against(cfg: &str, alias: &str, provider: &str) {
+    let probe = Command::new("python3")
+        .args(["-c", "import openai"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return skip_or_fail(
+            "python3 with the `openai` package is not installed (pip install openai)",
+        );
+    }
+    let gw = Gateway::start(cfg).await;
+    let mut cmd = Command::new("python3");
+    cmd.arg(sdk_dir().join("openai_provider.py"))
+        .arg(format!("{}/v1", gw.url))
+        .arg(KEY)
+        .arg(alias)
+        .arg(provider);
+    run(cmd).await;
+}
+
+/// The usual config plus an Anthropic provider `claude` (the mock's Anthropic face) behind
+/// the alias `smart`, with the SDK key as master key.
+fn config_with_claude(mock: &str) -> String {
+    format!(
+        "{}  smart:\n    deployments:\n      - provider: claude\n        model: claude-sonnet-4-5\n\
+         auth:\n  master_key: {KEY}\n",
+        config_for(mock).replace(
+            "models:\n",
+            &format!(
+                "  claude:\n    type: anthropic\n    base_url: \"{mock}/v1\"\n    api_key: ${{UPSTREAM_KEY}}\nmodels:\n"
+            ),
+        )
+    )
+}
+
+#[tokio::test]
+async fn openai_python_sdk_against_anthropic() {
+    let mock = keyed_mock().await;
+    openai_sdk_against(&config_with_claude(&mock), "smart", "claude").await;
+}
+
 #[tokio::test]
 async fn anthropic_python_sdk() {
     let probe = Command::new("python3")
@@ -86,17 +130,7 @@ async fn anthropic_python_sdk() {
         );
     }
     let mock = keyed_mock().await;
-    let cfg = format!(
-        "{}  smart:\n    deployments:\n      - provider: claude\n        model: claude-sonnet-4-5\n\
-         auth:\n  master_key: {KEY}\n",
-        config_for(&mock).replace(
-            "models:\n",
-            &format!(
-                "  claude:\n    type: anthropic\n    base_url: \"{mock}/v1\"\n    api_key: ${{UPSTREAM_KEY}}\nmodels:\n"
-            ),
-        )
-    );
-    let gw = Gateway::start(&cfg).await;
+    let gw = Gateway::start(&config_with_claude(&mock)).await;
     let mut cmd = Command::new("python3");
     cmd.arg(sdk_dir().join("anthropic_python.py"))
         .arg(&gw.url)
