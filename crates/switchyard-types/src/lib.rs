@@ -14,5 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub mod anthropic;
+pub mod extras;
 pub mod json;
 pub mod openai;

@@ -133,7 +133,8 @@ pub struct MessagesToChat {
 ///
 /// A final assistant message is sent as is, which Anthropic treats as a prefill to continue.
 pub fn chat_to_messages(body: &[u8], model: &str) -> Result<ChatToMessages, TranslateError> {
-    let req = parse_object(body)?;
+    let mut req = parse_object(body)?;
+    let extras = crate::extras::take(&mut req, "anthropic")?;
     reject_chat_options(&req)?;
 
     let (system, turns) = chat_conversation(&req)?;
@@ -258,8 +259,16 @@ pub fn chat_to_messages(body: &[u8], model: &str) -> Result<ChatToMessages, Tran
         None => false,
     };
 
+    let mut out = Value::Object(out);
+    if let Some(patch) = extras {
+        crate::extras::merge_patch(&mut out, &patch);
+        // The gateway's own decisions stand: the deployment's model, and the framing the
+        // reply translator expects.
+        out["model"] = model.into();
+        out["stream"] = stream.into();
+    }
     Ok(ChatToMessages {
-        body: to_bytes(&Value::Object(out))?,
+        body: to_bytes(&out)?,
         stream,
         include_usage,
         json_tool,

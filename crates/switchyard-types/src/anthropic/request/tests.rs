@@ -1387,3 +1387,34 @@ fn messages_to_chat_never_panics() {
     );
     never_panics(&doc, |b| messages_to_chat(b, "gpt").is_ok());
 }
+
+#[test]
+fn provider_options_for_anthropic_reach_the_body() {
+    let req = chat(
+        json!([user("hi")]),
+        json!({
+            "temperature": 0.5,
+            "provider_options": {
+                "anthropic": {"top_k": 5, "temperature": null, "model": "sneaky", "stream": true},
+                "gemini": {"safetySettings": []}
+            }
+        }),
+    );
+    let (body, out) = to_messages(&req).unwrap();
+    let want = anthropic(json!([user("hi")]), json!({"top_k": 5, "stream": false}));
+    assert_eq!(
+        body, want,
+        "merged as a patch; model and stream stay the gateway's"
+    );
+    assert!(!out.stream);
+}
+
+#[test]
+fn provider_options_with_an_unknown_type_are_rejected() {
+    let req = chat(
+        json!([user("hi")]),
+        json!({"provider_options": {"anthropik": {"top_k": 5}}}),
+    );
+    let err = to_messages(&req).unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("provider_options.anthropik"));
+}
