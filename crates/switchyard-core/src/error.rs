@@ -27,6 +27,17 @@ pub enum GatewayError {
         /// What is wrong.
         message: String,
     },
+    /// The target model lacks a capability the request needs (tools, images, a long enough
+    /// context...), found before any upstream call.
+    #[error("{message}")]
+    Unsupported {
+        /// The request field that needs the capability.
+        param: String,
+        /// What is missing, naming the model.
+        message: String,
+        /// OpenAI-style error code (`context_length_exceeded` where OpenAI uses it).
+        code: &'static str,
+    },
     /// The body is larger than `server.max_body_size`.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -259,9 +270,10 @@ impl GatewayError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::MissingKey | Self::InvalidKey => ErrorKind::Auth,
-            Self::InvalidJson(_) | Self::InvalidField { .. } | Self::BodyRead(_) => {
-                ErrorKind::InvalidRequest
-            }
+            Self::InvalidJson(_)
+            | Self::InvalidField { .. }
+            | Self::Unsupported { .. }
+            | Self::BodyRead(_) => ErrorKind::InvalidRequest,
             Self::MethodNotAllowed { .. } => ErrorKind::InvalidRequest,
             Self::BodyTooLarge { .. } => ErrorKind::TooLarge,
             Self::ModelNotFound { .. } | Self::RouteNotFound { .. } => ErrorKind::NotFound,

@@ -11,13 +11,15 @@ mod secret;
 pub mod units;
 mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use locate::Seg;
+
+use crate::capabilities::Capabilities;
 pub use raw::{LogFormat, LogLevel};
 pub use secret::Secret;
 pub use validate::{embedded_default, from_yaml, load_file, sha256};
@@ -33,6 +35,8 @@ pub struct Config {
     pub providers: BTreeMap<String, Arc<ProviderConfig>>,
     /// Model aliases, by name.
     pub models: BTreeMap<String, ModelAlias>,
+    /// Capability overrides by `<provider>/<model>` or `<model>`.
+    pub capabilities: HashMap<String, Capabilities>,
 }
 
 /// `server:` after validation.

@@ -29,6 +29,27 @@ pub struct RawConfig {
     /// Model aliases by name.
     #[serde(default)]
     pub models: BTreeMap<String, RawModel>,
+    /// Capability records by `<provider>/<model>` or `<model>`, over the built-in ones.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, RawCapabilities>,
+}
+
+/// One entry of `capabilities:`; every field is optional and replaces the built-in value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapabilities {
+    /// Prompt plus completion tokens.
+    pub context_window: Option<u32>,
+    /// Most completion tokens per answer.
+    pub max_output: Option<u32>,
+    /// Tool calling.
+    pub tools: Option<bool>,
+    /// Image inputs.
+    pub vision: Option<bool>,
+    /// JSON-schema constrained output.
+    pub json_schema: Option<bool>,
+    /// Streaming.
+    pub streaming: Option<bool>,
 }
 
 /// `server:`

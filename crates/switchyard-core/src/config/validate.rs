@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use super::env::{self, EnvSource, KNOWN_SERVICES};
 use super::locate::{locate, Seg};
 use super::raw::{self, RawConfig, RawProviderKind};
+use crate::capabilities::Capabilities;
+
 use super::{
     AuthConfig, Config, ConfigError, Deployment, Endpoint, ModelAlias, Problem, ProviderConfig,
     ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
@@ -236,6 +238,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         },
         providers,
         models,
+        capabilities: HashMap::new(),
     }
 }
 
@@ -367,12 +370,64 @@ impl Validator<'_> {
             }
             models.insert(alias.clone(), ModelAlias { deployments });
         }
+        let capabilities = self.capabilities(&raw.capabilities);
         Config {
             server,
             auth,
             providers,
             models,
+            capabilities,
         }
+    }
+
+    fn capabilities(
+        &mut self,
+        raw: &BTreeMap<String, raw::RawCapabilities>,
+    ) -> HashMap<String, Capabilities> {
+        let mut out = HashMap::new();
+        for (name, c) in raw {
+            let path = |field: &str| {
+                let mut p = vec![key("capabilities"), key(name)];
+                if !field.is_empty() {
+                    p.push(key(field));
+                }
+                p
+            };
+            if name.trim().is_empty() {
+                self.problem(
+                    &path(""),
+                    "needs a model name (`<model>` or `<provider>/<model>`)",
+                );
+            }
+            for (field, v) in [
+                ("context_window", c.context_window),
+                ("max_output", c.max_output),
+            ] {
+                if v == Some(0) {
+                    self.problem(&path(field), "must be at least 1");
+                }
+            }
+            if let (Some(out), Some(window)) = (c.max_output, c.context_window) {
+                if out > window {
+                    self.problem(
+                        &path("max_output"),
+                        format!("{out} is larger than the context window of {window}"),
+                    );
+                }
+            }
+            out.insert(
+                name.clone(),
+                Capabilities {
+                    context_window: c.context_window,
+                    max_output: c.max_output,
+                    tools: c.tools,
+                    vision: c.vision,
+                    json_schema: c.json_schema,
+                    streaming: c.streaming,
+                },
+            );
+        }
+        out
     }
 
     fn server(&mut self, raw: &raw::RawServer) -> ServerConfig {

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use self::ctx::{Outcome, RequestCtx};
 use self::stream::SseRelay;
 use crate::auth::{Authenticator, Principal};
+use crate::capabilities::{self, Needs};
 use crate::config::{Deployment, Timeouts};
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::{HttpClient, UpstreamBody};
@@ -109,12 +110,8 @@ async fn run(
     let route = gw.router.route(&parsed.model)?;
     ctx.route_rule = Some(route.rule);
     // Failover across the remaining candidates belongs to the resilience stage; today the first
-    // choice serves the request.
-    let deployment = route
-        .candidates
-        .into_iter()
-        .next()
-        .ok_or_else(|| GatewayError::Internal("route produced no candidates".into()))?;
+    // capable choice serves the request.
+    let deployment = first_capable(gw, ctx.op, &parsed, &body, route.candidates)?;
     dispatch(
         gw,
         ctx,
@@ -163,6 +160,36 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 struct Parsed {
     model: String,
     stream: bool,
+    needs: Needs,
+}
+
+/// The first candidate whose model can serve the request; when none can, the first
+/// candidate's reason, so the client learns what its request needs.
+fn first_capable(
+    gw: &Gateway,
+    op: Operation,
+    parsed: &Parsed,
+    body: &[u8],
+    candidates: Vec<Deployment>,
+) -> Result<Deployment, GatewayError> {
+    let mut first_refusal = None;
+    for d in candidates {
+        let caps = gw.router.capabilities(&d);
+        let describe = || {
+            format!(
+                "The model `{}` (served by `{}` at provider `{}`)",
+                parsed.model, d.model, d.provider.name
+            )
+        };
+        match capabilities::check(&caps, op, &parsed.needs, body, &describe) {
+            Ok(()) => return Ok(d),
+            Err(e) => {
+                first_refusal.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_refusal
+        .unwrap_or_else(|| GatewayError::Internal("route produced no candidates".into())))
 }
 
 fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
@@ -171,7 +198,17 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
             let req: ChatCompletionRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;
             let stream = req.is_stream();
+            let max_output = match (req.max_completion_tokens, req.max_tokens) {
+                (Some(n), _) => Some((u64::from(n), "max_completion_tokens")),
+                (None, Some(n)) => Some((u64::from(n), "max_tokens")),
+                (None, None) => None,
+            };
             Ok(Parsed {
+                needs: Needs {
+                    stream,
+                    tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+                    max_output,
+                },
                 model: req.model.into_owned(),
                 stream,
             })
@@ -182,6 +219,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
             Ok(Parsed {
                 model: req.model.into_owned(),
                 stream: false,
+                needs: Needs::default(),
             })
         }
         Operation::Messages => {
@@ -189,6 +227,13 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
             req.validate().map_err(field_error)?;
             let stream = req.stream.unwrap_or(false);
             Ok(Parsed {
+                needs: Needs {
+                    stream,
+                    tools: req
+                        .tools
+                        .is_some_and(|t| t.get() != "[]" && t.get() != "null"),
+                    max_output: Some((req.max_tokens, "max_tokens")),
+                },
                 model: req.model.into_owned(),
                 stream,
             })

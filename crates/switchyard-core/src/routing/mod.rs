@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::capabilities::{Capabilities, CapabilityTable};
 use crate::config::{Deployment, ModelAlias, ProviderConfig};
 use crate::error::GatewayError;
 
@@ -20,6 +21,7 @@ use crate::error::GatewayError;
 pub struct Router {
     aliases: BTreeMap<String, ModelAlias>,
     providers: BTreeMap<String, Arc<ProviderConfig>>,
+    capabilities: CapabilityTable,
     rng: AtomicU64,
 }
 
@@ -42,8 +44,20 @@ impl Router {
         Self {
             aliases,
             providers,
+            capabilities: CapabilityTable::default(),
             rng: AtomicU64::new(seed),
         }
+    }
+
+    /// Uses `table` for the capability records of deployments.
+    pub fn with_capabilities(mut self, table: CapabilityTable) -> Self {
+        self.capabilities = table;
+        self
+    }
+
+    /// The capability record of a deployment.
+    pub fn capabilities(&self, d: &Deployment) -> Capabilities {
+        self.capabilities.get(&d.provider.name, &d.model)
     }
 
     /// Alias names, sorted, for `/v1/models` and error messages.

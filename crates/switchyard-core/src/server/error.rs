@@ -25,9 +25,10 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
-            Self::InvalidJson(_) | Self::InvalidField { .. } | Self::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidJson(_)
+            | Self::InvalidField { .. }
+            | Self::Unsupported { .. }
+            | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -182,6 +183,11 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
             (!param.is_empty()).then(|| param.clone()),
             code("invalid_value"),
         ),
+        GatewayError::Unsupported {
+            param,
+            message,
+            code: c,
+        } => (message.clone(), INVALID, Some(param.clone()), code(c)),
         GatewayError::BodyTooLarge { limit } => (
             format!("The request body is larger than the gateway's limit of {limit} bytes."),
             INVALID,

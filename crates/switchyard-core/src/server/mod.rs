@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
+use crate::capabilities::CapabilityTable;
 use crate::config::{Config, Endpoint};
 use crate::error::GatewayError;
 use crate::pipeline::{self, Gateway, Logged};
@@ -81,7 +82,10 @@ impl Prepared {
         }
         let gw = Gateway {
             auth: Arc::new(Authenticator::new(config.auth.clone())),
-            router: Arc::new(Router::new(config.models, config.providers)),
+            router: Arc::new(
+                Router::new(config.models, config.providers)
+                    .with_capabilities(CapabilityTable::new(config.capabilities)),
+            ),
             providers: Arc::new(adapters),
             client: crate::http_client::build(config.server.timeouts.connect),
             timeouts: config.server.timeouts,

@@ -41,6 +41,9 @@ pub struct MessagesRequest<'a> {
     /// System prompt: a string or an array of text blocks.
     #[serde(default, borrow)]
     pub system: Option<&'a RawValue>,
+    /// Tool definitions, unparsed (only their presence matters to routing).
+    #[serde(default, borrow)]
+    pub tools: Option<&'a RawValue>,
 }
 
 /// One entry of `messages`.
