@@ -57,7 +57,11 @@ impl Capabilities {
 /// Gemini's `models/`, Bedrock's cross-region (`us.`, `eu.`, ...) and vendor (`anthropic.`,
 /// `amazon.`) prefixes.
 pub fn builtin(model: &str) -> Option<Capabilities> {
-    let name = model.to_ascii_lowercase();
+    let name: std::borrow::Cow<'_, str> = if model.bytes().any(|b| b.is_ascii_uppercase()) {
+        model.to_ascii_lowercase().into()
+    } else {
+        model.into()
+    };
     let mut name = name.strip_prefix("models/").unwrap_or(&name);
     for region in [
         "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
@@ -97,6 +101,9 @@ impl CapabilityTable {
     /// for `<provider>/<model>` or else for `<model>`.
     pub fn get(&self, provider: &str, model: &str) -> Capabilities {
         let base = builtin(model).unwrap_or_default();
+        if self.overrides.is_empty() {
+            return base;
+        }
         let over = self
             .overrides
             .get(&format!("{provider}/{model}"))
