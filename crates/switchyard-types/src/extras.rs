@@ -68,6 +68,50 @@ pub fn take(
     Ok(mine)
 }
 
+/// The client's body for an upstream that speaks the client's own format: `model` replaced
+/// and every other byte kept, unless the body carries `provider_options`, which is then
+/// removed and its `provider_type` entry merged in (the body is re-serialised only then).
+///
+/// `Ok(None)` means `doc` is not an object with a `model` member, which the pipeline's parse
+/// stage has already ruled out.
+pub fn passthrough_body(
+    doc: &[u8],
+    model: &str,
+    provider_type: &str,
+) -> Result<Option<Vec<u8>>, TranslateError> {
+    let Some([model_span, options_span]) =
+        crate::json::top_level_values(doc, ["model", PROVIDER_OPTIONS])
+    else {
+        return Ok(None);
+    };
+    let Some(model_span) = model_span else {
+        return Ok(None);
+    };
+    if options_span.is_none() {
+        return Ok(Some(crate::json::splice_string(doc, model_span, model)));
+    }
+    let Ok(Value::Object(mut req)) = serde_json::from_slice::<Value>(doc) else {
+        return Ok(None);
+    };
+    let mine = take(&mut req, provider_type)?;
+    let stream = req.get("stream").cloned();
+    let mut out = Value::Object(req);
+    if let Some(patch) = mine {
+        merge_patch(&mut out, &patch);
+    }
+    // The deployment's model and the client's choice to stream stand.
+    out["model"] = model.into();
+    if let Some(map) = out.as_object_mut() {
+        match stream {
+            Some(s) => map.insert("stream".into(), s),
+            None => map.remove("stream"),
+        };
+    }
+    serde_json::to_vec(&out)
+        .map(Some)
+        .map_err(|e| TranslateError::body(format!("cannot encode the request: {e}")))
+}
+
 /// Applies `patch` to `target` as an RFC 7386 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
@@ -132,6 +176,33 @@ mod tests {
             let err = take(&mut obj(req), "anthropic").err();
             assert_eq!(err.and_then(|e| e.param).as_deref(), Some(param));
         }
+    }
+
+    #[test]
+    fn passthrough_keeps_bytes_unless_options_are_present() {
+        let doc = br#"{"model" : "alias",  "x": 1.50}"#;
+        let out = passthrough_body(doc, "up", "openai").unwrap().unwrap();
+        assert_eq!(out, br#"{"model" : "up",  "x": 1.50}"#);
+        let doc = br#"{"model":"alias","stream":true,"provider_options":{"openai":{"service_tier":"flex","stream":false,"model":"z"},"anthropic":{"top_k":1}}}"#;
+        let out: Value =
+            serde_json::from_slice(&passthrough_body(doc, "up", "openai").unwrap().unwrap())
+                .unwrap();
+        assert_eq!(
+            out,
+            json!({"model": "up", "stream": true, "service_tier": "flex"})
+        );
+        let doc = br#"{"model":"alias","provider_options":{"openai":{"stream":true}}}"#;
+        let out: Value =
+            serde_json::from_slice(&passthrough_body(doc, "up", "openai").unwrap().unwrap())
+                .unwrap();
+        assert_eq!(
+            out,
+            json!({"model": "up"}),
+            "streaming is the client's choice, not an option"
+        );
+        let bad = br#"{"model":"alias","provider_options":{"opneai":{}}}"#;
+        assert!(passthrough_body(bad, "up", "openai").is_err());
+        assert_eq!(passthrough_body(b"[1]", "up", "openai"), Ok(None));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use switchyard_types::anthropic::response::{
 };
 use switchyard_types::anthropic::stream::{MessagesToChatStream, StreamStep};
 use switchyard_types::anthropic::API_VERSION;
+use switchyard_types::extras::passthrough_body;
 use switchyard_types::json::{replace_top_level_string, top_level_value};
 use switchyard_types::openai::Usage;
 
@@ -93,9 +94,11 @@ impl Provider for Anthropic {
                         }
                     }
                 }
-                let body = replace_top_level_string(x.body, "model", x.model).ok_or_else(|| {
-                    GatewayError::Internal("validated body lost its model".into())
-                })?;
+                let body = passthrough_body(x.body, x.model, "anthropic")
+                    .map_err(untranslatable)?
+                    .ok_or_else(|| {
+                        GatewayError::Internal("validated body lost its model".into())
+                    })?;
                 let reply = Passthrough {
                     provider: Arc::clone(&self.name),
                     client_model: Arc::clone(x.client_model),

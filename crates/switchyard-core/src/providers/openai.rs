@@ -14,7 +14,7 @@ use http::{HeaderMap, StatusCode};
 use switchyard_types::anthropic::request::messages_to_chat;
 use switchyard_types::anthropic::response::chat_to_messages_response;
 use switchyard_types::anthropic::stream::{ChatToMessagesStream, StreamStep};
-use switchyard_types::json::replace_top_level_string;
+use switchyard_types::extras::passthrough_body;
 use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage};
 
 use super::{
@@ -121,7 +121,8 @@ impl Provider for OpenAi {
         let op = x.op;
         let body = match op {
             Operation::ChatCompletions | Operation::Embeddings => {
-                replace_top_level_string(x.body, "model", x.model)
+                passthrough_body(x.body, x.model, "openai")
+                    .map_err(untranslatable)?
                     .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?
             }
             Operation::Messages => {

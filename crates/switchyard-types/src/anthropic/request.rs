@@ -279,7 +279,8 @@ pub fn chat_to_messages(body: &[u8], model: &str) -> Result<ChatToMessages, Tran
 /// upstream `model`. See the [module documentation](self) for what is kept, dropped and
 /// rejected.
 pub fn messages_to_chat(body: &[u8], model: &str) -> Result<MessagesToChat, TranslateError> {
-    let req = parse_object(body)?;
+    let mut req = parse_object(body)?;
+    let extras = crate::extras::take(&mut req, "openai")?;
     for key in ["mcp_servers", "container"] {
         let present = match member(&req, key) {
             Some(Value::Array(a)) => !a.is_empty(),
@@ -390,8 +391,14 @@ pub fn messages_to_chat(body: &[u8], model: &str) -> Result<MessagesToChat, Tran
         out.insert("stream_options".into(), json!({"include_usage": true}));
     }
 
+    let mut out = Value::Object(out);
+    if let Some(patch) = extras {
+        crate::extras::merge_patch(&mut out, &patch);
+        out["model"] = model.into();
+        out["stream"] = stream.into();
+    }
     Ok(MessagesToChat {
-        body: to_bytes(&Value::Object(out))?,
+        body: to_bytes(&out)?,
         stream,
     })
 }

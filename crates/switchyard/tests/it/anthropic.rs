@@ -455,3 +455,27 @@ async fn anthropic_clients_get_anthropic_shaped_errors() {
     let events = anthropic_events(&r);
     assert_eq!(events.last().unwrap().0, "error", "{}", r.text());
 }
+
+#[tokio::test]
+async fn provider_options_reach_anthropic_and_bad_ones_are_refused() {
+    let gw = gateway().await;
+    let body = r#"{"model":"claude-echo/claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}],
+        "provider_options":{"anthropic":{"top_k":7,"service_tier":"standard_only"},"gemini":{"safetySettings":[]}}}"#;
+    let r = chat(&gw, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let echo: Value = serde_json::from_str(&content).unwrap();
+    let sent = &echo["body"];
+    assert_eq!(sent["top_k"], 7, "{echo}");
+    assert_eq!(sent["service_tier"], "standard_only", "{echo}");
+    assert!(sent.get("provider_options").is_none() && sent.get("safetySettings").is_none());
+
+    let bad = r#"{"model":"claude-echo/claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}],
+        "provider_options":{"anthropic":"top_k=7"}}"#;
+    let r = chat(&gw, bad).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.error()["param"], "provider_options.anthropic");
+}

@@ -211,3 +211,27 @@ async fn weighted_aliases_spread_traffic() {
         "both deployments should serve some of 40 requests"
     );
 }
+
+#[tokio::test]
+async fn provider_options_for_openai_are_merged_and_never_forwarded() {
+    let mock = keyed_mock().await;
+    let gw = Gateway::for_upstream(&mock).await;
+    let body = r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"mock":{"echo":true},
+        "provider_options":{"openai":{"service_tier":"flex","prediction":{"type":"content","content":"x"}},"anthropic":{"top_k":3}}}"#;
+    let r = post(&format!("{}/v1/chat/completions", gw.url), body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echo: Value = serde_json::from_str(
+        r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let sent = &echo["body"];
+    assert_eq!(sent["service_tier"], "flex", "{sent}");
+    assert_eq!(sent["prediction"]["content"], "x", "{sent}");
+    assert_eq!(sent["model"], "mock-gpt");
+    assert!(
+        sent.get("provider_options").is_none() && sent.get("top_k").is_none(),
+        "{sent}"
+    );
+}

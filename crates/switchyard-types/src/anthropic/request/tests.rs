@@ -1418,3 +1418,17 @@ fn provider_options_with_an_unknown_type_are_rejected() {
     let err = to_messages(&req).unwrap_err();
     assert_eq!(err.param.as_deref(), Some("provider_options.anthropik"));
 }
+
+#[test]
+fn provider_options_for_openai_reach_the_translated_chat_body() {
+    let req = messages(
+        json!([user("hi")]),
+        json!({"provider_options": {"openai": {"service_tier": "flex"}, "anthropic": {"top_k": 1}}}),
+    );
+    let (body, _) = to_chat(&req).unwrap();
+    assert_eq!(body["service_tier"], "flex");
+    assert!(
+        body.get("top_k").is_none() && body.get("provider_options").is_none(),
+        "{body}"
+    );
+}
