@@ -17,3 +17,4 @@ pub mod anthropic;
 pub mod extras;
 pub mod json;
 pub mod openai;
+pub mod sse;

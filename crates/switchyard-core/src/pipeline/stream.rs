@@ -143,7 +143,7 @@ const MIN_EVENTSTREAM_MESSAGE: usize = 16;
 /// the adapter and the length of the separator after it.
 fn find_event_end(framing: Framing, buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
     match framing {
-        Framing::Sse => Ok(find_sse_end(buf)),
+        Framing::Sse => Ok(crate::providers::sse::event_end(buf)),
         Framing::EventStream => {
             let Some(prefix) = buf.get(..4) else {
                 return Ok(None);
@@ -157,24 +157,6 @@ fn find_event_end(framing: Framing, buf: &[u8]) -> Result<Option<(usize, usize)>
             Ok((buf.len() >= total).then_some((total, 0)))
         }
     }
-}
-
-/// The end of the first server-sent event: the index of its blank-line separator and the
-/// separator's length.
-fn find_sse_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i + 1 < buf.len() {
-        if buf[i] == b'\n' {
-            if buf[i + 1] == b'\n' {
-                return Some((i, 2));
-            }
-            if buf[i + 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') {
-                return Some((i, 3));
-            }
-        }
-        i += 1;
-    }
-    None
 }
 
 impl Body for SseRelay {

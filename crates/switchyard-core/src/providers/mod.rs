@@ -7,9 +7,10 @@
 
 pub mod anthropic;
 pub mod openai;
-pub mod sse;
 
 use std::sync::Arc;
+
+pub use switchyard_types::sse;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};

@@ -1,9 +1,10 @@
 //! Server-sent events as adapters see them: one event's `event:` name and `data:` payload in,
 //! framed events out.
 //!
-//! The relay (`pipeline::stream`) finds event boundaries; adapters that translate read events
-//! with [`parse`] and write with [`write_data`] / [`write_named`]. The OpenAI pass-through does
-//! not use [`parse`]: it rewrites line by line so that comments and unknown fields survive.
+//! The gateway's stream relay finds event boundaries with [`event_end`]; adapters that
+//! translate read events with [`parse`] and write with [`write_data`] / [`write_named`]. The
+//! OpenAI pass-through does not use [`parse`]: it rewrites line by line so that comments and
+//! unknown fields survive.
 
 use std::borrow::Cow;
 
@@ -68,6 +69,24 @@ pub fn write_named(out: &mut BytesMut, name: &str, payload: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\n");
     write_data(out, payload);
+}
+
+/// The end of the first server-sent event: the index of its blank-line separator and the
+/// separator's length.
+pub fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' {
+            if buf[i + 1] == b'\n' {
+                return Some((i, 2));
+            }
+            if buf[i + 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') {
+                return Some((i, 3));
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
