@@ -13,6 +13,7 @@ pub mod error;
 pub mod http_client;
 pub mod pipeline;
 pub mod providers;
+pub mod resilience;
 pub mod routing;
 pub mod server;
 pub mod telemetry;

@@ -1,0 +1,214 @@
+//! Resilience: bounded retries with backoff, failover across an alias's deployments, retry
+//! budgets and circuit breakers.
+//!
+//! The pipeline asks this module three things per attempt: may this deployment take traffic
+//! ([`DeploymentHealth::breaker`]), may we retry at all ([`DeploymentHealth::budget`]), and how
+//! long to wait first ([`RetryPolicy::delay`]). It reports every outcome back, which is what
+//! opens and closes breakers. State is shared by all workers and lives as long as the process
+//! (scale-out sharing of breaker state belongs to the Redis-backed mode).
+
+pub mod breaker;
+pub mod budget;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use parking_lot::RwLock;
+
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use budget::{BudgetConfig, RetryBudget};
+
+use crate::error::{FailureKind, GatewayError, UpstreamErrorKind};
+
+/// How a request is retried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per client request, the first included (1 disables retries).
+    pub max_attempts: u32,
+    /// First backoff ceiling; each retry of the same deployment doubles it.
+    pub backoff_base: Duration,
+    /// Largest backoff ceiling.
+    pub backoff_max: Duration,
+    /// Longest `Retry-After` worth waiting for; a deployment asking for more is skipped for
+    /// this request (another deployment may serve it now).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retrying a deployment for the `retry`-th time (1 for the first retry):
+    /// "full jitter", uniform in `[0, min(max, base * 2^(retry-1))]`, so that clients that
+    /// failed together do not come back together. `random` is any uniformly random `u64`.
+    /// A provider's `Retry-After` is a floor.
+    pub fn delay(&self, retry: u32, random: u64, retry_after: Option<Duration>) -> Duration {
+        let exp = retry.saturating_sub(1).min(30);
+        let ceiling = self
+            .backoff_base
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff_max);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        let jittered = Duration::from_nanos(if nanos == 0 { 0 } else { random % (nanos + 1) });
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
+
+/// Resilience settings for the whole gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ResilienceConfig {
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Retry budget per deployment.
+    pub budget: BudgetConfig,
+    /// Circuit breaker per deployment.
+    pub breaker: BreakerConfig,
+}
+
+/// The live state of one deployment.
+#[derive(Debug)]
+pub struct DeploymentHealth {
+    /// Its breaker.
+    pub breaker: Breaker,
+    /// Its retry budget.
+    pub budget: RetryBudget,
+}
+
+/// Live state of every deployment, created on first use.
+#[derive(Debug, Default)]
+pub struct Health {
+    cfg: ResilienceConfig,
+    /// provider → model → state.
+    map: RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<DeploymentHealth>>>>,
+}
+
+/// One deployment's state as the health endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSnapshot {
+    /// Provider name.
+    pub provider: Arc<str>,
+    /// Upstream model.
+    pub model: Arc<str>,
+    /// Breaker state.
+    pub state: BreakerState,
+    /// Times the breaker opened since start.
+    pub opened: u64,
+}
+
+impl Health {
+    /// Empty state with these settings.
+    pub fn new(cfg: ResilienceConfig) -> Self {
+        Self {
+            cfg,
+            map: RwLock::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ResilienceConfig {
+        &self.cfg
+    }
+
+    /// The state of `model` at `provider`.
+    pub fn get(&self, provider: &Arc<str>, model: &Arc<str>) -> Arc<DeploymentHealth> {
+        if let Some(h) = self
+            .map
+            .read()
+            .get(&**provider)
+            .and_then(|m| m.get(&**model))
+        {
+            return Arc::clone(h);
+        }
+        let mut map = self.map.write();
+        let entry = map
+            .entry(Arc::clone(provider))
+            .or_default()
+            .entry(Arc::clone(model))
+            .or_insert_with(|| {
+                Arc::new(DeploymentHealth {
+                    breaker: Breaker::new(self.cfg.breaker),
+                    budget: RetryBudget::new(self.cfg.budget),
+                })
+            });
+        Arc::clone(entry)
+    }
+
+    /// Every deployment seen so far, sorted by provider and model.
+    pub fn snapshot(&self) -> Vec<HealthSnapshot> {
+        let map = self.map.read();
+        let mut out: Vec<HealthSnapshot> = map
+            .iter()
+            .flat_map(|(p, models)| {
+                models.iter().map(|(m, h)| {
+                    let (state, opened) = h.breaker.snapshot();
+                    HealthSnapshot {
+                        provider: Arc::clone(p),
+                        model: Arc::clone(m),
+                        state,
+                        opened,
+                    }
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
+        out
+    }
+}
+
+/// Whether an outcome says the deployment itself is unhealthy (what breakers count). The
+/// client's own mistakes and refusals say nothing about the deployment.
+pub fn is_unhealthy(err: &GatewayError) -> bool {
+    match err {
+        GatewayError::Upstream(u) => matches!(
+            u.failure(),
+            FailureKind::Overloaded
+                | FailureKind::UpstreamError
+                | FailureKind::Timeout
+                | FailureKind::RateLimited
+        ),
+        _ => false,
+    }
+}
+
+/// Whether another attempt may succeed where this one failed.
+pub fn is_retryable(err: &GatewayError) -> bool {
+    match err {
+        GatewayError::Upstream(u) => u.failure().is_retryable(),
+        _ => false,
+    }
+}
+
+/// The provider's `Retry-After` (seconds, possibly fractional), when the error carries one.
+pub fn retry_after(err: &GatewayError) -> Option<Duration> {
+    let GatewayError::Upstream(u) = err else {
+        return None;
+    };
+    let UpstreamErrorKind::Http {
+        retry_after: Some(v),
+        ..
+    } = &u.kind
+    else {
+        return None;
+    };
+    parse_retry_after(v)
+}
+
+/// Reads a `Retry-After` value in seconds. HTTP dates are not honoured (providers send
+/// seconds); an unreadable value counts as absent.
+pub fn parse_retry_after(v: &HeaderValue) -> Option<Duration> {
+    let secs: f64 = v.to_str().ok()?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+#[cfg(test)]
+mod tests;
