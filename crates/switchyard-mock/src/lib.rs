@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod anthropic;
+mod bedrock;
 mod knobs;
 mod limits;
 mod openai;
@@ -31,6 +32,8 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+
+pub use bedrock::{BEDROCK_ACCESS_KEY_ID, BEDROCK_SECRET_ACCESS_KEY};
 
 /// How the mock behaves when a request does not say otherwise (see the `"mock"` body knobs).
 #[derive(Clone, Debug, Default)]

@@ -16,7 +16,6 @@
 //! (no `.`/`..` removal): the gateway builds its own paths and never produces those.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use hmac::{Hmac, Mac};
 use http::header::{HeaderValue, AUTHORIZATION, HOST};
@@ -37,26 +36,9 @@ pub static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-con
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// An AWS access key pair, with the session token of temporary credentials.
-#[derive(Clone)]
-pub struct Credentials {
-    /// The access key id (`AKIA...`/`ASIA...`); public, it names the key in `Credential=`.
-    pub access_key_id: String,
-    /// The secret access key; only ever used as HMAC key material.
-    pub secret_access_key: Secret,
-    /// The session token of temporary (STS) credentials, sent as `x-amz-security-token`.
-    pub session_token: Option<Secret>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &self.secret_access_key)
-            .field("session_token", &self.session_token.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
-}
+/// An AWS access key pair, with the session token of temporary credentials (its `Debug`
+/// shows only the access key id).
+pub use crate::config::AwsCredentials as Credentials;
 
 /// What a request is signed for: region and service name (`bedrock` for Bedrock runtime).
 #[derive(Debug, Clone, Copy)]
