@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod auth;
+mod bedrock;
 mod chat;
 mod cli;
 mod errors;
