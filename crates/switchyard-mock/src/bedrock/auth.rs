@@ -179,7 +179,7 @@ pub(crate) fn check(parts: &Parts, body: &[u8], now: u64) -> Result<(), Refusal>
 
 /// The canonical request as the server rebuilds it: the received path re-encoded (services
 /// other than S3 encode the path twice), the query sorted, the signed headers' values trimmed.
-fn canonical_request(parts: &Parts, names: &[&str], payload_hash: &str) -> String {
+pub(super) fn canonical_request(parts: &Parts, names: &[&str], payload_hash: &str) -> String {
     let path = parts
         .uri
         .path()
@@ -236,7 +236,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+pub(super) fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     match Hmac::<Sha256>::new_from_slice(key) {
         Ok(mut mac) => {
             mac.update(data.as_bytes());
@@ -246,7 +246,7 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
