@@ -518,3 +518,96 @@ async fn openai_python_sdk_against_bedrock() {
     );
     crate::sdk::openai_sdk_against(&cfg, "nova", "aws").await;
 }
+
+/// An eventstream message as ConverseStream frames events.
+fn frame(kind: &str, payload: &str) -> Vec<u8> {
+    use switchyard_types::bedrock::eventstream::{encode, Header, HeaderValue, Message};
+    let header = |name, value| Header {
+        name,
+        value: HeaderValue::String(value),
+    };
+    encode(&Message {
+        headers: vec![
+            header(":event-type", kind),
+            header(":content-type", "application/json"),
+            header(":message-type", "event"),
+        ],
+        payload: payload.as_bytes(),
+    })
+    .unwrap()
+}
+
+/// A scripted Bedrock answering every stream with `body`, and a gateway in front of it.
+async fn scripted_stream(body: Vec<u8>) -> Gateway {
+    let base = scripted(move |_req| {
+        let body = body.clone();
+        async move {
+            http::Response::builder()
+                .header("content-type", "application/vnd.amazon.eventstream")
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        }
+    })
+    .await;
+    Gateway::start(&config(&base)).await
+}
+
+#[tokio::test]
+async fn the_relay_frames_eventstream_and_knows_when_it_is_complete() {
+    let start = [
+        frame("messageStart", r#"{"role":"assistant"}"#),
+        frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hi"},"p":"abc"}"#,
+        ),
+    ]
+    .concat();
+    let stop = frame("messageStop", r#"{"stopReason":"max_tokens"}"#);
+    let stream_body = chat_body(
+        "nova",
+        r#""stream":true,"stream_options":{"include_usage":true}"#,
+    );
+
+    // Ends after messageStop without the usage metadata: still complete.
+    let gw = scripted_stream([start.clone(), stop.clone()].concat()).await;
+    let r = chat(&gw, &stream_body).await;
+    let chunks = openai_chunks(&r);
+    assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "Hi");
+    assert_eq!(chunks[2]["choices"][0]["finish_reason"], "length");
+    assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 0);
+
+    // Ends without messageStop: broken off, an error event.
+    let gw = scripted_stream(start.clone()).await;
+    let r = chat(&gw, &stream_body).await;
+    let data = sse_data(&r.body);
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].is_string(), "{}", r.text());
+
+    // Ends inside a message: an error event, the half message never relayed.
+    let mut cut = [start.clone(), stop.clone()].concat();
+    cut.truncate(cut.len() - 5);
+    let gw = scripted_stream(cut).await;
+    let r = chat(&gw, &stream_body).await;
+    let data = sse_data(&r.body);
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside a message"),
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains("finish_reason\":\"length"), "{}", r.text());
+
+    // A corrupted CRC: malformed upstream, an error event.
+    let mut bad = [start, stop].concat();
+    let at = bad.len() - 1;
+    bad[at] ^= 0x55;
+    let gw = scripted_stream(bad).await;
+    let r = chat(&gw, &stream_body).await;
+    let data = sse_data(&r.body);
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].is_string(), "{}", r.text());
+    assert!(!r.text().contains("[DONE]"));
+}
