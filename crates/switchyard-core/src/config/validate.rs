@@ -237,7 +237,9 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             region: "us-east-1".to_owned(),
             credentials: AwsCredentials {
                 access_key_id: switchyard_mock::BEDROCK_ACCESS_KEY_ID.to_owned(),
-                secret_access_key: Secret::new(switchyard_mock::BEDROCK_SECRET_ACCESS_KEY.to_owned()),
+                secret_access_key: Secret::new(
+                    switchyard_mock::BEDROCK_SECRET_ACCESS_KEY.to_owned(),
+                ),
                 session_token: None,
             },
         },

@@ -305,7 +305,8 @@ async fn dispatch(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.starts_with("text/event-stream") || v.starts_with("application/vnd.amazon.eventstream")
+            v.starts_with("text/event-stream")
+                || v.starts_with("application/vnd.amazon.eventstream")
         });
     if is_sse {
         let relay_ctx = ctx.detach();

@@ -92,7 +92,11 @@ impl Bedrock {
     /// The Converse or ConverseStream URL of `model`, whose id is percent-encoded once (a
     /// model id's `:` and an inference profile ARN's `/` must not reach the path raw).
     fn uri(&self, model: &str, stream: bool) -> Result<http::Uri, GatewayError> {
-        let action = if stream { "converse-stream" } else { "converse" };
+        let action = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
         format!(
             "{}/model/{}/{action}",
             self.base,
@@ -370,10 +374,9 @@ impl FromMessages {
             StreamStep::Error(payload) => Some(payload),
         };
         for chunk in chunks.iter().chain(last.iter()) {
-            let step = self
-                .messages
-                .push(chunk, &mut events)
-                .map_err(|e| malformed(&self.provider, "stream event could not be translated", e))?;
+            let step = self.messages.push(chunk, &mut events).map_err(|e| {
+                malformed(&self.provider, "stream event could not be translated", e)
+            })?;
             match step {
                 StreamStep::Continue => {}
                 StreamStep::Done => status = StreamStatus::Done,
@@ -404,7 +407,8 @@ impl Reply for FromMessages {
             self.json_tool,
         )
         .map_err(translate)?;
-        let (body, usage) = chat_to_messages_response(&chat, &self.client_model).map_err(translate)?;
+        let (body, usage) =
+            chat_to_messages_response(&chat, &self.client_model).map_err(translate)?;
         Ok(ResponseBody {
             body: Bytes::from(body),
             usage: Some(usage),

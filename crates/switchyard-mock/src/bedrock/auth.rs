@@ -41,9 +41,12 @@ pub(crate) fn check(parts: &Parts, body: &[u8], now: u64) -> Result<(), Refusal>
             "Missing Authentication Token",
         ));
     };
-    let auth = auth
-        .to_str()
-        .map_err(|_| refuse("IncompleteSignatureException", "Invalid Authorization header"))?;
+    let auth = auth.to_str().map_err(|_| {
+        refuse(
+            "IncompleteSignatureException",
+            "Invalid Authorization header",
+        )
+    })?;
     let Some(fields) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
         return Err(refuse(
             "IncompleteSignatureException",
@@ -112,7 +115,11 @@ pub(crate) fn check(parts: &Parts, body: &[u8], now: u64) -> Result<(), Refusal>
             format!("The signed header '{missing}' is not in the request"),
         ));
     }
-    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if signature.len() != 64
+        || !signature
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
         return Err(refuse(
             "IncompleteSignatureException",
             "Signature must be 64 lower-case hex digits",
@@ -217,7 +224,11 @@ pub(super) fn canonical_request(parts: &Parts, names: &[&str], payload_hash: &st
     format!(
         "{}\n{}\n{}\n{headers}\n{}\n{payload_hash}",
         parts.method,
-        if path.is_empty() { "/".to_owned() } else { path },
+        if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        },
         query.join("&"),
         names.join(";")
     )

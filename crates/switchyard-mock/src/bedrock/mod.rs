@@ -52,7 +52,10 @@ const INPUT_TOO_LONG: &str = "Input is too long for requested model.";
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/model/{model_id}/converse", only(post(converse)))
-        .route("/model/{model_id}/converse-stream", only(post(converse_stream)))
+        .route(
+            "/model/{model_id}/converse-stream",
+            only(post(converse_stream)),
+        )
 }
 
 fn only(router: MethodRouter<Arc<Shared>>) -> MethodRouter<Arc<Shared>> {
@@ -100,21 +103,38 @@ fn validation(message: &str) -> Response {
 /// The exception and message Bedrock answers a status with.
 fn exception_for(status: StatusCode, model_id: &str) -> (&'static str, String) {
     let (name, message) = match status.as_u16() {
-        400 => ("ValidationException", "The request was rejected by the mock (status knob)."),
         403 => (
             "AccessDeniedException",
             "You don't have access to the model with the specified model ID.",
         ),
-        404 => ("ResourceNotFoundException", "The requested model was not found."),
-        408 => ("ModelTimeoutException", "Model has timed out in processing the request."),
-        424 => ("ModelErrorException", "The model failed to process the request (mock)."),
+        404 => (
+            "ResourceNotFoundException",
+            "The requested model was not found.",
+        ),
+        408 => (
+            "ModelTimeoutException",
+            "Model has timed out in processing the request.",
+        ),
+        424 => (
+            "ModelErrorException",
+            "The model failed to process the request (mock).",
+        ),
         429 => (
             "ThrottlingException",
             "Too many requests, please wait before trying again.",
         ),
-        503 => ("ServiceUnavailableException", "Bedrock is unable to process your request."),
-        400..=499 => ("ValidationException", "The request was rejected by the mock (status knob)."),
-        _ => ("InternalServerException", "The server encountered an internal error (mock)."),
+        503 => (
+            "ServiceUnavailableException",
+            "Bedrock is unable to process your request.",
+        ),
+        400..=499 => (
+            "ValidationException",
+            "The request was rejected by the mock (status knob).",
+        ),
+        _ => (
+            "InternalServerException",
+            "The server encountered an internal error (mock).",
+        ),
     };
     let message = if status == StatusCode::NOT_FOUND {
         format!("{message} (model id: {model_id})")
@@ -246,7 +266,9 @@ fn respond(
         let resp = json_response(StatusCode::OK, b"{\"output\":{\"message\":".to_vec());
         return (resp, latency);
     }
-    let echo = knobs.echo().then(|| reply::echo_json(parts, model_id, &doc));
+    let echo = knobs
+        .echo()
+        .then(|| reply::echo_json(parts, model_id, &doc));
     let answer = reply::generate(&req, &knobs, echo);
     let mut resp = if stream {
         let mut events = reply::stream(&answer, knobs.malformed());

@@ -69,7 +69,8 @@ fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, String> {
 }
 
 fn arr<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, String> {
-    v.as_array().ok_or_else(|| format!("{path}: expected an array"))
+    v.as_array()
+        .ok_or_else(|| format!("{path}: expected an array"))
 }
 
 /// The single member of a union structure (Bedrock's content blocks, tool choices).
@@ -125,7 +126,9 @@ impl Request {
                 .and_then(Value::as_str)
                 .ok_or(format!("{p}.role: expected `user` or `assistant`"))?;
             if !matches!(role, "user" | "assistant") {
-                return Err(format!("{p}.role: expected `user` or `assistant`, got `{role}`"));
+                return Err(format!(
+                    "{p}.role: expected `user` or `assistant`, got `{role}`"
+                ));
             }
             if i == 0 && role != "user" {
                 return Err("A conversation must start with a user message. Try again with a conversation that starts with a user message.".into());
@@ -135,11 +138,14 @@ impl Request {
             }
             last_role = role;
             let content = arr(
-                m.get("content").ok_or(format!("{p}.content: field required"))?,
+                m.get("content")
+                    .ok_or(format!("{p}.content: field required"))?,
                 &format!("{p}.content"),
             )?;
             if content.is_empty() {
-                return Err(format!("{p}.content: at least one content block is required"));
+                return Err(format!(
+                    "{p}.content: at least one content block is required"
+                ));
             }
             for (j, block) in content.iter().enumerate() {
                 let bp = format!("{p}.content[{j}]");
@@ -157,16 +163,25 @@ impl Request {
                 match k.as_str() {
                     "maxTokens" => match v.as_u64() {
                         Some(n) if n >= 1 => max_tokens = Some(n),
-                        _ => return Err("inferenceConfig.maxTokens: must be an integer of at least 1".into()),
+                        _ => {
+                            return Err(
+                                "inferenceConfig.maxTokens: must be an integer of at least 1"
+                                    .into(),
+                            )
+                        }
                     },
                     "temperature" | "topP" => {
                         if !v.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f)) {
-                            return Err(format!("inferenceConfig.{k}: must be a number from 0 to 1"));
+                            return Err(format!(
+                                "inferenceConfig.{k}: must be a number from 0 to 1"
+                            ));
                         }
                     }
                     "stopSequences" => {
                         for (i, s) in arr(v, "inferenceConfig.stopSequences")?.iter().enumerate() {
-                            let s = s.as_str().ok_or(format!("inferenceConfig.stopSequences[{i}]: expected a string"))?;
+                            let s = s.as_str().ok_or(format!(
+                                "inferenceConfig.stopSequences[{i}]: expected a string"
+                            ))?;
                             stop_sequences.push(s.to_owned());
                         }
                     }
@@ -250,12 +265,21 @@ fn check_block(kind: &str, value: &Value, role: &str, bp: &str) -> Result<usize,
             let formats: &[&str] = if kind == "image" {
                 &["png", "jpeg", "gif", "webp"]
             } else {
-                &["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"]
+                &[
+                    "pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md",
+                ]
             };
             if !formats.contains(&format) {
-                return Err(format!("{path}.format: `{format}` is not one of {}", formats.join(", ")));
+                return Err(format!(
+                    "{path}.format: `{format}` is not one of {}",
+                    formats.join(", ")
+                ));
             }
-            if kind == "document" && o.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if kind == "document"
+                && o.get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            {
                 return Err(format!("{path}.name: field required"));
             }
             let bytes = o
@@ -263,7 +287,11 @@ fn check_block(kind: &str, value: &Value, role: &str, bp: &str) -> Result<usize,
                 .and_then(|s| s.get("bytes"))
                 .and_then(Value::as_str)
                 .ok_or(format!("{path}.source.bytes: base64 bytes are required"))?;
-            if bytes.is_empty() || !bytes.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)) {
+            if bytes.is_empty()
+                || !bytes
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+            {
                 return Err(format!("{path}.source.bytes: invalid base64"));
             }
             if role != "user" {
@@ -282,16 +310,25 @@ fn check_block(kind: &str, value: &Value, role: &str, bp: &str) -> Result<usize,
                 return Err(format!("{path}.input: expected an object"));
             }
             if role != "assistant" {
-                return Err(format!("{path}: toolUse blocks belong in assistant messages"));
+                return Err(format!(
+                    "{path}: toolUse blocks belong in assistant messages"
+                ));
             }
             o.get("input").map_or(0, |i| i.to_string().len())
         }
         "toolResult" => {
             let o = obj(value, &path)?;
-            if o.get("toolUseId").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if o.get("toolUseId")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 return Err(format!("{path}.toolUseId: field required"));
             }
-            let content = arr(o.get("content").ok_or(format!("{path}.content: field required"))?, &format!("{path}.content"))?;
+            let content = arr(
+                o.get("content")
+                    .ok_or(format!("{path}.content: field required"))?,
+                &format!("{path}.content"),
+            )?;
             if role != "user" {
                 return Err(format!("{path}: toolResult blocks belong in user messages"));
             }
@@ -304,7 +341,11 @@ fn check_block(kind: &str, value: &Value, role: &str, bp: &str) -> Result<usize,
 /// One generated content block.
 pub(super) enum Block {
     Text(String),
-    ToolUse { id: String, name: String, input: Value },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 /// Token counts as Bedrock reports them.
@@ -436,7 +477,10 @@ pub(super) fn generate(req: &Request, knobs: &Knobs, echo: Option<String>) -> An
 
 /// A fake tool input that follows the schema's properties and types.
 fn fake_input(schema: &Value, seed: u64, depth: u32) -> Value {
-    let kind = schema.get("type").and_then(Value::as_str).unwrap_or("object");
+    let kind = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("object");
     if let Some(choices) = schema.get("enum").and_then(Value::as_array) {
         if let Some(first) = choices.get((seed % choices.len().max(1) as u64) as usize) {
             return first.clone();
@@ -446,7 +490,7 @@ fn fake_input(schema: &Value, seed: u64, depth: u32) -> Value {
         "string" => text::fake_word(seed).into(),
         "integer" => (seed % 100).into(),
         "number" => json!((seed % 1000) as f64 / 10.0),
-        "boolean" => (seed % 2 == 0).into(),
+        "boolean" => (seed & 1 == 0).into(),
         "array" if depth < 4 => match schema.get("items") {
             Some(items) => json!([fake_input(items, seed.rotate_left(7), depth + 1)]),
             None => json!([]),
@@ -516,28 +560,54 @@ pub(super) fn stream(answer: &Answer, malformed: bool) -> EventBuf {
                     t.split_inclusive(' ').collect()
                 };
                 for piece in pieces {
-                    push(&mut events, "contentBlockDelta",
-                        json!({"contentBlockIndex": index, "delta": {"text": piece}}));
+                    push(
+                        &mut events,
+                        "contentBlockDelta",
+                        json!({"contentBlockIndex": index, "delta": {"text": piece}}),
+                    );
                 }
             }
             Block::ToolUse { id, name, input } => {
-                push(&mut events, "contentBlockStart", json!({"contentBlockIndex": index,
-                    "start": {"toolUse": {"toolUseId": id, "name": name}}}));
+                push(
+                    &mut events,
+                    "contentBlockStart",
+                    json!({"contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+                );
                 let text = input.to_string();
-                let mid = text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i);
+                let mid = text
+                    .char_indices()
+                    .nth(text.chars().count() / 2)
+                    .map_or(0, |(i, _)| i);
                 for piece in [&text[..mid], &text[mid..]] {
-                    push(&mut events, "contentBlockDelta", json!({"contentBlockIndex": index,
-                        "delta": {"toolUse": {"input": piece}}}));
+                    push(
+                        &mut events,
+                        "contentBlockDelta",
+                        json!({"contentBlockIndex": index,
+                        "delta": {"toolUse": {"input": piece}}}),
+                    );
                 }
             }
         }
-        push(&mut events, "contentBlockStop", json!({ "contentBlockIndex": index }));
+        push(
+            &mut events,
+            "contentBlockStop",
+            json!({ "contentBlockIndex": index }),
+        );
     }
-    push(&mut events, "messageStop", json!({ "stopReason": answer.stop_reason }));
-    push(&mut events, "metadata", json!({
-        "usage": answer.usage.json(),
-        "metrics": {"latencyMs": 100 + answer.usage.output},
-    }));
+    push(
+        &mut events,
+        "messageStop",
+        json!({ "stopReason": answer.stop_reason }),
+    );
+    push(
+        &mut events,
+        "metadata",
+        json!({
+            "usage": answer.usage.json(),
+            "metrics": {"latencyMs": 100 + answer.usage.output},
+        }),
+    );
     if malformed {
         // Flip the last byte (the message CRC) of the second message.
         let buf = events.buf();
@@ -575,7 +645,10 @@ pub(super) fn echo_json(parts: &http::request::Parts, model_id: &str, body: &Val
         }
     }
     if headers.contains_key("x-amz-security-token") {
-        headers.insert("x-amz-security-token", http::HeaderValue::from_static("[hidden]"));
+        headers.insert(
+            "x-amz-security-token",
+            http::HeaderValue::from_static("[hidden]"),
+        );
     }
     let echo = json!({
         "method": parts.method.as_str(),

@@ -181,7 +181,9 @@ fn assert_shape(actual: &Value, fixture: &Value, path: &str) {
 }
 
 fn keys(v: &Value) -> Vec<&String> {
-    v.as_object().map(|o| o.keys().collect()).unwrap_or_default()
+    v.as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default()
 }
 
 /// One decoded eventstream message: string headers and a JSON payload.
@@ -264,7 +266,10 @@ fn crc_matches_the_standard_check_value_and_aws_vectors() {
 
 #[test]
 fn amz_dates_parse() {
-    assert_eq!(auth::parse_amz_date("20150830T123600Z"), Some(1_440_938_160));
+    assert_eq!(
+        auth::parse_amz_date("20150830T123600Z"),
+        Some(1_440_938_160)
+    );
     assert_eq!(auth::parse_amz_date("19700101T000000Z"), Some(0));
     assert_eq!(auth::parse_amz_date("20150830T123600"), None);
     assert_eq!(auth::parse_amz_date("20151330T123600Z"), None);
@@ -310,10 +315,18 @@ async fn forced_tool_choice_matches_the_tool_use_fixture() {
     let (_, _, bytes) = send_signed(&mock, PATH, &body, &[]).await;
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(v["stopReason"], "end_turn");
-    let (_, _, bytes) =
-        send_signed(&mock, PATH, &body, &[("x-mock-knobs", r#"{"parallel_tool_calls":2}"#)]).await;
+    let (_, _, bytes) = send_signed(
+        &mock,
+        PATH,
+        &body,
+        &[("x-mock-knobs", r#"{"parallel_tool_calls":2}"#)],
+    )
+    .await;
     let v: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(v["output"]["message"]["content"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["output"]["message"]["content"].as_array().unwrap().len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -327,7 +340,10 @@ async fn stream_matches_fixture_in_eventstream_framing() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["content-type"], "application/vnd.amazon.eventstream");
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.amazon.eventstream"
+    );
     let messages = decode_all(&body);
     assert_stream_matches(&messages, &serde_json::from_str(STREAM_FIXTURE).unwrap());
     let kinds: Vec<&str> = messages.iter().map(|m| m.header(":event-type")).collect();
@@ -344,10 +360,18 @@ async fn stream_matches_fixture_in_eventstream_framing() {
     assert_eq!(messages.last().unwrap().payload["usage"]["outputTokens"], 6);
 
     // The same request unstreamed says the same thing.
-    let (_, _, whole) =
-        send_signed(&mock, PATH, &converse_body(json!({"mock": {"words": 6}})), &[]).await;
+    let (_, _, whole) = send_signed(
+        &mock,
+        PATH,
+        &converse_body(json!({"mock": {"words": 6}})),
+        &[],
+    )
+    .await;
     let whole: Value = serde_json::from_slice(&whole).unwrap();
-    assert_eq!(whole["output"]["message"]["content"][0]["text"], text.as_str());
+    assert_eq!(
+        whole["output"]["message"]["content"][0]["text"],
+        text.as_str()
+    );
 }
 
 #[tokio::test]
@@ -356,7 +380,10 @@ async fn tool_stream_matches_fixture_and_fragments_join() {
     let body = converse_body(json!({ "toolConfig": weather_tools(json!({"any": {}})) }));
     let (_, _, bytes) = send_signed(&mock, STREAM_PATH, &body, &[]).await;
     let messages = decode_all(&bytes);
-    assert_stream_matches(&messages, &serde_json::from_str(TOOL_STREAM_FIXTURE).unwrap());
+    assert_stream_matches(
+        &messages,
+        &serde_json::from_str(TOOL_STREAM_FIXTURE).unwrap(),
+    );
     let input: String = messages
         .iter()
         .filter_map(|m| m.payload["delta"]["toolUse"]["input"].as_str())
@@ -405,7 +432,11 @@ async fn stream_exceptions_guardrails_and_malformed_frames() {
         msg[second - 2],
         msg[second - 1],
     ]);
-    assert_ne!(carried, crc32(&msg[..second - 4]), "the second message's CRC is broken");
+    assert_ne!(
+        carried,
+        crc32(&msg[..second - 4]),
+        "the second message's CRC is broken"
+    );
 }
 
 async fn error_of(status: StatusCode, headers: &HeaderMap, body: &[u8], fixture: &str) -> Value {
@@ -428,13 +459,19 @@ async fn errors_in_bedrocks_shape() {
     let (status, headers, body) = send_signed(&mock, PATH, &converse_body(knobs), &[]).await;
     let v = error_of(status, &headers, &body, THROTTLING_FIXTURE).await;
     assert_eq!(headers["retry-after"], "3");
-    assert!(v["message"].as_str().unwrap().starts_with("Too many requests"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Too many requests"));
 
     let starts_with_assistant =
         json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]});
     let (status, headers, body) = send_signed(&mock, PATH, &starts_with_assistant, &[]).await;
     let v = error_of(status, &headers, &body, VALIDATION_FIXTURE).await;
-    assert!(v["message"].as_str().unwrap().contains("must start with a user message"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("must start with a user message"));
 
     let knobs = json!({"mock": {"prompt_too_long": true}});
     let (status, _, body) = send_signed(&mock, PATH, &converse_body(knobs), &[]).await;
@@ -442,7 +479,10 @@ async fn errors_in_bedrocks_shape() {
     assert!(String::from_utf8_lossy(&body).contains("Input is too long"));
 
     for (bad, needle) in [
-        (converse_body(json!({"model": "x"})), "extraneous key [model]"),
+        (
+            converse_body(json!({"model": "x"})),
+            "extraneous key [model]",
+        ),
         (
             converse_body(json!({"toolConfig": {"tools": []}})),
             "at least one tool",
@@ -494,7 +534,13 @@ async fn sigv4_is_checked() {
         signed(PATH, &body, &[], key, secret, service, at)
     };
 
-    let (status, _, _) = call(good(BEDROCK_SECRET_ACCESS_KEY, "bedrock", BEDROCK_ACCESS_KEY_ID, now())).await;
+    let (status, _, _) = call(good(
+        BEDROCK_SECRET_ACCESS_KEY,
+        "bedrock",
+        BEDROCK_ACCESS_KEY_ID,
+        now(),
+    ))
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     // No Authorization at all.
@@ -511,7 +557,13 @@ async fn sigv4_is_checked() {
     error_of(status, &headers, &body_bytes, SIGNATURE_FIXTURE).await;
 
     // Scoped to another service, or signed 20 minutes ago.
-    let (status, _, text) = call(good(BEDROCK_SECRET_ACCESS_KEY, "s3", BEDROCK_ACCESS_KEY_ID, now())).await;
+    let (status, _, text) = call(good(
+        BEDROCK_SECRET_ACCESS_KEY,
+        "s3",
+        BEDROCK_ACCESS_KEY_ID,
+        now(),
+    ))
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(String::from_utf8_lossy(&text).contains("'bedrock'"));
     let (status, _, text) = call(good(
@@ -525,18 +577,33 @@ async fn sigv4_is_checked() {
     assert!(String::from_utf8_lossy(&text).contains("Signature expired"));
 
     // A body changed after signing.
-    let mut tampered = good(BEDROCK_SECRET_ACCESS_KEY, "bedrock", BEDROCK_ACCESS_KEY_ID, now());
+    let mut tampered = good(
+        BEDROCK_SECRET_ACCESS_KEY,
+        "bedrock",
+        BEDROCK_ACCESS_KEY_ID,
+        now(),
+    );
     tampered.push(("x-mock-knobs".into(), "{}".into()));
-    let other_body = serde_json::to_vec(&converse_body(json!({"system": [{"text": "x"}]}))).unwrap();
+    let other_body =
+        serde_json::to_vec(&converse_body(json!({"system": [{"text": "x"}]}))).unwrap();
     let refs: Vec<(&str, &str)> = tampered
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let (status, _, _) = collect(mock.send(Method::POST, PATH, &refs, Some(&other_body)).await).await;
+    let (status, _, _) = collect(
+        mock.send(Method::POST, PATH, &refs, Some(&other_body))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // A malformed Authorization: no SignedHeaders.
-    let mut broken = good(BEDROCK_SECRET_ACCESS_KEY, "bedrock", BEDROCK_ACCESS_KEY_ID, now());
+    let mut broken = good(
+        BEDROCK_SECRET_ACCESS_KEY,
+        "bedrock",
+        BEDROCK_ACCESS_KEY_ID,
+        now(),
+    );
     let auth = broken.last_mut().unwrap();
     auth.1 = auth.1.replace("SignedHeaders=", "Signed=");
     let (status, headers, _) = call(broken).await;
@@ -554,8 +621,11 @@ async fn sigv4_is_checked() {
 #[tokio::test]
 async fn unknown_paths_under_model_answer_in_bedrocks_shape() {
     let mock = start(MockConfig::default()).await;
-    let (status, headers, _) =
-        collect(mock.send(Method::POST, "/model/x/invoke-agent", &[], Some(b"{}")).await).await;
+    let (status, headers, _) = collect(
+        mock.send(Method::POST, "/model/x/invoke-agent", &[], Some(b"{}"))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(headers.contains_key("x-amzn-errortype"));
 }

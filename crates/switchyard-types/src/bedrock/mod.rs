@@ -100,7 +100,10 @@ pub fn error_to_openai(exception: &str, message: &str) -> ErrorBody {
         _ => ("api_error", name.clone()),
     };
     let message = if message.is_empty() {
-        format!("Bedrock returned {}", if name.is_empty() { "an error" } else { &name })
+        format!(
+            "Bedrock returned {}",
+            if name.is_empty() { "an error" } else { &name }
+        )
     } else {
         message.to_owned()
     };
@@ -200,8 +203,7 @@ mod tests {
         assert_eq!(error_message(br#"{"Message":"M"}"#), "M");
         assert_eq!(error_message(b"  <html>x</html> "), "<html>x</html>");
         assert_eq!(
-            error_type_in_body(br#"{"__type":"a#ValidationException","message":"x"}"#)
-                .as_deref(),
+            error_type_in_body(br#"{"__type":"a#ValidationException","message":"x"}"#).as_deref(),
             Some("a#ValidationException")
         );
         assert_eq!(finish_reason("guardrail_intervened"), "content_filter");

@@ -463,7 +463,11 @@ fn document_block(part: &Obj, pp: &str, number: usize) -> Res<Value> {
 /// hyphen.
 fn document_name(filename: &str) -> String {
     let stem = match filename.len().checked_sub(4) {
-        Some(cut) if filename.get(cut..).is_some_and(|e| e.eq_ignore_ascii_case(".pdf")) => {
+        Some(cut)
+            if filename
+                .get(cut..)
+                .is_some_and(|e| e.eq_ignore_ascii_case(".pdf")) =>
+        {
             filename.get(..cut).unwrap_or(filename)
         }
         _ => filename,

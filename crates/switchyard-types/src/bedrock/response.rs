@@ -191,8 +191,9 @@ pub fn converse_to_chat_response(
     created: u64,
     json_tool: bool,
 ) -> Result<(Vec<u8>, Usage), TranslateError> {
-    let resp: ConverseOut<'_> = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::body(format!("upstream Converse response is not valid: {e}")))?;
+    let resp: ConverseOut<'_> = serde_json::from_slice(body).map_err(|e| {
+        TranslateError::body(format!("upstream Converse response is not valid: {e}"))
+    })?;
     let Some(message) = resp.output.and_then(|o| o.message) else {
         return Err(TranslateError::field(
             "output.message",

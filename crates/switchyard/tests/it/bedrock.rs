@@ -24,7 +24,11 @@ fn config(base: &str) -> String {
         ("aws-echo", r#"{"echo":true}"#, MOCK_SECRET),
         ("aws-429", r#"{"status":429,"retry_after":7}"#, MOCK_SECRET),
         ("aws-long", r#"{"prompt_too_long":true}"#, MOCK_SECRET),
-        ("aws-broken", r#"{"stream_exception_after_chunks":3}"#, MOCK_SECRET),
+        (
+            "aws-broken",
+            r#"{"stream_exception_after_chunks":3}"#,
+            MOCK_SECRET,
+        ),
         ("aws-guard", r#"{"guardrail":true}"#, MOCK_SECRET),
         ("aws-503", r#"{"status":503}"#, MOCK_SECRET),
         ("aws-wrong-secret", "", "not-the-secret"),
@@ -111,7 +115,13 @@ async fn chat_completion_through_converse() {
     assert_eq!(v["model"], "nova");
     assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
-    assert!(v["choices"][0]["message"]["content"].as_str().unwrap().len() > 3);
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 3
+    );
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
     assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0);
@@ -125,7 +135,12 @@ async fn chat_completion_through_converse() {
 
     // max_tokens reaches inferenceConfig and cuts the answer.
     let r = chat(&gw, &chat_body("nova", r#""max_tokens":3"#)).await;
-    assert_eq!(r.json()["choices"][0]["finish_reason"], "length", "{}", r.text());
+    assert_eq!(
+        r.json()["choices"][0]["finish_reason"],
+        "length",
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -142,8 +157,7 @@ async fn request_features_arrive_in_converse_form_signed() {
     );
     let echo = echo_of(&chat(&gw, &body).await);
     assert_eq!(
-        echo["path"],
-        "/model/amazon.nova-pro-v1%3A0/converse",
+        echo["path"], "/model/amazon.nova-pro-v1%3A0/converse",
         "{echo}"
     );
     assert_eq!(echo["model_id"], MODEL);
@@ -177,9 +191,8 @@ async fn request_features_arrive_in_converse_form_signed() {
     // Signed the way AWS expects (and the mock verified the signature).
     let auth = echo["headers"]["authorization"].as_str().unwrap();
     assert!(
-        auth.starts_with(&format!(
-            "AWS4-HMAC-SHA256 Credential={MOCK_KEY_ID}/"
-        )) && auth.contains("/us-east-1/bedrock/aws4_request, SignedHeaders="),
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={MOCK_KEY_ID}/"))
+            && auth.contains("/us-east-1/bedrock/aws4_request, SignedHeaders="),
         "{auth}"
     );
     assert!(
@@ -282,7 +295,10 @@ async fn forced_tool_calls_both_ways() {
     assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
     let person: Value =
         serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
-    assert!(person["name"].is_string() && person["age"].is_number(), "{person}");
+    assert!(
+        person["name"].is_string() && person["age"].is_number(),
+        "{person}"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +309,10 @@ async fn images_must_be_inline_and_embeddings_are_refused() {
     assert_eq!(r.status, 400, "{}", r.text());
     let e = r.error();
     assert_eq!(e["param"], "messages[0].content[0].image_url.url");
-    assert!(e["message"].as_str().unwrap().contains("cannot fetch"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("cannot fetch"),
+        "{e}"
+    );
 
     let r = post(
         &format!("{}/v1/embeddings", gw.url),
@@ -326,7 +345,10 @@ async fn bedrock_errors_are_normalised() {
     assert_eq!(r.header("x-switchyard-upstream-status"), Some("429"));
     let e = r.error();
     assert_eq!(e["code"], "rate_limit_exceeded");
-    assert!(e["message"].as_str().unwrap().contains("Too many requests"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("Too many requests"),
+        "{e}"
+    );
 
     // ValidationException "Input is too long": context_length_exceeded.
     let r = chat(&gw, &chat_body(&format!("aws-long/{MODEL}"), "")).await;
@@ -342,7 +364,11 @@ async fn bedrock_errors_are_normalised() {
     let r = chat(&gw, &chat_body(&format!("aws-wrong-secret/{MODEL}"), "")).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.header("x-switchyard-upstream-status"), Some("403"));
-    assert!(!r.text().contains("signature we calculated"), "{}", r.text());
+    assert!(
+        !r.text().contains("signature we calculated"),
+        "{}",
+        r.text()
+    );
 
     // An exception message mid-stream ends the stream with an OpenAI error event.
     let r = chat(
@@ -354,7 +380,12 @@ async fn bedrock_errors_are_normalised() {
     let data = sse_data(&r.body);
     assert!(data.len() >= 2, "{}", r.text());
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "ModelStreamErrorException", "{}", r.text());
+    assert_eq!(
+        last["error"]["code"],
+        "ModelStreamErrorException",
+        "{}",
+        r.text()
+    );
     assert!(!r.text().contains("[DONE]"));
 
     // A guardrail intervention is a content filter stop.
@@ -377,7 +408,11 @@ async fn anthropic_clients_reach_bedrock() {
     assert!(v["usage"]["input_tokens"].as_u64().unwrap() > 0);
     assert_eq!(r.header("x-switchyard-provider"), Some("aws"));
 
-    let r = messages(&gw, &body.replace("\"system\"", "\"stream\":true,\"system\"")).await;
+    let r = messages(
+        &gw,
+        &body.replace("\"system\"", "\"stream\":true,\"system\""),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let events = anthropic_events(&r);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
@@ -389,7 +424,10 @@ async fn anthropic_clients_reach_bedrock() {
     );
     let delta = &events[events.len() - 2].1;
     assert_eq!(delta["delta"]["stop_reason"], "end_turn");
-    assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0, "{delta}");
+    assert!(
+        delta["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        "{delta}"
+    );
 
     // Tools: an Anthropic tool definition, a Bedrock toolUse, an Anthropic tool_use block.
     let body = r#"{"model":"nova","max_tokens":200,"messages":[{"role":"user","content":"weather?"}],
@@ -598,7 +636,11 @@ async fn the_relay_frames_eventstream_and_knows_when_it_is_complete() {
         "{}",
         r.text()
     );
-    assert!(!r.text().contains("finish_reason\":\"length"), "{}", r.text());
+    assert!(
+        !r.text().contains("finish_reason\":\"length"),
+        "{}",
+        r.text()
+    );
 
     // A corrupted CRC: malformed upstream, an error event.
     let mut bad = [start, stop].concat();

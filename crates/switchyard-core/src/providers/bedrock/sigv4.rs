@@ -183,8 +183,14 @@ pub fn canonical_request(
 /// collapsed to one, as the canonical form requires.
 fn push_trimmed(out: &mut Vec<u8>, value: &[u8]) {
     let is_space = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !is_space(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+    let start = value
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |i| i + 1);
     let mut last_space = false;
     for b in value.get(start..end).unwrap_or_default() {
         if is_space(b) {
@@ -223,7 +229,10 @@ pub fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k)), uri_encode(&percent_decode(v)))
+            (
+                uri_encode(&percent_decode(k)),
+                uri_encode(&percent_decode(v)),
+            )
         })
         .collect();
     params.sort();

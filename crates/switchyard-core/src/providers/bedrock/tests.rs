@@ -133,7 +133,10 @@ fn requests_are_signed_converse_calls() {
     assert!(!shown.contains("session-token-xyz"), "{shown}");
     assert!(!shown.contains("EXAMPLEKEY"), "{shown}");
     let shown = format!("{:?}", adapter_with(Some("session-token-xyz")));
-    assert!(!shown.contains("EXAMPLEKEY") && !shown.contains("session-token-xyz"), "{shown}");
+    assert!(
+        !shown.contains("EXAMPLEKEY") && !shown.contains("session-token-xyz"),
+        "{shown}"
+    );
 
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(
@@ -147,7 +150,10 @@ fn requests_are_signed_converse_calls() {
     )
     .unwrap();
     assert!(stream.uri.path().ends_with("/converse-stream"));
-    assert_eq!(stream.headers["accept"], "application/vnd.amazon.eventstream");
+    assert_eq!(
+        stream.headers["accept"],
+        "application/vnd.amazon.eventstream"
+    );
     assert_eq!(stream.reply.framing(), Framing::EventStream);
 }
 
@@ -159,7 +165,11 @@ fn untranslatable_requests_and_embeddings_are_400s() {
     )
     .unwrap_err();
     assert!(matches!(err, GatewayError::InvalidField { ref param, .. } if param == "n"));
-    let err = build(Operation::Embeddings, &json!({"model": "haiku", "input": "x"})).unwrap_err();
+    let err = build(
+        Operation::Embeddings,
+        &json!({"model": "haiku", "input": "x"}),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, GatewayError::InvalidField { ref message, .. } if message.contains("not supported for this provider type")),
         "{err:?}"
@@ -246,7 +256,10 @@ fn anthropic_clients_get_anthropic_answers() {
     let (statuses, out) = relay(&mut *reply, &text_stream(true));
     assert_eq!(statuses.last(), Some(&StreamStatus::Done));
     assert!(out.starts_with("event: message_start\n"), "{out}");
-    assert!(out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{out}");
+    assert!(
+        out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        "{out}"
+    );
     assert!(out.contains(r#""output_tokens":1"#), "{out}");
 
     // A mid-stream exception is an Anthropic `error` event.
@@ -270,13 +283,19 @@ fn anthropic_clients_get_anthropic_answers() {
     assert!(out.contains("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Too many tokens\"}}"), "{out}");
 }
 
-fn classify(status: u16, error_type: Option<&str>, body: &str) -> (u16, FailureKind, Option<Value>) {
+fn classify(
+    status: u16,
+    error_type: Option<&str>,
+    body: &str,
+) -> (u16, FailureKind, Option<Value>) {
     let mut headers = HeaderMap::new();
     if let Some(t) = error_type {
         headers.insert(
             "x-amzn-errortype",
-            HeaderValue::from_str(&format!("{t}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
-                .unwrap(),
+            HeaderValue::from_str(&format!(
+                "{t}:http://internal.amazon.com/coral/com.amazon.bedrock/"
+            ))
+            .unwrap(),
         );
     }
     let err = adapter_with(None).classify_error(
@@ -307,17 +326,83 @@ fn classify(status: u16, error_type: Option<&str>, body: &str) -> (u16, FailureK
 fn bedrock_errors_are_classified() {
     use FailureKind::*;
     for (status, exception, message, kind, code) in [
-        (429, "ThrottlingException", "Too many requests", RateLimited, Some("rate_limit_exceeded")),
-        (503, "ServiceUnavailableException", "busy", Overloaded, Some("ServiceUnavailableException")),
-        (429, "ModelNotReadyException", "warming", Overloaded, Some("ModelNotReadyException")),
-        (400, "ValidationException", "Input is too long for requested model.", ContextLengthExceeded, Some("context_length_exceeded")),
-        (400, "ValidationException", "bad field", InvalidRequest, Some("ValidationException")),
-        (400, "ServiceQuotaExceededException", "quota", RateLimited, Some("rate_limit_exceeded")),
-        (404, "ResourceNotFoundException", "no model", NotFound, Some("ResourceNotFoundException")),
-        (408, "ModelTimeoutException", "slow", Timeout, Some("ModelTimeoutException")),
-        (424, "ModelErrorException", "model broke", UpstreamError, Some("ModelErrorException")),
-        (500, "InternalServerException", "oops", UpstreamError, Some("InternalServerException")),
-        (403, "AccessDeniedException", "no access for AKIDEXAMPLE", Auth, None),
+        (
+            429,
+            "ThrottlingException",
+            "Too many requests",
+            RateLimited,
+            Some("rate_limit_exceeded"),
+        ),
+        (
+            503,
+            "ServiceUnavailableException",
+            "busy",
+            Overloaded,
+            Some("ServiceUnavailableException"),
+        ),
+        (
+            429,
+            "ModelNotReadyException",
+            "warming",
+            Overloaded,
+            Some("ModelNotReadyException"),
+        ),
+        (
+            400,
+            "ValidationException",
+            "Input is too long for requested model.",
+            ContextLengthExceeded,
+            Some("context_length_exceeded"),
+        ),
+        (
+            400,
+            "ValidationException",
+            "bad field",
+            InvalidRequest,
+            Some("ValidationException"),
+        ),
+        (
+            400,
+            "ServiceQuotaExceededException",
+            "quota",
+            RateLimited,
+            Some("rate_limit_exceeded"),
+        ),
+        (
+            404,
+            "ResourceNotFoundException",
+            "no model",
+            NotFound,
+            Some("ResourceNotFoundException"),
+        ),
+        (
+            408,
+            "ModelTimeoutException",
+            "slow",
+            Timeout,
+            Some("ModelTimeoutException"),
+        ),
+        (
+            424,
+            "ModelErrorException",
+            "model broke",
+            UpstreamError,
+            Some("ModelErrorException"),
+        ),
+        (
+            500,
+            "InternalServerException",
+            "oops",
+            UpstreamError,
+            Some("InternalServerException"),
+        ),
+        (
+            403,
+            "AccessDeniedException",
+            "no access for AKIDEXAMPLE",
+            Auth,
+            None,
+        ),
         (403, "UnrecognizedClientException", "bad token", Auth, None),
     ] {
         let body = json!({ "message": message }).to_string();
@@ -380,7 +465,10 @@ fn the_embedded_default_adds_bedrock_from_aws_variables() {
         panic!("{:?}", p.kind)
     };
     assert_eq!(region, "ap-south-1");
-    assert_eq!(credentials.session_token.as_ref().unwrap().expose(), "token");
+    assert_eq!(
+        credentials.session_token.as_ref().unwrap().expose(),
+        "token"
+    );
     assert!(!format!("{p:?}").contains("secret\""), "{p:?}");
 
     // Without a region, no provider.
@@ -405,14 +493,20 @@ fn config_files_take_bedrock_providers() {
         Endpoint::Url("https://bedrock-runtime.us-west-2.amazonaws.com".into())
     );
     for (bad, key) in [
-        (yaml.replace("    region: us-west-2\n", ""), "providers.aws.region"),
+        (
+            yaml.replace("    region: us-west-2\n", ""),
+            "providers.aws.region",
+        ),
         (yaml.replace("us-west-2", "US West"), "providers.aws.region"),
         (
             yaml.replace("    aws_access_key_id: ${AK}\n", ""),
             "providers.aws.aws_access_key_id",
         ),
         (
-            yaml.replace("    region: us-west-2\n", "    region: us-west-2\n    api_key: x\n"),
+            yaml.replace(
+                "    region: us-west-2\n",
+                "    region: us-west-2\n    api_key: x\n",
+            ),
             "providers.aws.api_key",
         ),
         (
@@ -420,7 +514,9 @@ fn config_files_take_bedrock_providers() {
             "providers.aws.region",
         ),
     ] {
-        let err = crate::config::from_yaml(&bad, &env).unwrap_err().to_string();
+        let err = crate::config::from_yaml(&bad, &env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(key), "{key}: {err}");
         assert!(!err.contains("shh"), "{err}");
     }

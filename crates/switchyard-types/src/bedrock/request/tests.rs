@@ -96,9 +96,14 @@ fn minimal_request_has_no_optional_sections() {
 fn tool_choices_map_to_converse() {
     let tools = json!([{"type": "function", "function": {"name": "f"}}]);
     let choice = |c: Value| {
-        body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": c}))
+        body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": c}),
+        )
     };
-    assert_eq!(choice(json!("required"))["toolConfig"]["toolChoice"], json!({"any": {}}));
+    assert_eq!(
+        choice(json!("required"))["toolConfig"]["toolChoice"],
+        json!({"any": {}})
+    );
     assert_eq!(
         choice(json!({"type": "function", "function": {"name": "f"}}))["toolConfig"]["toolChoice"],
         json!({"tool": {"name": "f"}})
@@ -111,22 +116,27 @@ fn tool_choices_map_to_converse() {
     // `none`: tools are not declared, so they cannot be called.
     assert!(choice(json!("none")).get("toolConfig").is_none());
     // ... unless the conversation needs them declared.
-    let e = error(json!({"model": "m", "tools": tools, "tool_choice": "none", "messages": [
-        {"role": "user", "content": "x"},
-        {"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
-        {"role": "tool", "tool_call_id": "1", "content": "r"}
-    ]}));
+    let e = error(
+        json!({"model": "m", "tools": tools, "tool_choice": "none", "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+            {"role": "tool", "tool_call_id": "1", "content": "r"}
+        ]}),
+    );
     assert_eq!(e.param.as_deref(), Some("tool_choice"));
     // No choice given: no toolChoice, Bedrock's default (auto) applies.
-    let got = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools}));
+    let got =
+        body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools}));
     assert!(got["toolConfig"].get("toolChoice").is_none());
 }
 
 #[test]
 fn json_schema_response_format_is_a_forced_tool() {
     let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
-    let t = translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}}));
+    let t = translate(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}}),
+    );
     assert!(t.json_tool);
     let got: Value = serde_json::from_slice(&t.body).unwrap();
     assert_eq!(
@@ -143,29 +153,37 @@ fn json_schema_response_format_is_a_forced_tool() {
     );
 
     // With the client's own tools and `auto`, some tool must be called.
-    let t = translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+    let t = translate(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
         "tools": [{"type": "function", "function": {"name": "f"}}],
-        "response_format": {"type": "json_object"}}));
+        "response_format": {"type": "json_object"}}),
+    );
     let got: Value = serde_json::from_slice(&t.body).unwrap();
     assert!(t.json_tool);
     assert_eq!(got["toolConfig"]["toolChoice"], json!({"any": {}}));
     assert_eq!(got["toolConfig"]["tools"].as_array().unwrap().len(), 2);
 
     // A forced client tool wins: no JSON tool.
-    let t = translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+    let t = translate(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
         "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required",
-        "response_format": {"type": "json_object"}}));
+        "response_format": {"type": "json_object"}}),
+    );
     assert!(!t.json_tool);
 
     // The reserved name cannot be a client tool.
-    let e = error(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+    let e = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
         "tools": [{"type": "function", "function": {"name": JSON_TOOL_NAME}}],
-        "response_format": {"type": "json_object"}}));
+        "response_format": {"type": "json_object"}}),
+    );
     assert_eq!(e.param.as_deref(), Some("tools[0].function.name"));
     // `text` asks for nothing.
     assert!(
-        !translate(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "response_format": {"type": "text"}}))
+        !translate(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "text"}})
+        )
         .json_tool
     );
 }
@@ -191,8 +209,10 @@ fn provider_options_are_merged_into_the_converse_body() {
     assert_eq!(got["performanceConfig"], json!({"latency": "optimized"}));
     assert_eq!(got["inferenceConfig"]["maxTokens"], 99);
     assert!(got.get("provider_options").is_none());
-    let e = error(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-        "provider_options": {"bedrok": {}}}));
+    let e = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        "provider_options": {"bedrok": {}}}),
+    );
     assert_eq!(e.param.as_deref(), Some("provider_options.bedrok"));
 }
 
@@ -215,7 +235,10 @@ fn what_bedrock_cannot_do_is_rejected_naming_the_field() {
         (json!({"web_search_options": {}}), "web_search_options"),
         (json!({"max_tokens": 0}), "max_tokens"),
         (json!({"stop": [1]}), "stop[0]"),
-        (json!({"tools": [{"type": "custom", "custom": {}}]}), "tools[0].type"),
+        (
+            json!({"tools": [{"type": "custom", "custom": {}}]}),
+            "tools[0].type",
+        ),
         (
             json!({"tool_choice": {"type": "allowed_tools"}}),
             "tool_choice.type",
@@ -224,29 +247,39 @@ fn what_bedrock_cannot_do_is_rejected_naming_the_field() {
         let e = error(base(extra.clone()));
         assert_eq!(e.param.as_deref(), Some(param), "{extra}: {e}");
     }
-    let url = error(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}));
+    let url = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
+    );
     assert_eq!(
         url.param.as_deref(),
         Some("messages[0].content[0].image_url.url")
     );
     assert!(url.message.contains("cannot fetch"), "{url}");
-    let svg = error(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/svg+xml;base64,PHN2Zz4="}}]}]}));
+    let svg = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/svg+xml;base64,PHN2Zz4="}}]}]}),
+    );
     assert!(svg.message.contains("image/svg+xml"), "{svg}");
-    let audio = error(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]}));
+    let audio = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]}),
+    );
     assert_eq!(audio.param.as_deref(), Some("messages[0].content[0]"));
-    let file_id = error(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "file", "file": {"file_id": "file-1"}}]}]}));
+    let file_id = error(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_id": "file-1"}}]}]}),
+    );
     assert_eq!(
         file_id.param.as_deref(),
         Some("messages[0].content[0].file.file_id")
     );
     let role = error(json!({"model": "m", "messages": [{"role": "nobody", "content": "x"}]}));
     assert_eq!(role.param.as_deref(), Some("messages[0].role"));
-    let args = error(json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
-        {"id": "1", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}));
+    let args = error(
+        json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
+        {"id": "1", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
+    );
     assert_eq!(
         args.param.as_deref(),
         Some("messages[0].tool_calls[0].function.arguments")
@@ -259,9 +292,11 @@ fn what_bedrock_cannot_do_is_rejected_naming_the_field() {
 
 #[test]
 fn hints_without_an_equivalent_are_dropped() {
-    let got = body(json!({"model": "m", "messages": [{"role": "user", "content": "x", "name": "bob"}],
+    let got = body(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x", "name": "bob"}],
         "seed": 1, "presence_penalty": 0.1, "frequency_penalty": 0.1, "logit_bias": {}, "user": "u",
-        "parallel_tool_calls": false, "reasoning_effort": "low", "store": true, "metadata": {"a": "b"}}));
+        "parallel_tool_calls": false, "reasoning_effort": "low", "store": true, "metadata": {"a": "b"}}),
+    );
     assert_eq!(
         got,
         json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]})
@@ -288,10 +323,7 @@ fn turns_alternate_and_tool_results_lead_their_turn() {
         messages[0]["content"],
         json!([{"text": "a"}, {"text": "b"}])
     );
-    assert_eq!(
-        messages[1]["content"][0]["toolUse"]["input"],
-        json!({})
-    );
+    assert_eq!(messages[1]["content"][0]["toolUse"]["input"], json!({}));
     assert_eq!(
         messages[2]["content"],
         json!([
@@ -309,8 +341,10 @@ fn document_names_follow_bedrocks_rules() {
     assert_eq!(document_name("a_b.c  d.PDF"), "a-b-c d");
     assert_eq!(document_name("(draft) [v2]"), "(draft) [v2]");
     assert_eq!(document_name("   "), "");
-    let got = body(json!({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "file", "file": {"file_data": "data:application/pdf;base64,QQ=="}}]}]}));
+    let got = body(
+        json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,QQ=="}}]}]}),
+    );
     assert_eq!(
         got["messages"][0]["content"][0]["document"]["name"],
         "document 1"
@@ -392,11 +426,11 @@ fn random_conversations_keep_their_meaning() {
         let mut system = Vec::new();
         // Expected turns after merging: (role, items), tool results first in user turns.
         let mut expected: Vec<(String, Vec<Item>)> = Vec::new();
-        let push = |role: &str, item: Item, expected: &mut Vec<(String, Vec<Item>)>| {
-            match expected.last_mut() {
-                Some((r, items)) if r == role => items.push(item),
-                _ => expected.push((role.to_owned(), vec![item])),
-            }
+        let push = |role: &str, item: Item, expected: &mut Vec<(String, Vec<Item>)>| match expected
+            .last_mut()
+        {
+            Some((r, items)) if r == role => items.push(item),
+            _ => expected.push((role.to_owned(), vec![item])),
         };
         let mut pending_calls: Vec<String> = Vec::new();
         for i in 0..1 + rng.below(8) {
@@ -416,7 +450,11 @@ fn random_conversations_keep_their_meaning() {
                     messages.push(json!({"role": "assistant", "content": text, "tool_calls": [
                         {"id": id, "type": "function", "function": {"name": "f", "arguments": args.to_string()}}]}));
                     push("assistant", Item::Text(text), &mut expected);
-                    push("assistant", Item::Call(id.clone(), "f".into(), args), &mut expected);
+                    push(
+                        "assistant",
+                        Item::Call(id.clone(), "f".into(), args),
+                        &mut expected,
+                    );
                     pending_calls.push(id);
                 }
                 3 => {
@@ -426,7 +464,9 @@ fn random_conversations_keep_their_meaning() {
                     }
                 }
                 _ => {
-                    messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": text}]}));
+                    messages.push(
+                        json!({"role": "assistant", "content": [{"type": "text", "text": text}]}),
+                    );
                     push("assistant", Item::Text(text), &mut expected);
                 }
             }

@@ -3,9 +3,14 @@ use serde_json::{json, Value};
 use super::*;
 
 fn translate(body: &str, json_tool: bool) -> (Value, Usage) {
-    let (bytes, usage) =
-        converse_to_chat_response(body.as_bytes(), "chatcmpl-1", "smart", 1_700_000_000, json_tool)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let (bytes, usage) = converse_to_chat_response(
+        body.as_bytes(),
+        "chatcmpl-1",
+        "smart",
+        1_700_000_000,
+        json_tool,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     (serde_json::from_slice(&bytes).unwrap(), usage)
 }
 
@@ -110,7 +115,10 @@ fn stop_reasons_reasoning_and_cache_usage() {
         "stopReason": "end_turn",
         "usage": {"inputTokens": 10, "outputTokens": 4, "totalTokens": 214, "cacheReadInputTokens": 150, "cacheWriteInputTokens": 50}}"#;
     let (got, usage) = translate(body, false);
-    assert_eq!(got["choices"][0]["message"]["reasoning_content"], "Let me think.");
+    assert_eq!(
+        got["choices"][0]["message"]["reasoning_content"],
+        "Let me think."
+    );
     assert_eq!(got["choices"][0]["message"]["content"], "42");
     assert_eq!(
         got["usage"],
@@ -122,7 +130,13 @@ fn stop_reasons_reasoning_and_cache_usage() {
 
 #[test]
 fn malformed_responses_are_errors() {
-    for body in ["", "{", "[]", r#"{"output":{}}"#, r#"{"output":{"message":{"content":3}}}"#] {
+    for body in [
+        "",
+        "{",
+        "[]",
+        r#"{"output":{}}"#,
+        r#"{"output":{"message":{"content":3}}}"#,
+    ] {
         assert!(
             converse_to_chat_response(body.as_bytes(), "i", "m", 0, false).is_err(),
             "{body}"

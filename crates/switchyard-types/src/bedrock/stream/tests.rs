@@ -50,10 +50,7 @@ pub(crate) fn exception(kind: &str, message: &str) -> Vec<u8> {
 }
 
 /// Feeds encoded messages; returns the steps and the chunks as JSON.
-fn run(
-    s: &mut ConverseToChatStream,
-    messages: &[Vec<u8>],
-) -> (Vec<StreamStep>, Vec<Value>) {
+fn run(s: &mut ConverseToChatStream, messages: &[Vec<u8>]) -> (Vec<StreamStep>, Vec<Value>) {
     let mut steps = Vec::new();
     let mut out = Vec::new();
     for m in messages {
@@ -142,31 +139,43 @@ fn without_include_usage_chunks_carry_no_usage_field() {
 fn tool_use_streams_as_tool_call_deltas() {
     let messages = vec![
         event("messageStart", &json!({"role": "assistant"})),
-        event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"text": "Let me check."}})),
+        event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 0, "delta": {"text": "Let me check."}}),
+        ),
         event("contentBlockStop", &json!({"contentBlockIndex": 0})),
         event(
             "contentBlockStart",
             &json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_A", "name": "get_weather"}}}),
         ),
-        event("contentBlockDelta", &json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\": "}}})),
-        event("contentBlockDelta", &json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "\"Paris\"}"}}})),
+        event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\": "}}}),
+        ),
+        event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "\"Paris\"}"}}}),
+        ),
         event("contentBlockStop", &json!({"contentBlockIndex": 1})),
         event(
             "contentBlockStart",
             &json!({"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tooluse_B", "name": "get_time"}}}),
         ),
-        event("contentBlockDelta", &json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "{}"}}})),
+        event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "{}"}}}),
+        ),
         event("contentBlockStop", &json!({"contentBlockIndex": 2})),
         event("messageStop", &json!({"stopReason": "tool_use"})),
-        event("metadata", &json!({"usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}})),
+        event(
+            "metadata",
+            &json!({"usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}),
+        ),
     ];
     let mut s = ConverseToChatStream::new("c", "m", 0, false, false);
     let (steps, chunks) = run(&mut s, &messages);
     assert_eq!(steps.last(), Some(&StreamStep::Done));
-    let deltas: Vec<&Value> = chunks
-        .iter()
-        .map(|c| &c["choices"][0]["delta"])
-        .collect();
+    let deltas: Vec<&Value> = chunks.iter().map(|c| &c["choices"][0]["delta"]).collect();
     assert_eq!(*deltas[1], json!({"content": "Let me check."}));
     assert_eq!(
         *deltas[2],
@@ -197,13 +206,19 @@ fn the_json_tool_streams_as_content() {
             "contentBlockStart",
             &json!({"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t", "name": JSON_TOOL_NAME}}}),
         ),
-        event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{\"a\": 1}"}}})),
+        event(
+            "contentBlockDelta",
+            &json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{\"a\": 1}"}}}),
+        ),
         event("messageStop", &json!({"stopReason": "tool_use"})),
     ];
     let mut s = ConverseToChatStream::new("c", "m", 0, true, true);
     let (steps, chunks) = run(&mut s, &messages);
     assert_eq!(steps.last(), Some(&StreamStep::Continue));
-    assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "{\"a\":1}"}));
+    assert_eq!(
+        chunks[1]["choices"][0]["delta"],
+        json!({"content": "{\"a\":1}"})
+    );
     assert_eq!(chunks[2]["choices"][0]["finish_reason"], "stop");
     // The body ended after messageStop without metadata: complete, with a zero usage chunk.
     let mut out = Vec::new();
@@ -223,11 +238,36 @@ fn a_stream_without_message_stop_is_not_complete() {
 #[test]
 fn exceptions_end_the_stream_with_an_openai_error() {
     for (kind, message, error_type, code) in [
-        ("throttlingException", "Too many tokens", "rate_limit_error", "rate_limit_exceeded"),
-        ("modelStreamErrorException", "Model failed", "api_error", "ModelStreamErrorException"),
-        ("validationException", "Input is too long for requested model.", "invalid_request_error", "context_length_exceeded"),
-        ("internalServerException", "oops", "api_error", "InternalServerException"),
-        ("serviceUnavailableException", "busy", "overloaded_error", "ServiceUnavailableException"),
+        (
+            "throttlingException",
+            "Too many tokens",
+            "rate_limit_error",
+            "rate_limit_exceeded",
+        ),
+        (
+            "modelStreamErrorException",
+            "Model failed",
+            "api_error",
+            "ModelStreamErrorException",
+        ),
+        (
+            "validationException",
+            "Input is too long for requested model.",
+            "invalid_request_error",
+            "context_length_exceeded",
+        ),
+        (
+            "internalServerException",
+            "oops",
+            "api_error",
+            "InternalServerException",
+        ),
+        (
+            "serviceUnavailableException",
+            "busy",
+            "overloaded_error",
+            "ServiceUnavailableException",
+        ),
     ] {
         let mut s = ConverseToChatStream::new("c", "m", 0, true, false);
         let mut messages = text_stream()[..2].to_vec();
@@ -245,40 +285,66 @@ fn exceptions_end_the_stream_with_an_openai_error() {
     // The other error framing: `:message-type: error` with the code and message in headers.
     let err = encode(&Message {
         headers: vec![
-            Header { name: ":message-type", value: HeaderValue::String("error") },
-            Header { name: ":error-code", value: HeaderValue::String("InternalFailure") },
-            Header { name: ":error-message", value: HeaderValue::String("boom") },
+            Header {
+                name: ":message-type",
+                value: HeaderValue::String("error"),
+            },
+            Header {
+                name: ":error-code",
+                value: HeaderValue::String("InternalFailure"),
+            },
+            Header {
+                name: ":error-message",
+                value: HeaderValue::String("boom"),
+            },
         ],
         payload: b"",
     })
     .unwrap();
     let mut s = ConverseToChatStream::new("c", "m", 0, false, false);
     let (steps, _) = run(&mut s, &[err]);
-    assert!(matches!(&steps[0], StreamStep::Error(b) if String::from_utf8_lossy(b).contains("boom")));
+    assert!(
+        matches!(&steps[0], StreamStep::Error(b) if String::from_utf8_lossy(b).contains("boom"))
+    );
 }
 
 #[test]
 fn malformed_payloads_and_orphan_tool_input_are_errors() {
     let mut s = ConverseToChatStream::new("c", "m", 0, false, false);
     let bad = encode(&Message {
-        headers: vec![Header { name: ":event-type", value: HeaderValue::String("contentBlockDelta") }],
+        headers: vec![Header {
+            name: ":event-type",
+            value: HeaderValue::String("contentBlockDelta"),
+        }],
         payload: b"not json",
     })
     .unwrap();
     assert!(s.push(&decode(&bad).unwrap(), &mut Vec::new()).is_err());
-    let orphan = event("contentBlockDelta", &json!({"contentBlockIndex": 4, "delta": {"toolUse": {"input": "{"}}}));
+    let orphan = event(
+        "contentBlockDelta",
+        &json!({"contentBlockIndex": 4, "delta": {"toolUse": {"input": "{"}}}),
+    );
     assert!(s.push(&decode(&orphan).unwrap(), &mut Vec::new()).is_err());
     // Unknown events and reasoning signatures are skipped.
     let (_, chunks) = run(
         &mut s,
         &[
             event("somethingNew", &json!({"x": 1})),
-            event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "s"}}})),
-            event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hmm"}}})),
+            event(
+                "contentBlockDelta",
+                &json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "s"}}}),
+            ),
+            event(
+                "contentBlockDelta",
+                &json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hmm"}}}),
+            ),
         ],
     );
     assert_eq!(chunks.len(), 1);
-    assert_eq!(chunks[0]["choices"][0]["delta"], json!({"reasoning_content": "hmm"}));
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"reasoning_content": "hmm"})
+    );
 }
 
 // === property: a stream says what the whole response says ===
@@ -328,26 +394,40 @@ fn streamed_and_whole_responses_agree() {
             if rng.below(2) == 0 {
                 let text: String = (0..1 + rng.below(5)).map(|_| rng.word() + " ").collect();
                 for piece in pieces(&mut rng, &text) {
-                    events.push(event("contentBlockDelta", &json!({"contentBlockIndex": index, "delta": {"text": piece}})));
+                    events.push(event(
+                        "contentBlockDelta",
+                        &json!({"contentBlockIndex": index, "delta": {"text": piece}}),
+                    ));
                 }
                 content.push(json!({ "text": text }));
             } else {
                 has_tool = true;
-                let input = json!({"k": rng.word(), "n": rng.below(100), "nested": {"w": rng.word()}});
+                let input =
+                    json!({"k": rng.word(), "n": rng.below(100), "nested": {"w": rng.word()}});
                 let id = format!("tooluse_{round}_{index}");
-                events.push(event("contentBlockStart", &json!({"contentBlockIndex": index,
-                    "start": {"toolUse": {"toolUseId": id, "name": "f"}}})));
+                events.push(event(
+                    "contentBlockStart",
+                    &json!({"contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": id, "name": "f"}}}),
+                ));
                 let spaced = serde_json::to_string_pretty(&input).unwrap();
                 for piece in pieces(&mut rng, &spaced) {
-                    events.push(event("contentBlockDelta", &json!({"contentBlockIndex": index,
-                        "delta": {"toolUse": {"input": piece}}})));
+                    events.push(event(
+                        "contentBlockDelta",
+                        &json!({"contentBlockIndex": index,
+                        "delta": {"toolUse": {"input": piece}}}),
+                    ));
                 }
                 content.push(json!({"toolUse": {"toolUseId": id, "name": "f", "input": input}}));
             }
-            events.push(event("contentBlockStop", &json!({ "contentBlockIndex": index })));
+            events.push(event(
+                "contentBlockStop",
+                &json!({ "contentBlockIndex": index }),
+            ));
         }
         let stop = if has_tool { "tool_use" } else { "end_turn" };
-        let usage = json!({"inputTokens": rng.below(50), "outputTokens": rng.below(50), "totalTokens": 0});
+        let usage =
+            json!({"inputTokens": rng.below(50), "outputTokens": rng.below(50), "totalTokens": 0});
         events.push(event("messageStop", &json!({ "stopReason": stop })));
         events.push(event("metadata", &json!({ "usage": usage })));
         let whole = json!({"output": {"message": {"role": "assistant", "content": content}},
@@ -365,24 +445,36 @@ fn streamed_and_whole_responses_agree() {
         let mut calls: Vec<(String, String, String)> = Vec::new();
         let mut finish = Value::Null;
         for c in &chunks {
-            let Some(choice) = c["choices"].get(0) else { continue };
+            let Some(choice) = c["choices"].get(0) else {
+                continue;
+            };
             text.push_str(choice["delta"]["content"].as_str().unwrap_or(""));
-            for tc in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            for tc in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let i = tc["index"].as_u64().unwrap() as usize;
                 if i == calls.len() {
                     calls.push(Default::default());
                 }
                 let call = &mut calls[i];
                 call.0.push_str(tc["id"].as_str().unwrap_or(""));
-                call.1.push_str(tc["function"]["name"].as_str().unwrap_or(""));
-                call.2.push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
+                call.1
+                    .push_str(tc["function"]["name"].as_str().unwrap_or(""));
+                call.2
+                    .push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
             }
             if !choice["finish_reason"].is_null() {
                 finish = choice["finish_reason"].clone();
             }
         }
         let message = &whole["choices"][0]["message"];
-        assert_eq!(text, message["content"].as_str().unwrap_or(""), "round {round}");
+        assert_eq!(
+            text,
+            message["content"].as_str().unwrap_or(""),
+            "round {round}"
+        );
         let whole_calls: Vec<(String, String, String)> = message["tool_calls"]
             .as_array()
             .into_iter()
@@ -396,7 +488,10 @@ fn streamed_and_whole_responses_agree() {
             })
             .collect();
         assert_eq!(calls, whole_calls, "round {round}");
-        assert_eq!(finish, whole["choices"][0]["finish_reason"], "round {round}");
+        assert_eq!(
+            finish, whole["choices"][0]["finish_reason"],
+            "round {round}"
+        );
         assert_eq!(s.usage(), Some(whole_usage), "round {round}");
     }
 }

@@ -36,7 +36,12 @@ fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 /// Signs a test-suite request (host `example.amazonaws.com`) and returns the Authorization.
-fn suite(method: &str, path_and_query: &str, extra: &[(&str, &str)], token: Option<&str>) -> String {
+fn suite(
+    method: &str,
+    path_and_query: &str,
+    extra: &[(&str, &str)],
+    token: Option<&str>,
+) -> String {
     let uri: http::Uri = format!("https://example.amazonaws.com{path_and_query}")
         .parse()
         .unwrap();
@@ -297,7 +302,10 @@ fn documentation_s3_get_object_example() {
     let mut headers = header_map(&[("range", "bytes=0-9"), ("x-amz-content-sha256", EMPTY_HASH)]);
     let (canonical, _) = {
         let mut h = headers.clone();
-        h.insert(HOST, HeaderValue::from_static("examplebucket.s3.amazonaws.com"));
+        h.insert(
+            HOST,
+            HeaderValue::from_static("examplebucket.s3.amazonaws.com"),
+        );
         h.insert(
             X_AMZ_DATE.clone(),
             HeaderValue::from_static("20130524T000000Z"),
@@ -371,7 +379,10 @@ fn dates_and_hosts() {
     assert_eq!(amz_date(951_782_400), "20000229T000000Z");
     assert_eq!(amz_date(4_102_444_799), "20991231T235959Z");
     let host = |u: &str| host_header(&u.parse().unwrap());
-    assert_eq!(host("http://127.0.0.1:4001/x").as_deref(), Some("127.0.0.1:4001"));
+    assert_eq!(
+        host("http://127.0.0.1:4001/x").as_deref(),
+        Some("127.0.0.1:4001")
+    );
     assert_eq!(host("https://a.example:443/").as_deref(), Some("a.example"));
     assert_eq!(host("http://a.example/").as_deref(), Some("a.example"));
 }
