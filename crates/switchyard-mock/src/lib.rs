@@ -7,7 +7,8 @@
 //!
 //! Layout: this file holds the configuration, the router and the headers every response
 //! shares; each provider format has its own module (`openai` for OpenAI and Azure OpenAI,
-//! `anthropic` for Anthropic's Messages API); `knobs` parses the per-request `"mock"` object;
+//! `anthropic` for Anthropic's Messages API, `bedrock` for AWS Bedrock's Converse API with its
+//! binary eventstream and SigV4 checks); `knobs` parses the per-request `"mock"` object;
 //! `sse` is the streaming body; `text` makes fake text, ids and token counts; `limits` tracks
 //! the fake rate-limit budget and formats its reset times.
 //!
