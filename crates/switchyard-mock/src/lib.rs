@@ -7,7 +7,8 @@
 //!
 //! Layout: this file holds the configuration, the router and the headers every response
 //! shares; each provider format has its own module (`openai` for OpenAI and Azure OpenAI,
-//! `anthropic` for Anthropic's Messages API); `knobs` parses the per-request `"mock"` object;
+//! `anthropic` for Anthropic's Messages API, `bedrock` for AWS Bedrock's Converse API with its
+//! binary eventstream and SigV4 checks); `knobs` parses the per-request `"mock"` object;
 //! `sse` is the streaming body; `text` makes fake text, ids and token counts; `limits` tracks
 //! the fake rate-limit budget and formats its reset times.
 //!
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod anthropic;
+mod bedrock;
 mod knobs;
 mod limits;
 mod openai;
@@ -32,6 +34,8 @@ use axum::routing::get;
 use axum::Router;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
+pub use bedrock::{BEDROCK_ACCESS_KEY_ID, BEDROCK_SECRET_ACCESS_KEY};
+
 /// How the mock behaves when a request does not say otherwise (see the `"mock"` body knobs).
 #[derive(Clone, Debug, Default)]
 pub struct MockConfig {
@@ -47,7 +51,8 @@ pub struct MockConfig {
 
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
 ///
-/// Serves OpenAI's `/v1/chat/completions` and `/v1/embeddings`; Azure's
+/// Serves OpenAI's `/v1/chat/completions` and `/v1/embeddings`; Bedrock's
+/// `/model/{modelId}/converse` and `/model/{modelId}/converse-stream` (SigV4-signed); Azure's
 /// `/openai/deployments/{deployment}/chat/completions` and
 /// `/openai/deployments/{deployment}/embeddings`; Anthropic's `/v1/messages` and
 /// `/v1/messages/count_tokens`; and `/v1/models` and `/v1/models/{id}`, which both OpenAI and
@@ -63,6 +68,7 @@ pub fn router(cfg: MockConfig) -> Router {
     Router::new()
         .merge(openai::routes())
         .merge(anthropic::routes())
+        .merge(bedrock::routes())
         .route(
             "/v1/models",
             get(list_models).fallback(models_method_not_allowed),
@@ -123,6 +129,9 @@ async fn models_method_not_allowed(method: Method, uri: Uri, headers: HeaderMap)
 }
 
 async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if bedrock::owns_path(uri.path()) {
+        return bedrock::not_found(method, uri).await;
+    }
     if anthropic::owns_path(uri.path()) || anthropic::is_client(&headers) {
         anthropic::not_found(method, uri).await
     } else {
@@ -160,6 +169,8 @@ pub(crate) enum Flavor {
     OpenAi,
     /// `request-id`, `anthropic-organization-id` and `anthropic-ratelimit-*` headers.
     Anthropic,
+    /// `x-amzn-RequestId` (Bedrock reports no rate-limit headers).
+    Bedrock,
 }
 
 /// The request id a handler already put in the body (Anthropic error bodies carry one), so
@@ -229,6 +240,7 @@ static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-rem
 static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
 static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
 static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+static AMZN_REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 static ORGANIZATION_ID: HeaderName = HeaderName::from_static("anthropic-organization-id");
 /// Anthropic's rate-limit headers, one `[limit, remaining, reset]` triple per budget.
@@ -314,6 +326,18 @@ async fn common_headers(State(shared): State<Arc<Shared>>, req: Request, next: N
                 RESET_TOKENS.clone(),
                 header_str(limits::format_duration_ms(snap.reset_tokens_ms)),
             );
+        }
+        Flavor::Bedrock => {
+            let hex = text::random_hex_id("");
+            let id = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            );
+            h.insert(AMZN_REQUEST_ID.clone(), header_str(id));
         }
         Flavor::Anthropic => {
             let id = request_id.map_or_else(anthropic::new_request_id, |id| id.0);

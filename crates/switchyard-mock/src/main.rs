@@ -14,8 +14,10 @@ const USAGE: &str = "\
 usage: switchyard-mock [--listen ADDR] [--latency-ms N] [--chunk-delay-ms N] [--api-key KEY]
 
 A mock LLM provider speaking OpenAI's (and Azure OpenAI's) chat completions,
-embeddings and models APIs, and Anthropic's Messages, token counting and models
-APIs, with latency and fault knobs.
+embeddings and models APIs, Anthropic's Messages, token counting and models
+APIs, and AWS Bedrock's Converse and ConverseStream (SigV4-signed; signatures made
+with the published test key AKIDMOCKSWITCHYARD01 are verified), with latency and
+fault knobs.
 
 options:
   --listen ADDR         address to bind (default 127.0.0.1:0, an ephemeral port)

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod extras;
 pub mod json;
 pub mod openai;

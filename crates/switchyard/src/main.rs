@@ -142,6 +142,7 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             ProviderKind::Anthropic {
                 api_version: Some(v),
             } => format!("anthropic, anthropic-version {v}"),
+            ProviderKind::Bedrock { region, .. } => format!("bedrock, region {region}"),
         };
         let endpoint = match &p.endpoint {
             Endpoint::Url(u) => strip_userinfo(u),
@@ -151,7 +152,11 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             out,
             "  {} ({kind}) {endpoint}{}",
             p.name,
-            if p.api_key.is_some() { ", key set" } else { "" }
+            if p.api_key.is_some() || matches!(p.kind, ProviderKind::Bedrock { .. }) {
+                ", key set"
+            } else {
+                ""
+            }
         )?;
     }
     writeln!(out, "models:")?;

@@ -113,6 +113,32 @@ pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
 /// Ollama's host (`127.0.0.1:11434` or a URL), as the Ollama CLI reads it.
 pub const ENV_OLLAMA_HOST: &str = "OLLAMA_HOST";
 
+/// AWS access key id, as AWS's SDKs and CLI read it.
+pub const ENV_AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// AWS secret access key.
+pub const ENV_AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// AWS session token of temporary credentials.
+pub const ENV_AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+/// AWS region, as AWS's SDKs read it.
+pub const ENV_AWS_REGION: &str = "AWS_REGION";
+/// AWS region, as AWS's CLI reads it (used when `AWS_REGION` is not set).
+pub const ENV_AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+/// Bedrock runtime endpoint override, as AWS's SDKs read it (service-specific endpoint).
+pub const ENV_AWS_ENDPOINT_URL_BEDROCK_RUNTIME: &str = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME";
+
+/// Bedrock runtime's endpoint in a region.
+pub fn bedrock_base_url(region: &str) -> String {
+    format!("https://bedrock-runtime.{region}.amazonaws.com")
+}
+
+/// The region from `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+pub fn aws_region(env: &dyn EnvSource) -> Option<String> {
+    [ENV_AWS_REGION, ENV_AWS_DEFAULT_REGION]
+        .iter()
+        .find_map(|name| env.var(name).filter(|v| !v.trim().is_empty()))
+        .map(|v| v.trim().to_owned())
+}
+
 /// Where environment values come from.
 pub trait EnvSource {
     /// The value of `name`, if set and valid Unicode.

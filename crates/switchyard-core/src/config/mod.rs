@@ -120,6 +120,25 @@ pub enum ProviderKind {
         /// The `anthropic-version` header, when the config overrides the built-in one.
         api_version: Option<String>,
     },
+    /// AWS Bedrock's Converse API at `{base_url}/model/{model}/converse`, signed with SigV4.
+    Bedrock {
+        /// The AWS region requests are signed for.
+        region: String,
+        /// The key pair (and session token) requests are signed with.
+        credentials: AwsCredentials,
+    },
+}
+
+/// AWS credentials for SigV4 signing. The secret and the session token are [`Secret`]s, so
+/// `Debug` shows only the access key id, which is public.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    /// The access key id, e.g. `AKIA...` (or `ASIA...` for temporary credentials).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary (STS) credentials.
+    pub session_token: Option<Secret>,
 }
 
 /// Where a provider is reached.

@@ -125,6 +125,8 @@ pub enum RawProviderKind {
     Anthropic,
     /// The built-in mock provider.
     Mock,
+    /// AWS Bedrock's Converse API, signed with SigV4.
+    Bedrock,
 }
 
 /// One entry of `providers:`.
@@ -143,6 +145,15 @@ pub struct RawProvider {
     pub headers: BTreeMap<String, EnvString>,
     /// Azure's `api-version` query parameter, or Anthropic's `anthropic-version` header.
     pub api_version: Option<EnvString>,
+    /// Bedrock: the AWS region (else `AWS_REGION` / `AWS_DEFAULT_REGION`).
+    pub region: Option<EnvString>,
+    /// Bedrock: the access key id (else `AWS_ACCESS_KEY_ID`).
+    pub aws_access_key_id: Option<EnvString>,
+    /// Bedrock: the secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    pub aws_secret_access_key: Option<EnvString>,
+    /// Bedrock: the session token of temporary credentials (else `AWS_SESSION_TOKEN`, when the
+    /// keys come from the environment too).
+    pub aws_session_token: Option<EnvString>,
 }
 
 /// One entry of `models:` (an alias).

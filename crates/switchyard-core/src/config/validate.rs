@@ -13,8 +13,8 @@ use super::raw::{self, RawConfig, RawProviderKind};
 use crate::capabilities::Capabilities;
 
 use super::{
-    AuthConfig, Config, ConfigError, Deployment, Endpoint, ModelAlias, Problem, ProviderConfig,
-    ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
+    AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, ModelAlias, Problem,
+    ProviderConfig, ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
 };
 
 /// Default listen address: loopback only, so a fresh install is never exposed by accident.
@@ -36,6 +36,7 @@ pub fn from_yaml(text: &str, env: &dyn EnvSource) -> Result<Config, ConfigError>
     let raw = parse(text, env)?;
     let mut v = Validator {
         text,
+        env,
         problems: Vec::new(),
     };
     let cfg = v.config(raw);
@@ -171,6 +172,33 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             }),
         );
     }
+    if let (Some(access_key_id), Some(secret), Some(region)) = (
+        nonempty(env::ENV_AWS_ACCESS_KEY_ID),
+        nonempty(env::ENV_AWS_SECRET_ACCESS_KEY),
+        env::aws_region(env),
+    ) {
+        let base = nonempty(env::ENV_AWS_ENDPOINT_URL_BEDROCK_RUNTIME).map_or_else(
+            || env::bedrock_base_url(&region),
+            |url| url.trim_end_matches('/').to_owned(),
+        );
+        providers.insert(
+            "bedrock".to_owned(),
+            Arc::new(ProviderConfig {
+                name: Arc::from("bedrock"),
+                kind: ProviderKind::Bedrock {
+                    region,
+                    credentials: AwsCredentials {
+                        access_key_id: access_key_id.trim().to_owned(),
+                        secret_access_key: Secret::new(secret),
+                        session_token: nonempty(env::ENV_AWS_SESSION_TOKEN).map(Secret::new),
+                    },
+                },
+                endpoint: Endpoint::Url(base),
+                api_key: None,
+                headers: Vec::new(),
+            }),
+        );
+    }
     if let Some(host) = nonempty(env::ENV_OLLAMA_HOST) {
         let host = host.trim_end_matches('/');
         let base = if host.starts_with("http://") || host.starts_with("https://") {
@@ -204,11 +232,30 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         headers: Vec::new(),
     });
     providers.insert("mock-anthropic".to_owned(), mock_anthropic.clone());
+    // And in Bedrock's, signed with the mock's published test credentials, for `demo-bedrock`.
+    let mock_bedrock = Arc::new(ProviderConfig {
+        name: Arc::from("mock-bedrock"),
+        kind: ProviderKind::Bedrock {
+            region: "us-east-1".to_owned(),
+            credentials: AwsCredentials {
+                access_key_id: switchyard_mock::BEDROCK_ACCESS_KEY_ID.to_owned(),
+                secret_access_key: Secret::new(
+                    switchyard_mock::BEDROCK_SECRET_ACCESS_KEY.to_owned(),
+                ),
+                session_token: None,
+            },
+        },
+        endpoint: Endpoint::EmbeddedMock,
+        api_key: None,
+        headers: Vec::new(),
+    });
+    providers.insert("mock-bedrock".to_owned(), mock_bedrock.clone());
     let mut models = BTreeMap::new();
     for (alias, provider, model) in [
         ("demo", &mock, "mock-gpt"),
         ("demo-embed", &mock, "mock-embed"),
         ("demo-claude", &mock_anthropic, "mock-claude"),
+        ("demo-bedrock", &mock_bedrock, "mock.bedrock-model-v1:0"),
     ] {
         models.insert(
             alias.to_owned(),
@@ -263,6 +310,8 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 struct Validator<'t> {
     text: &'t str,
+    /// For settings with an environment fallback (Bedrock's region and AWS credentials).
+    env: &'t dyn EnvSource,
     problems: Vec<Problem>,
 }
 
@@ -565,7 +614,7 @@ impl Validator<'_> {
             p.push(key(k));
             p
         };
-        let endpoint = match (&raw.base_url, raw.kind) {
+        let mut endpoint = match (&raw.base_url, raw.kind) {
             (None, RawProviderKind::Mock) => Endpoint::EmbeddedMock,
             (None, RawProviderKind::Openai) => {
                 Endpoint::Url("https://api.openai.com/v1".to_owned())
@@ -573,6 +622,8 @@ impl Validator<'_> {
             (None, RawProviderKind::Anthropic) => {
                 Endpoint::Url(env::DEFAULT_ANTHROPIC_BASE_URL.to_owned())
             }
+            // Set from the region below, once it is known.
+            (None, RawProviderKind::Bedrock) => Endpoint::Url(String::new()),
             (None, RawProviderKind::Azure) => {
                 self.problem(
                     &at("base_url"),
@@ -610,6 +661,16 @@ impl Validator<'_> {
                 }
                 ProviderKind::OpenAi
             }
+            RawProviderKind::Bedrock => {
+                let (region, credentials) = self.bedrock(raw, &at)?;
+                if endpoint == Endpoint::Url(String::new()) {
+                    endpoint = Endpoint::Url(env::bedrock_base_url(&region));
+                }
+                ProviderKind::Bedrock {
+                    region,
+                    credentials,
+                }
+            }
             RawProviderKind::Anthropic => ProviderKind::Anthropic {
                 api_version: raw.api_version.as_ref().map(|v| v.0.clone()),
             },
@@ -620,6 +681,24 @@ impl Validator<'_> {
                     .map_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned(), |v| v.0.clone()),
             },
         };
+        if raw.kind != RawProviderKind::Bedrock {
+            for k in [
+                "region",
+                "aws_access_key_id",
+                "aws_secret_access_key",
+                "aws_session_token",
+            ] {
+                let set = match k {
+                    "region" => raw.region.is_some(),
+                    "aws_access_key_id" => raw.aws_access_key_id.is_some(),
+                    "aws_secret_access_key" => raw.aws_secret_access_key.is_some(),
+                    _ => raw.aws_session_token.is_some(),
+                };
+                if set {
+                    self.problem(&at(k), format!("only Bedrock providers take `{k}`"));
+                }
+            }
+        }
         let mut headers = Vec::new();
         for (hname, value) in &raw.headers {
             let mut p = at("headers");
@@ -656,6 +735,118 @@ impl Validator<'_> {
             api_key,
             headers,
         })
+    }
+}
+
+impl Validator<'_> {
+    /// A Bedrock provider's region and credentials, each from the config or else from AWS's
+    /// usual environment variables; `None` (with the problems recorded) when one is missing.
+    fn bedrock(
+        &mut self,
+        raw: &raw::RawProvider,
+        at: &dyn Fn(&str) -> Vec<Seg>,
+    ) -> Option<(String, AwsCredentials)> {
+        let before = self.problems.len();
+        for (k, set) in [
+            ("api_key", raw.api_key.is_some()),
+            ("api_version", raw.api_version.is_some()),
+        ] {
+            if set {
+                self.problem(
+                    &at(k),
+                    format!(
+                        "Bedrock providers sign requests with AWS credentials and take no `{k}`; \
+                         use `aws_access_key_id` and `aws_secret_access_key`"
+                    ),
+                );
+            }
+        }
+        let env_var = |name: &str| self.env.var(name).filter(|v| !v.trim().is_empty());
+        let region = match &raw.region {
+            Some(r) => Some(r.0.trim().to_owned()),
+            None => env::aws_region(self.env),
+        };
+        let from_env_key = raw.aws_access_key_id.is_none();
+        let access_key_id = raw
+            .aws_access_key_id
+            .as_ref()
+            .map(|k| k.0.trim().to_owned())
+            .or_else(|| env_var(env::ENV_AWS_ACCESS_KEY_ID).map(|v| v.trim().to_owned()));
+        let secret = raw
+            .aws_secret_access_key
+            .as_ref()
+            .map(|k| k.0.clone())
+            .or_else(|| env_var(env::ENV_AWS_SECRET_ACCESS_KEY));
+        // A session token belongs to one key pair: take the environment's only with its keys.
+        let token = match &raw.aws_session_token {
+            Some(t) => Some(t.0.clone()).filter(|t| !t.is_empty()),
+            None if from_env_key => env_var(env::ENV_AWS_SESSION_TOKEN),
+            None => None,
+        };
+        match &region {
+            None => self.problem(
+                &at("region"),
+                format!(
+                    "Bedrock needs an AWS region: set `region` (e.g. us-east-1) or the {} \
+                     environment variable",
+                    env::ENV_AWS_REGION
+                ),
+            ),
+            Some(r)
+                if r.is_empty()
+                    || !r
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+            {
+                self.problem(
+                    &at("region"),
+                    format!("`{r}` is not an AWS region name such as us-east-1"),
+                );
+            }
+            Some(_) => {}
+        }
+        if access_key_id.as_deref().is_none_or(str::is_empty) {
+            self.problem(
+                &at("aws_access_key_id"),
+                format!(
+                    "Bedrock needs AWS credentials: set `aws_access_key_id` (e.g. \
+                     ${{{0}}}) or the {0} environment variable",
+                    env::ENV_AWS_ACCESS_KEY_ID
+                ),
+            );
+        }
+        if secret.as_deref().is_none_or(str::is_empty) {
+            self.problem(
+                &at("aws_secret_access_key"),
+                format!(
+                    "Bedrock needs AWS credentials: set `aws_secret_access_key` (e.g. \
+                     ${{{0}}}) or the {0} environment variable",
+                    env::ENV_AWS_SECRET_ACCESS_KEY
+                ),
+            );
+        }
+        for (k, value) in [
+            ("aws_access_key_id", access_key_id.as_deref()),
+            ("aws_session_token", token.as_deref()),
+        ] {
+            if value.is_some_and(|v| http::HeaderValue::from_str(v).is_err()) {
+                self.problem(
+                    &at(k),
+                    "contains characters that cannot be sent in an HTTP header",
+                );
+            }
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        Some((
+            region?,
+            AwsCredentials {
+                access_key_id: access_key_id?,
+                secret_access_key: Secret::new(secret?),
+                session_token: token.map(Secret::new),
+            },
+        ))
     }
 }
 

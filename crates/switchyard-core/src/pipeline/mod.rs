@@ -349,7 +349,10 @@ async fn dispatch(
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+        .is_some_and(|v| {
+            v.starts_with("text/event-stream")
+                || v.starts_with("application/vnd.amazon.eventstream")
+        });
     if is_sse {
         let relay_ctx = ctx.detach();
         let relay = SseRelay::new(
@@ -404,6 +407,7 @@ fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
     if let Some(v) = upstream
         .get("x-request-id")
         .or_else(|| upstream.get("request-id"))
+        .or_else(|| upstream.get("x-amzn-requestid"))
     {
         h.insert("x-switchyard-upstream-request-id", v.clone());
     }

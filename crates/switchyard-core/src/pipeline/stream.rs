@@ -229,6 +229,18 @@ impl Body for SseRelay {
                             return this.fail(out, e);
                         }
                     }
+                    if !this.saw_done && !this.upstream_error {
+                        let mark = out.len();
+                        match this.reply.end_of_stream(&mut out) {
+                            Ok(StreamStatus::Done) => this.saw_done = true,
+                            Ok(StreamStatus::UpstreamError) => this.upstream_error = true,
+                            Ok(StreamStatus::Continue) => {}
+                            Err(e) => {
+                                out.truncate(mark);
+                                return this.fail(out, e);
+                            }
+                        }
+                    }
                     if this.saw_done || this.upstream_error {
                         let outcome = if this.upstream_error {
                             Outcome::StreamError

@@ -6,6 +6,7 @@
 //! [`build`].
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod openai;
 
 use std::sync::Arc;
@@ -150,6 +151,15 @@ pub trait Reply: Send + 'static {
     fn framing(&self) -> Framing {
         Framing::Sse
     }
+
+    /// Called once when the upstream body ended cleanly before any event returned
+    /// [`StreamStatus::Done`] or [`StreamStatus::UpstreamError`], for formats whose end is the
+    /// end of the body rather than a marker (Bedrock's usage `metadata` may be missing after
+    /// `messageStop`). The adapter may append closing events to `out` and report `Done`; the
+    /// default reports `Continue`, which the relay treats as a stream that broke off.
+    fn end_of_stream(&mut self, _out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        Ok(StreamStatus::Continue)
+    }
 }
 
 /// A provider adapter.
@@ -172,6 +182,10 @@ pub fn build(
 ) -> Result<Arc<dyn Provider>, GatewayError> {
     let base = match &cfg.endpoint {
         Endpoint::Url(u) => u.clone(),
+        // Bedrock's paths (`/model/{id}/converse`) start at the root, as on AWS.
+        Endpoint::EmbeddedMock if matches!(cfg.kind, ProviderKind::Bedrock { .. }) => mock_url
+            .map(str::to_owned)
+            .ok_or_else(|| GatewayError::Internal("embedded mock is not running".into()))?,
         Endpoint::EmbeddedMock => mock_url
             .map(|m| format!("{m}/v1"))
             .ok_or_else(|| GatewayError::Internal("embedded mock is not running".into()))?,
@@ -186,6 +200,10 @@ pub fn build(
             &base,
             api_version.as_deref(),
         )?),
+        ProviderKind::Bedrock {
+            region,
+            credentials,
+        } => Arc::new(bedrock::Bedrock::new(cfg, &base, region, credentials)?),
     })
 }
 

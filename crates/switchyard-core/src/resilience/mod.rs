@@ -84,12 +84,15 @@ pub struct DeploymentHealth {
     pub budget: RetryBudget,
 }
 
+/// Deployment states by provider, then model.
+type HealthMap = HashMap<Arc<str>, HashMap<Arc<str>, Arc<DeploymentHealth>>>;
+
 /// Live state of every deployment, created on first use.
 #[derive(Debug, Default)]
 pub struct Health {
     cfg: ResilienceConfig,
     /// provider → model → state.
-    map: RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<DeploymentHealth>>>>,
+    map: RwLock<HealthMap>,
 }
 
 /// One deployment's state as the health endpoint shows it.

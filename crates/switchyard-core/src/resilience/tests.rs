@@ -96,7 +96,7 @@ async fn budget_property_retries_never_exceed_ratio_plus_floor_in_any_window() {
     for _ in 0..3_000 {
         tokio::time::advance(Duration::from_millis(rng() % 20)).await;
         let now = start.elapsed();
-        if rng() % 3 == 0 {
+        if rng().is_multiple_of(3) {
             if b.try_retry() {
                 log.push((now, true));
             }

@@ -101,6 +101,24 @@ impl Gateway {
         }
     }
 
+    /// Starts a gateway from YAML with `env` as the whole environment the config loader sees
+    /// (for settings with an environment fallback, such as AWS credentials).
+    pub async fn start_with_env(yaml: &str, env: HashMap<String, String>) -> Self {
+        let cfg = from_yaml(yaml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let prepared = Prepared::new(cfg).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(prepared.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            url: format!("http://{addr}"),
+            _stop: tx,
+            done: Some(done),
+        }
+    }
+
     /// Starts the usual gateway in front of `base`.
     pub async fn for_upstream(base: &str) -> Self {
         Self::start(&config_for(base)).await

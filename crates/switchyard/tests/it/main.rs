@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod auth;
+mod bedrock;
 mod capabilities;
 mod chat;
 mod cli;
