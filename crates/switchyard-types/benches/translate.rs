@@ -13,6 +13,10 @@ use serde_json::json;
 use switchyard_types::anthropic::request::{chat_to_messages, messages_to_chat};
 use switchyard_types::anthropic::response::{chat_to_messages_response, messages_to_chat_response};
 use switchyard_types::anthropic::stream::{ChatToMessagesStream, MessagesToChatStream};
+use switchyard_types::bedrock::eventstream::{decode, encode, Header, HeaderValue, Message};
+use switchyard_types::bedrock::request::chat_to_converse;
+use switchyard_types::bedrock::response::converse_to_chat_response;
+use switchyard_types::bedrock::stream::ConverseToChatStream;
 
 fn chat_request() -> Vec<u8> {
     let tool = |name: &str| {
@@ -124,6 +128,63 @@ fn openai_chunks() -> Vec<Vec<u8>> {
     out
 }
 
+fn converse_response() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"text": "Invoice 2 is a March order of 40 widgets. ".repeat(4)},
+            {"toolUse": {"toolUseId": "tooluse_2", "name": "fetch", "input": {"q": "invoice 2"}}}
+        ]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 812, "outputTokens": 64, "totalTokens": 876},
+        "metrics": {"latencyMs": 420}
+    }))
+    .unwrap()
+}
+
+/// 100 ConverseStream messages as eventstream bytes: start, 96 text deltas, block stop,
+/// message stop and metadata.
+fn converse_stream() -> Vec<Vec<u8>> {
+    let mut events = vec![("messageStart", json!({"role": "assistant"}))];
+    for i in 0..96 {
+        events.push((
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": format!("word{i} ")}}),
+        ));
+    }
+    events.push(("contentBlockStop", json!({"contentBlockIndex": 0})));
+    events.push(("messageStop", json!({"stopReason": "end_turn"})));
+    events.push((
+        "metadata",
+        json!({"usage": {"inputTokens": 25, "outputTokens": 96, "totalTokens": 121},
+            "metrics": {"latencyMs": 900}}),
+    ));
+    events
+        .iter()
+        .map(|(kind, payload)| {
+            let payload = serde_json::to_vec(payload).unwrap();
+            let headers = vec![
+                Header {
+                    name: ":event-type",
+                    value: HeaderValue::String(kind),
+                },
+                Header {
+                    name: ":content-type",
+                    value: HeaderValue::String("application/json"),
+                },
+                Header {
+                    name: ":message-type",
+                    value: HeaderValue::String("event"),
+                },
+            ];
+            encode(&Message {
+                headers,
+                payload: &payload,
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
 fn requests(c: &mut Criterion) {
     let chat = chat_request();
     c.bench_function("request/openai->anthropic", |b| {
@@ -133,12 +194,19 @@ fn requests(c: &mut Criterion) {
     c.bench_function("request/anthropic->openai", |b| {
         b.iter(|| messages_to_chat(black_box(&messages), "gpt-4o").unwrap())
     });
+    c.bench_function("request/openai->bedrock", |b| {
+        b.iter(|| chat_to_converse(black_box(&chat)).unwrap())
+    });
 }
 
 fn responses(c: &mut Criterion) {
     let msg = anthropic_message();
     c.bench_function("response/anthropic->openai", |b| {
         b.iter(|| messages_to_chat_response(black_box(&msg), "smart", 1, false).unwrap())
+    });
+    let converse = converse_response();
+    c.bench_function("response/bedrock->openai", |b| {
+        b.iter(|| converse_to_chat_response(black_box(&converse), "id", "smart", 1, false).unwrap())
     });
     let completion = chat_completion();
     c.bench_function("response/openai->anthropic", |b| {
@@ -171,5 +239,21 @@ fn streams(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, requests, responses, streams);
+fn bedrock_stream(c: &mut Criterion) {
+    let frames = converse_stream();
+    // Decoding (both CRCs) is part of the cost: the relay hands the adapter raw messages.
+    c.bench_function("stream100/bedrock->openai", |b| {
+        b.iter(|| {
+            let mut s = ConverseToChatStream::new("id", "smart", 1, true, false);
+            let mut out = Vec::new();
+            for f in &frames {
+                let msg = decode(black_box(f)).unwrap();
+                s.push(&msg, &mut out).unwrap();
+            }
+            out
+        })
+    });
+}
+
+criterion_group!(benches, requests, responses, streams, bedrock_stream);
 criterion_main!(benches);

@@ -92,3 +92,92 @@ fn corrupted_inputs_never_panic() {
         }
     }
 }
+
+mod bedrock {
+    use serde_json::Value;
+    use switchyard_types::bedrock::eventstream::{
+        declared_len, decode, encode, Header, HeaderValue, Message,
+    };
+    use switchyard_types::bedrock::response::converse_to_chat_response;
+    use switchyard_types::bedrock::stream::ConverseToChatStream;
+
+    /// The stream fixtures (JSON lists of header maps and payloads) as eventstream bytes.
+    fn stream_bytes(fixture: &[u8]) -> Vec<u8> {
+        let events: Vec<Value> = serde_json::from_slice(fixture).unwrap();
+        let mut out = Vec::new();
+        for e in &events {
+            let payload = serde_json::to_vec(&e["payload"]).unwrap();
+            let headers: Vec<(String, String)> = e["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
+            let msg = Message {
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| Header {
+                        name: k,
+                        value: HeaderValue::String(v),
+                    })
+                    .collect(),
+                payload: &payload,
+            };
+            out.extend(encode(&msg).unwrap());
+        }
+        out
+    }
+
+    fn exercise(data: &[u8]) {
+        let _ = converse_to_chat_response(data, "id", "m", 0, false);
+        let _ = converse_to_chat_response(data, "id", "m", 0, true);
+        let mut stream = ConverseToChatStream::new("id", "m", 0, true, true);
+        let mut out = Vec::new();
+        let mut rest = data;
+        while let Some(len) = declared_len(rest) {
+            if len == 0 || len > rest.len() {
+                break;
+            }
+            if let Ok(msg) = decode(&rest[..len]) {
+                let _ = stream.push(&msg, &mut out);
+            }
+            rest = &rest[len..];
+        }
+        let _ = stream.finish(&mut out);
+    }
+
+    #[test]
+    fn damaged_bedrock_inputs_never_panic() {
+        let inputs = [
+            include_bytes!("../../switchyard-mock/fixtures/bedrock/converse.json").to_vec(),
+            include_bytes!("../../switchyard-mock/fixtures/bedrock/converse_tool_use.json")
+                .to_vec(),
+            stream_bytes(include_bytes!(
+                "../../switchyard-mock/fixtures/bedrock/converse_stream.json"
+            )),
+            stream_bytes(include_bytes!(
+                "../../switchyard-mock/fixtures/bedrock/converse_stream_tool_use.json"
+            )),
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for input in &inputs {
+            for len in 0..=input.len() {
+                exercise(&input[..len]);
+            }
+            for _ in 0..400 {
+                let mut data = input.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % data.len() as u64) as usize;
+                    data[at] = next() as u8;
+                }
+                exercise(&data);
+            }
+        }
+    }
+}
