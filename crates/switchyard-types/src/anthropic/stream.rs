@@ -104,21 +104,23 @@ enum StreamBlock {
     JsonTool { minifier: JsonMinifier },
 }
 
-/// The members of an Anthropic event, kept raw until its `type` says how to read them.
+/// An Anthropic stream event, read in one pass: the members of every event type are optional
+/// here and checked once `type` says which ones must be present. (Reading members raw first
+/// and parsing them again doubled the cost of the hundreds of small deltas in a stream.)
 #[derive(Deserialize)]
 struct EventIn<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(default, borrow)]
-    message: Option<&'a RawValue>,
+    message: Option<StartMessageIn<'a>>,
+    #[serde(default)]
+    index: Option<u64>,
     #[serde(default, borrow)]
-    index: Option<&'a RawValue>,
+    content_block: Option<BlockIn<'a>>,
     #[serde(default, borrow)]
-    content_block: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    delta: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    usage: Option<&'a RawValue>,
+    delta: Option<DeltaIn<'a>>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
 }
 
 #[derive(Deserialize)]
@@ -129,20 +131,17 @@ struct StartMessageIn<'a> {
     usage: Option<AnthropicUsage>,
 }
 
+/// A `content_block_delta`'s delta or a `message_delta`'s: the union of their members.
 #[derive(Deserialize)]
-struct BlockDeltaIn<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+struct DeltaIn<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     text: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     thinking: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     partial_json: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct MessageDeltaIn<'a> {
     #[serde(default, borrow)]
     stop_reason: Option<Cow<'a, str>>,
 }
@@ -196,12 +195,54 @@ struct FunctionDeltaOut<'a> {
     arguments: &'a str,
 }
 
-fn required<'a>(value: Option<&'a RawValue>, field: &str) -> Result<&'a RawValue, TranslateError> {
-    value.ok_or_else(|| TranslateError::field(field, "missing from the stream event"))
+/// The event types the translator reads; any other type is skipped, whatever its members.
+const KNOWN_EVENTS: [&str; 5] = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "message_delta",
+    "message_stop",
+];
+
+/// Explains an event the one-pass read rejected: events of unknown types are skipped
+/// (Anthropic adds types, and their members may look like anything), and for known types the
+/// error names the member at fault.
+fn diagnose(data: &[u8], err: &serde_json::Error) -> Result<StreamStep, TranslateError> {
+    let Ok(serde_json::Value::Object(members)) = serde_json::from_slice(data) else {
+        return Err(TranslateError::body(format!(
+            "upstream stream event is not valid JSON: {err}"
+        )));
+    };
+    let Some(kind) = members.get("type").and_then(|t| t.as_str()) else {
+        return Err(TranslateError::field("type", "the stream event has no type"));
+    };
+    if !KNOWN_EVENTS.contains(&kind) {
+        return Ok(StreamStep::Continue);
+    }
+    fn reads_as<'a, T: Deserialize<'a>>(text: &'a str) -> bool {
+        serde_json::from_str::<T>(text).is_ok()
+    }
+    let field = members.iter().find_map(|(name, value)| {
+        let text = value.to_string();
+        let ok = match name.as_str() {
+            "index" => reads_as::<u64>(&text),
+            "message" => reads_as::<StartMessageIn<'_>>(&text),
+            "content_block" => reads_as::<BlockIn<'_>>(&text),
+            "delta" => reads_as::<DeltaIn<'_>>(&text),
+            "usage" => reads_as::<Option<AnthropicUsage>>(&text),
+            _ => true,
+        };
+        (!ok).then(|| name.clone())
+    });
+    Err(match field {
+        Some(f) => TranslateError::field(f, format!("invalid in the stream event: {err}")),
+        None => TranslateError::body(format!("upstream stream event is not valid: {err}")),
+    })
 }
 
-fn parse<'a, T: Deserialize<'a>>(raw: &'a RawValue, field: &str) -> Result<T, TranslateError> {
-    serde_json::from_str(raw.get()).map_err(|e| TranslateError::field(field, e.to_string()))
+/// A member the event's type requires.
+fn required<T>(value: Option<T>, field: &str) -> Result<T, TranslateError> {
+    value.ok_or_else(|| TranslateError::field(field, "missing from the stream event"))
 }
 
 impl MessagesToChatStream {
@@ -234,13 +275,13 @@ impl MessagesToChatStream {
         if self.ended {
             return Ok(StreamStep::Continue);
         }
-        let event: EventIn<'_> = serde_json::from_slice(data).map_err(|e| {
-            TranslateError::body(format!("upstream stream event is not valid JSON: {e}"))
-        })?;
+        let event: EventIn<'_> = match serde_json::from_slice(data) {
+            Ok(e) => e,
+            Err(e) => return diagnose(data, &e),
+        };
         match event.kind.as_ref() {
             "message_start" => {
-                let msg: StartMessageIn<'_> =
-                    parse(required(event.message, "message")?, "message")?;
+                let msg = required(event.message, "message")?;
                 self.id = msg.id.into_owned();
                 self.chunk_head.clear();
                 if let Some(u) = msg.usage {
@@ -254,27 +295,20 @@ impl MessagesToChatStream {
                 out.push(self.chunk(delta, None)?);
             }
             "content_block_start" => {
-                let index: u64 = parse(required(event.index, "index")?, "index")?;
-                let raw = required(event.content_block, "content_block")?;
-                let block: BlockIn<'_> = parse(raw, "content_block")?;
+                let index = required(event.index, "index")?;
+                let block = required(event.content_block, "content_block")?;
                 self.block_start(index, &block, out)?;
             }
             "content_block_delta" => {
-                let index: u64 = parse(required(event.index, "index")?, "index")?;
-                let delta: BlockDeltaIn<'_> = parse(required(event.delta, "delta")?, "delta")?;
+                let index = required(event.index, "index")?;
+                let delta = required(event.delta, "delta")?;
                 self.block_delta(index, &delta, out)?;
             }
             "message_delta" => {
-                if let Some(raw) = event.usage {
-                    if let Some(u) = parse::<Option<AnthropicUsage>>(raw, "usage")? {
-                        self.merge_usage(&u);
-                    }
+                if let Some(u) = event.usage {
+                    self.merge_usage(&u);
                 }
-                let delta: MessageDeltaIn<'_> = match event.delta {
-                    Some(raw) => parse(raw, "delta")?,
-                    None => MessageDeltaIn { stop_reason: None },
-                };
-                if let Some(stop) = delta.stop_reason.as_deref() {
+                if let Some(stop) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
                     self.finish(stop, out)?;
                 }
             }
@@ -399,12 +433,12 @@ impl MessagesToChatStream {
     fn block_delta(
         &mut self,
         index: u64,
-        delta: &BlockDeltaIn<'_>,
+        delta: &DeltaIn<'_>,
         out: &mut Vec<Vec<u8>>,
     ) -> Result<(), TranslateError> {
         let mut piece = DeltaOut::default();
         let compact;
-        match delta.kind.as_ref() {
+        match delta.kind.as_deref().unwrap_or_default() {
             "text_delta" => {
                 piece.content = Some(delta.text.as_deref().unwrap_or(""));
             }
