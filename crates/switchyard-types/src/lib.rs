@@ -9,11 +9,14 @@
 //! - [`openai`]: borrowed request *views* that check the fields the gateway relies on (types
 //!   only, never closed value sets, so new roles or options are not rejected), the OpenAI error
 //!   body, and the usage block.
+//! - [`anthropic`] and [`gemini`]: those providers' wire formats and their translation to and
+//!   from OpenAI's.
 //!
 //! No IO and no async: everything here is pure and unit-testable.
 #![forbid(unsafe_code)]
 
 pub mod anthropic;
 pub mod extras;
+pub mod gemini;
 pub mod json;
 pub mod openai;
