@@ -142,6 +142,8 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             ProviderKind::Anthropic {
                 api_version: Some(v),
             } => format!("anthropic, anthropic-version {v}"),
+            ProviderKind::Gemini => "gemini".to_owned(),
+            ProviderKind::Vertex => "vertex".to_owned(),
         };
         let endpoint = match &p.endpoint {
             Endpoint::Url(u) => strip_userinfo(u),

@@ -116,6 +116,12 @@ pub enum ProviderKind {
         /// The `anthropic-version` header, when the config overrides the built-in one.
         api_version: Option<String>,
     },
+    /// Google's Gemini API (AI Studio) at `{base_url}/models/{model}:generateContent` with
+    /// `x-goog-api-key`.
+    Gemini,
+    /// Gemini on Vertex AI at `{base_url}/models/{model}:generateContent` with an OAuth bearer
+    /// token in `Authorization`.
+    Vertex,
 }
 
 /// Where a provider is reached.

@@ -102,6 +102,10 @@ pub enum RawProviderKind {
     Azure,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Google's Gemini API on Google AI Studio (`generativelanguage.googleapis.com`, API key).
+    Gemini,
+    /// Gemini on Google Cloud's Vertex AI (OAuth bearer token).
+    Vertex,
     /// The built-in mock provider.
     Mock,
 }
@@ -122,6 +126,10 @@ pub struct RawProvider {
     pub headers: BTreeMap<String, EnvString>,
     /// Azure's `api-version` query parameter, or Anthropic's `anthropic-version` header.
     pub api_version: Option<EnvString>,
+    /// Vertex AI: the Google Cloud project, which with `location` spells the base URL.
+    pub project: Option<EnvString>,
+    /// Vertex AI: the region (`us-central1`, ...) or `global`.
+    pub location: Option<EnvString>,
 }
 
 /// One entry of `models:` (an alias).

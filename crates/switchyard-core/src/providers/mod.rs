@@ -6,6 +6,7 @@
 //! [`build`].
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 pub mod sse;
 
@@ -172,7 +173,11 @@ pub fn build(
     let base = match &cfg.endpoint {
         Endpoint::Url(u) => u.clone(),
         Endpoint::EmbeddedMock => mock_url
-            .map(|m| format!("{m}/v1"))
+            .map(|m| match cfg.kind {
+                ProviderKind::Gemini => format!("{m}/v1beta"),
+                ProviderKind::Vertex => format!("{m}/{}", gemini::MOCK_VERTEX_PATH),
+                _ => format!("{m}/v1"),
+            })
             .ok_or_else(|| GatewayError::Internal("embedded mock is not running".into()))?,
     };
     Ok(match &cfg.kind {
@@ -185,6 +190,10 @@ pub fn build(
             &base,
             api_version.as_deref(),
         )?),
+        ProviderKind::Gemini => {
+            Arc::new(gemini::Gemini::new(cfg, &base, gemini::Flavor::AiStudio)?)
+        }
+        ProviderKind::Vertex => Arc::new(gemini::Gemini::new(cfg, &base, gemini::Flavor::Vertex)?),
     })
 }
 
