@@ -50,9 +50,14 @@ pub(crate) struct Knobs {
     /// Anthropic streams: send this many events, then an `error` event (`overloaded_error`),
     /// then end the stream, the way the real API reports failures after a 200.
     pub(crate) stream_error_after_chunks: Option<u32>,
-    /// Anthropic: reject the request with the API's context-length error, so gateways can
-    /// be tested on detecting it.
+    /// Anthropic and Gemini: reject the request with the API's context-length error, so
+    /// gateways can be tested on detecting it.
     pub(crate) prompt_too_long: Option<bool>,
+    /// Gemini: stop the answer with `finishReason: SAFETY` and blocking `safetyRatings`, as
+    /// Google's filters do.
+    pub(crate) safety_block: Option<bool>,
+    /// Gemini: refuse the prompt itself (`promptFeedback.blockReason: SAFETY`, no candidates).
+    pub(crate) prompt_blocked: Option<bool>,
 }
 
 /// Header that carries knobs as a JSON object, for requests whose body the mock does not
