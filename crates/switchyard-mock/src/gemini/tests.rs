@@ -733,9 +733,10 @@ async fn errors_match_google_shapes() {
     // Unknown methods and paths are Google's 404s.
     let (status, _, b) = post(&mock, &format!("{STUDIO}:summarize"), &[], &ask(json!({}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    serde_json::from_slice::<Value>(&b).unwrap()["error"]["status"]
-        .as_str()
-        .map(|s| assert_eq!(s, "NOT_FOUND"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b).unwrap()["error"]["status"],
+        "NOT_FOUND"
+    );
     let (status, _, b) = post(&mock, "/v1beta/files/abc", &[], &json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(

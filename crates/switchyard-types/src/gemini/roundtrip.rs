@@ -420,8 +420,11 @@ fn openai_requests_keep_their_meaning_through_gemini() {
     }
 }
 
+/// What one candidate says: its text, its function calls, its finish reason.
+type Truth = (String, Vec<(String, Value)>, &'static str);
+
 /// A random Gemini answer: text pieces and function calls per candidate, with a finish reason.
-fn random_answer(rng: &mut Rng) -> (Vec<(String, Vec<(String, Value)>, &'static str)>, Value) {
+fn random_answer(rng: &mut Rng) -> (Vec<Truth>, Value) {
     let n = 1 + rng.below(2);
     let mut truth = Vec::new();
     let mut candidates = Vec::new();
