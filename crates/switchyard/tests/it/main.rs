@@ -9,6 +9,7 @@ mod auth;
 mod chat;
 mod cli;
 mod errors;
+mod gemini;
 mod harness;
 mod sdk;
 mod shutdown;
