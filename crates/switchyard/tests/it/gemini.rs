@@ -716,3 +716,70 @@ async fn openai_python_sdk_against_gemini() {
     );
     crate::sdk::openai_sdk_against(&cfg, "g", "gem").await;
 }
+
+/// Anthropic's Python SDK against a Gemini alias: its event accumulator must accept the
+/// composed Messages stream, tools included.
+#[tokio::test]
+async fn anthropic_python_sdk_against_gemini() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import anthropic"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "python3 with the `anthropic` package is needed in CI"
+        );
+        eprintln!("skipped: python3 with the `anthropic` package is not installed");
+        return;
+    }
+    let mock = keyed_mock().await;
+    let cfg = format!(
+        "{}auth:\n  master_key: {}\n",
+        config(&mock),
+        crate::sdk::KEY
+    );
+    let gw = Gateway::start(&cfg).await;
+    let script = r#"
+import sys
+import anthropic
+client = anthropic.Anthropic(base_url=sys.argv[1], api_key=sys.argv[2], max_retries=0, timeout=20)
+messages = [{"role": "user", "content": "Say hello in five words."}]
+msg = client.messages.create(model="g", max_tokens=200, system="Be brief.", messages=messages)
+assert msg.model == "g" and msg.content[0].type == "text" and msg.content[0].text, msg
+assert msg.stop_reason == "end_turn" and msg.usage.output_tokens > 0, msg
+with client.messages.stream(model="g", max_tokens=200, messages=messages) as stream:
+    text = "".join(stream.text_stream)
+    final = stream.get_final_message()
+assert text and final.stop_reason == "end_turn" and final.usage.output_tokens > 0, final
+tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+with client.messages.stream(model="g", max_tokens=200, messages=messages, tools=[tool],
+                            tool_choice={"type": "tool", "name": "get_weather"}) as stream:
+    final = stream.get_final_message()
+use = [b for b in final.content if b.type == "tool_use"][0]
+assert final.stop_reason == "tool_use" and use.name == "get_weather" and use.input["city"], final
+followup = messages + [
+    {"role": "assistant", "content": [b.model_dump() for b in final.content]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "21C"}]},
+]
+msg = client.messages.create(model="g", max_tokens=200, messages=followup, tools=[tool])
+assert msg.content[0].text, msg
+try:
+    client.messages.create(model="gem-long/gemini-2.5-flash", max_tokens=20, messages=messages)
+    raise AssertionError("expected an error")
+except anthropic.BadRequestError as e:
+    assert "prompt is too long" in str(e), e
+print("ok")
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, &gw.url, crate::sdk::KEY]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "SDK script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
