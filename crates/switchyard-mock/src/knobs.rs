@@ -50,7 +50,7 @@ pub(crate) struct Knobs {
     /// Anthropic streams: send this many events, then an `error` event (`overloaded_error`),
     /// then end the stream, the way the real API reports failures after a 200.
     pub(crate) stream_error_after_chunks: Option<u32>,
-    /// Anthropic and Bedrock: reject the request with the API's context-length error, so
+    /// Anthropic, Bedrock and Gemini: reject the request with the API's context-length error, so
     /// gateways can be tested on detecting it.
     pub(crate) prompt_too_long: Option<bool>,
     /// Bedrock streams: send this many messages, then a `modelStreamErrorException` exception
@@ -58,6 +58,11 @@ pub(crate) struct Knobs {
     pub(crate) stream_exception_after_chunks: Option<u32>,
     /// Bedrock: answer as if a guardrail intervened (`stopReason: guardrail_intervened`).
     pub(crate) guardrail: Option<bool>,
+    /// Gemini: stop the answer with `finishReason: SAFETY` and blocking `safetyRatings`, as
+    /// Google's filters do.
+    pub(crate) safety_block: Option<bool>,
+    /// Gemini: refuse the prompt itself (`promptFeedback.blockReason: SAFETY`, no candidates).
+    pub(crate) prompt_blocked: Option<bool>,
 }
 
 /// Header that carries knobs as a JSON object, for requests whose body the mock does not

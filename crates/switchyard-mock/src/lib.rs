@@ -8,7 +8,8 @@
 //! Layout: this file holds the configuration, the router and the headers every response
 //! shares; each provider format has its own module (`openai` for OpenAI and Azure OpenAI,
 //! `anthropic` for Anthropic's Messages API, `bedrock` for AWS Bedrock's Converse API with its
-//! binary eventstream and SigV4 checks); `knobs` parses the per-request `"mock"` object;
+//! binary eventstream and SigV4 checks, `gemini` for Google's Gemini API on AI Studio and
+//! Vertex AI); `knobs` parses the per-request `"mock"` object;
 //! `sse` is the streaming body; `text` makes fake text, ids and token counts; `limits` tracks
 //! the fake rate-limit budget and formats its reset times.
 //!
@@ -18,6 +19,7 @@
 
 mod anthropic;
 mod bedrock;
+mod gemini;
 mod knobs;
 mod limits;
 mod openai;
@@ -45,7 +47,9 @@ pub struct MockConfig {
     pub chunk_delay: Duration,
     /// When set, requests must present this key the way their provider expects, else 401 in
     /// that provider's shape: OpenAI routes take `Authorization: Bearer <key>` (or Azure's
-    /// `api-key: <key>` header), Anthropic routes take `x-api-key: <key>`.
+    /// `api-key: <key>` header), Anthropic routes take `x-api-key: <key>`, Gemini's AI Studio
+    /// routes take `x-goog-api-key: <key>` (or `?key=<key>`) and its Vertex AI routes
+    /// `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
 }
 
@@ -60,6 +64,10 @@ pub struct MockConfig {
 /// request looks like an Anthropic client's (an `anthropic-version` header, or `x-api-key`
 /// without `Authorization`) and in OpenAI's otherwise. Unknown paths get a 404 in OpenAI's
 /// shape, except under `/v1/messages` or from Anthropic clients, which get Anthropic's.
+/// Gemini's `generateContent`, `streamGenerateContent`, `countTokens`, `embedContent` and
+/// `batchEmbedContents` are served under `/v1beta/models/` (AI Studio) and
+/// `/v1/projects/{project}/locations/{location}/publishers/google/models/` (Vertex AI); unknown
+/// paths there get Google's 404.
 pub fn router(cfg: MockConfig) -> Router {
     let shared = Arc::new(Shared {
         cfg,
@@ -69,6 +77,7 @@ pub fn router(cfg: MockConfig) -> Router {
         .merge(openai::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
+        .merge(gemini::routes())
         .route(
             "/v1/models",
             get(list_models).fallback(models_method_not_allowed),
@@ -132,6 +141,9 @@ async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if bedrock::owns_path(uri.path()) {
         return bedrock::not_found(method, uri).await;
     }
+    if gemini::owns_path(uri.path()) {
+        return gemini::not_found(method, uri).await;
+    }
     if anthropic::owns_path(uri.path()) || anthropic::is_client(&headers) {
         anthropic::not_found(method, uri).await
     } else {
@@ -171,6 +183,9 @@ pub(crate) enum Flavor {
     Anthropic,
     /// `x-amzn-RequestId` (Bedrock reports no rate-limit headers).
     Bedrock,
+    /// Google's front-end headers (`server`, `vary`, `server-timing`, ...); Google sends no
+    /// request id or rate-limit headers.
+    Gemini,
 }
 
 /// The request id a handler already put in the body (Anthropic error bodies carry one), so
@@ -379,6 +394,7 @@ async fn common_headers(State(shared): State<Arc<Shared>>, req: Request, next: N
                 h.insert(reset.clone(), at(reset_ms));
             }
         }
+        Flavor::Gemini => gemini::add_headers(h, elapsed),
     }
     resp
 }

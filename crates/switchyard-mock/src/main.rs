@@ -15,8 +15,9 @@ usage: switchyard-mock [--listen ADDR] [--latency-ms N] [--chunk-delay-ms N] [--
 
 A mock LLM provider speaking OpenAI's (and Azure OpenAI's) chat completions,
 embeddings and models APIs, Anthropic's Messages, token counting and models
-APIs, and AWS Bedrock's Converse and ConverseStream (SigV4-signed; signatures made
-with the published test key AKIDMOCKSWITCHYARD01 are verified), with latency and
+APIs, AWS Bedrock's Converse and ConverseStream (SigV4-signed; signatures made
+with the published test key AKIDMOCKSWITCHYARD01 are verified), and Google's Gemini
+API (AI Studio and Vertex AI paths), with latency and
 fault knobs.
 
 options:
@@ -24,7 +25,9 @@ options:
   --latency-ms N        delay before response headers, in milliseconds (default 0)
   --chunk-delay-ms N    delay between streamed chunks, in milliseconds (default 0)
   --api-key KEY         require this key: as a bearer token or Azure api-key header
-                        on OpenAI routes, as the x-api-key header on Anthropic routes
+                        on OpenAI routes, as the x-api-key header on Anthropic routes,
+                        as x-goog-api-key (or ?key=) on Gemini AI Studio routes and as
+                        a bearer token on Vertex AI routes
   -h, --help            print this help
 
 After binding, prints one line `switchyard-mock listening on http://IP:PORT`.";

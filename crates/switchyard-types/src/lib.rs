@@ -9,6 +9,8 @@
 //! - [`openai`]: borrowed request *views* that check the fields the gateway relies on (types
 //!   only, never closed value sets, so new roles or options are not rejected), the OpenAI error
 //!   body, and the usage block.
+//! - [`anthropic`] and [`gemini`]: those providers' wire formats and their translation to and
+//!   from OpenAI's.
 //!
 //! No IO and no async: everything here is pure and unit-testable.
 #![forbid(unsafe_code)]
@@ -16,6 +18,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod extras;
+pub mod gemini;
 pub mod json;
 pub mod openai;
 pub mod sse;

@@ -143,6 +143,8 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
                 api_version: Some(v),
             } => format!("anthropic, anthropic-version {v}"),
             ProviderKind::Bedrock { region, .. } => format!("bedrock, region {region}"),
+            ProviderKind::Gemini => "gemini".to_owned(),
+            ProviderKind::Vertex => "vertex".to_owned(),
         };
         let endpoint = match &p.endpoint {
             Endpoint::Url(u) => strip_userinfo(u),

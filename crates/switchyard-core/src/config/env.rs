@@ -110,6 +110,13 @@ pub const ENV_ANTHROPIC_KEY: &str = "ANTHROPIC_API_KEY";
 pub const ENV_ANTHROPIC_BASE_URL: &str = "ANTHROPIC_BASE_URL";
 /// Where Anthropic's Messages API lives when nothing overrides it.
 pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
+/// Google AI Studio's API key, as Google's Gemini SDKs read it.
+pub const ENV_GEMINI_KEY: &str = "GEMINI_API_KEY";
+/// Google AI Studio's API key under its other name; Google's SDKs prefer it when both are set,
+/// and so does the gateway.
+pub const ENV_GOOGLE_KEY: &str = "GOOGLE_API_KEY";
+/// Where Google AI Studio's Gemini API lives.
+pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 /// Ollama's host (`127.0.0.1:11434` or a URL), as the Ollama CLI reads it.
 pub const ENV_OLLAMA_HOST: &str = "OLLAMA_HOST";
 

@@ -120,6 +120,12 @@ pub enum ProviderKind {
         /// The `anthropic-version` header, when the config overrides the built-in one.
         api_version: Option<String>,
     },
+    /// Google's Gemini API (AI Studio) at `{base_url}/models/{model}:generateContent` with
+    /// `x-goog-api-key`.
+    Gemini,
+    /// Gemini on Vertex AI at `{base_url}/models/{model}:generateContent` with an OAuth bearer
+    /// token in `Authorization`.
+    Vertex,
     /// AWS Bedrock's Converse API at `{base_url}/model/{model}/converse`, signed with SigV4.
     Bedrock {
         /// The AWS region requests are signed for.

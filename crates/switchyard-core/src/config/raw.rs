@@ -123,6 +123,10 @@ pub enum RawProviderKind {
     Azure,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Google's Gemini API on Google AI Studio (`generativelanguage.googleapis.com`, API key).
+    Gemini,
+    /// Gemini on Google Cloud's Vertex AI (OAuth bearer token).
+    Vertex,
     /// The built-in mock provider.
     Mock,
     /// AWS Bedrock's Converse API, signed with SigV4.
@@ -154,6 +158,10 @@ pub struct RawProvider {
     /// Bedrock: the session token of temporary credentials (else `AWS_SESSION_TOKEN`, when the
     /// keys come from the environment too).
     pub aws_session_token: Option<EnvString>,
+    /// Vertex AI: the Google Cloud project, which with `location` spells the base URL.
+    pub project: Option<EnvString>,
+    /// Vertex AI: the region (`us-central1`, ...) or `global`.
+    pub location: Option<EnvString>,
 }
 
 /// One entry of `models:` (an alias).

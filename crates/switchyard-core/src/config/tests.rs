@@ -250,3 +250,125 @@ fn env_expansion_rules() {
     assert!(raw::expand("${A", &vars).is_err());
     assert!(raw::expand("${1A}", &vars).is_err());
 }
+
+#[test]
+fn gemini_and_vertex_providers() {
+    let cfg = load(
+        r#"
+providers:
+  studio:
+    type: gemini
+    api_key: ${GEMINI_API_KEY}
+  vertex-url:
+    type: vertex
+    base_url: https://europe-west4-aiplatform.googleapis.com/v1/projects/p1/locations/europe-west4/publishers/google/
+    api_key: ya29.token
+  vertex-derived:
+    type: vertex
+    project: my-project-42
+    location: us-central1
+  vertex-global:
+    type: vertex
+    project: my-project-42
+    location: global
+"#,
+        &[("GEMINI_API_KEY", "AIza-1")],
+    )
+    .unwrap();
+    let p = &cfg.providers;
+    assert_eq!(p["studio"].kind, ProviderKind::Gemini);
+    assert_eq!(
+        p["studio"].endpoint,
+        Endpoint::Url("https://generativelanguage.googleapis.com/v1beta".into())
+    );
+    assert_eq!(p["vertex-url"].kind, ProviderKind::Vertex);
+    assert_eq!(
+        p["vertex-url"].endpoint,
+        Endpoint::Url(
+            "https://europe-west4-aiplatform.googleapis.com/v1/projects/p1/locations/europe-west4/publishers/google".into()
+        )
+    );
+    assert_eq!(
+        p["vertex-derived"].endpoint,
+        Endpoint::Url(
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project-42/locations/us-central1/publishers/google".into()
+        )
+    );
+    assert_eq!(
+        p["vertex-global"].endpoint,
+        Endpoint::Url(
+            "https://aiplatform.googleapis.com/v1/projects/my-project-42/locations/global/publishers/google".into()
+        )
+    );
+
+    // Problems name the key at fault.
+    for (yaml, key, words) in [
+        ("providers:\n  v:\n    type: vertex\n", "providers.v.base_url", "project"),
+        (
+            "providers:\n  v:\n    type: vertex\n    project: Bad_Project\n    location: us-central1\n",
+            "providers.v.project",
+            "project id",
+        ),
+        (
+            "providers:\n  v:\n    type: vertex\n    project: good-project\n    location: \"us central\"\n",
+            "providers.v.location",
+            "location",
+        ),
+        (
+            "providers:\n  v:\n    type: vertex\n    project: good-project\n    location: us-east1\n    base_url: https://x/v1\n",
+            "providers.v.base_url",
+            "not both",
+        ),
+        (
+            "providers:\n  g:\n    type: gemini\n    project: good-project\n",
+            "providers.g.project",
+            "only Vertex",
+        ),
+        (
+            "providers:\n  g:\n    type: gemini\n    api_version: v1\n",
+            "providers.g.api_version",
+            "api_version",
+        ),
+    ] {
+        let e = err(yaml);
+        assert!(e.contains(key) && e.contains(words), "{yaml}\n{e}");
+    }
+    // Unknown keys stay errors.
+    let e = err("providers:\n  g:\n    type: gemini\n    region: x\n");
+    assert!(e.contains("region"), "{e}");
+}
+
+#[test]
+fn embedded_default_adds_gemini_from_its_key_and_the_gemini_demo() {
+    let cfg = embedded_default(&env(&[("GEMINI_API_KEY", "AIza-g")]));
+    assert_eq!(cfg.providers["gemini"].kind, ProviderKind::Gemini);
+    assert_eq!(
+        cfg.providers["gemini"]
+            .api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned()),
+        Some("AIza-g".to_owned())
+    );
+    let cfg = embedded_default(&env(&[
+        ("GEMINI_API_KEY", "AIza-g"),
+        ("GOOGLE_API_KEY", "AIza-o"),
+    ]));
+    assert_eq!(
+        cfg.providers["gemini"]
+            .api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned()),
+        Some("AIza-o".to_owned())
+    );
+    let cfg = embedded_default(&env(&[]));
+    assert!(!cfg.providers.contains_key("gemini"));
+    assert_eq!(
+        cfg.providers["mock-gemini"].endpoint,
+        Endpoint::EmbeddedMock
+    );
+    assert_eq!(cfg.providers["mock-gemini"].kind, ProviderKind::Gemini);
+    assert_eq!(
+        &*cfg.models["demo-gemini"].deployments[0].provider.name,
+        "mock-gemini"
+    );
+}

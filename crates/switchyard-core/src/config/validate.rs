@@ -199,6 +199,18 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             }),
         );
     }
+    if let Some(key) = nonempty(env::ENV_GOOGLE_KEY).or_else(|| nonempty(env::ENV_GEMINI_KEY)) {
+        providers.insert(
+            "gemini".to_owned(),
+            Arc::new(ProviderConfig {
+                name: Arc::from("gemini"),
+                kind: ProviderKind::Gemini,
+                endpoint: Endpoint::Url(env::DEFAULT_GEMINI_BASE_URL.to_owned()),
+                api_key: Some(Secret::new(key)),
+                headers: Vec::new(),
+            }),
+        );
+    }
     if let Some(host) = nonempty(env::ENV_OLLAMA_HOST) {
         let host = host.trim_end_matches('/');
         let base = if host.starts_with("http://") || host.starts_with("https://") {
@@ -249,13 +261,23 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         api_key: None,
         headers: Vec::new(),
     });
+    // And in Gemini's format, behind `demo-gemini`.
+    let mock_gemini = Arc::new(ProviderConfig {
+        name: Arc::from("mock-gemini"),
+        kind: ProviderKind::Gemini,
+        endpoint: Endpoint::EmbeddedMock,
+        api_key: None,
+        headers: Vec::new(),
+    });
     providers.insert("mock-bedrock".to_owned(), mock_bedrock.clone());
+    providers.insert("mock-gemini".to_owned(), mock_gemini.clone());
     let mut models = BTreeMap::new();
     for (alias, provider, model) in [
         ("demo", &mock, "mock-gpt"),
         ("demo-embed", &mock, "mock-embed"),
         ("demo-claude", &mock_anthropic, "mock-claude"),
         ("demo-bedrock", &mock_bedrock, "mock.bedrock-model-v1:0"),
+        ("demo-gemini", &mock_gemini, "mock-gemini"),
     ] {
         models.insert(
             alias.to_owned(),
@@ -631,6 +653,13 @@ impl Validator<'_> {
                 );
                 Endpoint::EmbeddedMock
             }
+            (None, RawProviderKind::Gemini) => {
+                Endpoint::Url(env::DEFAULT_GEMINI_BASE_URL.to_owned())
+            }
+            (None, RawProviderKind::Vertex) => match self.vertex_base(raw, &path) {
+                Some(url) => Endpoint::Url(url),
+                None => Endpoint::EmbeddedMock,
+            },
             (Some(url), _) => {
                 let u = url.0.trim_end_matches('/');
                 match u.parse::<http::Uri>() {
@@ -651,15 +680,34 @@ impl Validator<'_> {
                 }
             }
         };
+        if raw.kind != RawProviderKind::Vertex {
+            for (k, v) in [("project", &raw.project), ("location", &raw.location)] {
+                if v.is_some() {
+                    self.problem(&at(k), format!("only Vertex AI providers take `{k}`"));
+                }
+            }
+        } else if raw.base_url.is_some() && (raw.project.is_some() || raw.location.is_some()) {
+            self.problem(
+                &at("base_url"),
+                "set either `base_url` or `project` and `location`, not both",
+            );
+        }
         let kind = match raw.kind {
-            RawProviderKind::Openai | RawProviderKind::Mock => {
+            RawProviderKind::Openai
+            | RawProviderKind::Mock
+            | RawProviderKind::Gemini
+            | RawProviderKind::Vertex => {
                 if raw.api_version.is_some() {
                     self.problem(
                         &at("api_version"),
                         "only Azure and Anthropic providers take `api_version`",
                     );
                 }
-                ProviderKind::OpenAi
+                match raw.kind {
+                    RawProviderKind::Gemini => ProviderKind::Gemini,
+                    RawProviderKind::Vertex => ProviderKind::Vertex,
+                    _ => ProviderKind::OpenAi,
+                }
             }
             RawProviderKind::Bedrock => {
                 let (region, credentials) = self.bedrock(raw, &at)?;
@@ -846,6 +894,68 @@ impl Validator<'_> {
                 secret_access_key: Secret::new(secret?),
                 session_token: token.map(Secret::new),
             },
+        ))
+    }
+
+    /// Vertex AI's base URL from `project` and `location`, reporting what is missing or
+    /// malformed under the key at fault.
+    fn vertex_base(&mut self, raw: &raw::RawProvider, path: &[Seg]) -> Option<String> {
+        let at = |k: &str| {
+            let mut p = path.to_vec();
+            p.push(key(k));
+            p
+        };
+        let (Some(project), Some(location)) = (&raw.project, &raw.location) else {
+            self.problem(
+                &at("base_url"),
+                "Vertex AI needs `base_url: https://<location>-aiplatform.googleapis.com/v1/\
+                 projects/<project>/locations/<location>/publishers/google`, or `project` and \
+                 `location`",
+            );
+            return None;
+        };
+        let (project, location) = (project.0.trim(), location.0.trim());
+        let mut ok = true;
+        let project_ok = project.len() >= 4
+            && project.len() <= 63
+            && project.starts_with(|c: char| c.is_ascii_lowercase())
+            && !project.ends_with('-')
+            && project
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.:".contains(c));
+        if !project_ok {
+            self.problem(
+                &at("project"),
+                format!(
+                    "`{project}` is not a Google Cloud project id (lower-case letters, digits \
+                     and hyphens, starting with a letter)"
+                ),
+            );
+            ok = false;
+        }
+        let location_ok = !location.is_empty()
+            && location
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !location_ok {
+            self.problem(
+                &at("location"),
+                format!(
+                    "`{location}` is not a Vertex AI location such as `us-central1` or `global`"
+                ),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        let host = if location == "global" {
+            "aiplatform.googleapis.com".to_owned()
+        } else {
+            format!("{location}-aiplatform.googleapis.com")
+        };
+        Some(format!(
+            "https://{host}/v1/projects/{project}/locations/{location}/publishers/google"
         ))
     }
 }

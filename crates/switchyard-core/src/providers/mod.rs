@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod gemini;
 pub mod openai;
 
 use std::sync::Arc;
@@ -187,7 +188,11 @@ pub fn build(
             .map(str::to_owned)
             .ok_or_else(|| GatewayError::Internal("embedded mock is not running".into()))?,
         Endpoint::EmbeddedMock => mock_url
-            .map(|m| format!("{m}/v1"))
+            .map(|m| match cfg.kind {
+                ProviderKind::Gemini => format!("{m}/v1beta"),
+                ProviderKind::Vertex => format!("{m}/{}", gemini::MOCK_VERTEX_PATH),
+                _ => format!("{m}/v1"),
+            })
             .ok_or_else(|| GatewayError::Internal("embedded mock is not running".into()))?,
     };
     Ok(match &cfg.kind {
@@ -204,6 +209,10 @@ pub fn build(
             region,
             credentials,
         } => Arc::new(bedrock::Bedrock::new(cfg, &base, region, credentials)?),
+        ProviderKind::Gemini => {
+            Arc::new(gemini::Gemini::new(cfg, &base, gemini::Flavor::AiStudio)?)
+        }
+        ProviderKind::Vertex => Arc::new(gemini::Gemini::new(cfg, &base, gemini::Flavor::Vertex)?),
     })
 }
 

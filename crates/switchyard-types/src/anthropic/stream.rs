@@ -214,7 +214,10 @@ fn diagnose(data: &[u8], err: &serde_json::Error) -> Result<StreamStep, Translat
         )));
     };
     let Some(kind) = members.get("type").and_then(|t| t.as_str()) else {
-        return Err(TranslateError::field("type", "the stream event has no type"));
+        return Err(TranslateError::field(
+            "type",
+            "the stream event has no type",
+        ));
     };
     if !KNOWN_EVENTS.contains(&kind) {
         return Ok(StreamStep::Continue);

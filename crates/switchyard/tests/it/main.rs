@@ -11,6 +11,7 @@ mod capabilities;
 mod chat;
 mod cli;
 mod errors;
+mod gemini;
 mod harness;
 mod sdk;
 mod shutdown;
