@@ -17,6 +17,9 @@ use switchyard_types::bedrock::eventstream::{decode, encode, Header, HeaderValue
 use switchyard_types::bedrock::request::chat_to_converse;
 use switchyard_types::bedrock::response::converse_to_chat_response;
 use switchyard_types::bedrock::stream::ConverseToChatStream;
+use switchyard_types::gemini::request::chat_to_gemini;
+use switchyard_types::gemini::response::gemini_to_chat_response;
+use switchyard_types::gemini::stream::GeminiToChatStream;
 
 fn chat_request() -> Vec<u8> {
     let tool = |name: &str| {
@@ -185,6 +188,40 @@ fn converse_stream() -> Vec<Vec<u8>> {
         .collect()
 }
 
+fn gemini_response() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"text": "Invoice 2 is a March order of 40 widgets. ".repeat(4)},
+            {"functionCall": {"name": "fetch", "args": {"q": "invoice 2"}}}
+        ]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 812, "candidatesTokenCount": 64,
+            "totalTokenCount": 876},
+        "modelVersion": "gemini-2.5-flash", "responseId": "resp-1"
+    }))
+    .unwrap()
+}
+
+/// 100 `streamGenerateContent` events: 99 text pieces and a last one with the finish reason
+/// and usage.
+fn gemini_events() -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = (0..99)
+        .map(|i| {
+            serde_json::to_vec(&json!({"candidates": [{"content": {"role": "model",
+                "parts": [{"text": format!("word{i} ")}]}, "index": 0}],
+                "modelVersion": "gemini-2.5-flash", "responseId": "resp-1"}))
+            .unwrap()
+        })
+        .collect();
+    out.push(
+        serde_json::to_vec(&json!({"candidates": [{"content": {"role": "model",
+            "parts": [{"text": "end"}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 25, "candidatesTokenCount": 100,
+            "totalTokenCount": 125}, "modelVersion": "gemini-2.5-flash", "responseId": "resp-1"}))
+        .unwrap(),
+    );
+    out
+}
+
 fn requests(c: &mut Criterion) {
     let chat = chat_request();
     c.bench_function("request/openai->anthropic", |b| {
@@ -193,6 +230,9 @@ fn requests(c: &mut Criterion) {
     let messages = messages_request();
     c.bench_function("request/anthropic->openai", |b| {
         b.iter(|| messages_to_chat(black_box(&messages), "gpt-4o").unwrap())
+    });
+    c.bench_function("request/openai->gemini", |b| {
+        b.iter(|| chat_to_gemini(black_box(&chat)).unwrap())
     });
     c.bench_function("request/openai->bedrock", |b| {
         b.iter(|| chat_to_converse(black_box(&chat)).unwrap())
@@ -207,6 +247,10 @@ fn responses(c: &mut Criterion) {
     let converse = converse_response();
     c.bench_function("response/bedrock->openai", |b| {
         b.iter(|| converse_to_chat_response(black_box(&converse), "id", "smart", 1, false).unwrap())
+    });
+    let gemini = gemini_response();
+    c.bench_function("response/gemini->openai", |b| {
+        b.iter(|| gemini_to_chat_response(black_box(&gemini), "smart", 1, "n").unwrap())
     });
     let completion = chat_completion();
     c.bench_function("response/openai->anthropic", |b| {
@@ -239,6 +283,20 @@ fn streams(c: &mut Criterion) {
     });
 }
 
+fn gemini_stream(c: &mut Criterion) {
+    let events = gemini_events();
+    c.bench_function("stream100/gemini->openai", |b| {
+        b.iter(|| {
+            let mut s = GeminiToChatStream::new("smart", 1, true, 1, "n");
+            let mut out = Vec::new();
+            for e in &events {
+                s.push(black_box(e), &mut out).unwrap();
+            }
+            out
+        })
+    });
+}
+
 fn bedrock_stream(c: &mut Criterion) {
     let frames = converse_stream();
     // Decoding (both CRCs) is part of the cost: the relay hands the adapter raw messages.
@@ -255,5 +313,12 @@ fn bedrock_stream(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, requests, responses, streams, bedrock_stream);
+criterion_group!(
+    benches,
+    requests,
+    responses,
+    streams,
+    gemini_stream,
+    bedrock_stream
+);
 criterion_main!(benches);

@@ -17,6 +17,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod chunk;
 pub mod extras;
 pub mod gemini;
 pub mod json;

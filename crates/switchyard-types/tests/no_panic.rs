@@ -181,3 +181,68 @@ mod bedrock {
         }
     }
 }
+
+mod gemini {
+    use switchyard_types::gemini::request::{chat_to_gemini, embeddings_to_gemini};
+    use switchyard_types::gemini::response::{
+        gemini_error_to_anthropic, gemini_to_chat_response, gemini_to_embeddings_response,
+        parse_error,
+    };
+    use switchyard_types::gemini::stream::GeminiToChatStream;
+    use switchyard_types::sse;
+
+    fn exercise(data: &[u8]) {
+        let _ = chat_to_gemini(data);
+        let _ = embeddings_to_gemini(data, "m", true);
+        let _ = gemini_to_chat_response(data, "m", 0, "n");
+        let _ = gemini_to_embeddings_response(data, "m", true);
+        let _ = parse_error(data);
+        let _ = gemini_error_to_anthropic(429, data);
+        let mut stream = GeminiToChatStream::new("m", 0, true, 2, "n");
+        let mut out = Vec::new();
+        let mut rest = data;
+        while let Some((end, sep)) = sse::event_end(rest) {
+            let event = sse::parse(&rest[..end]);
+            let _ = stream.push(&event.data, &mut out);
+            rest = &rest[end + sep..];
+        }
+    }
+
+    #[test]
+    fn damaged_gemini_inputs_never_panic() {
+        let inputs: [&[u8]; 8] = [
+            include_bytes!("../../switchyard-mock/fixtures/gemini/generate_content.json"),
+            include_bytes!(
+                "../../switchyard-mock/fixtures/gemini/generate_content_function_call.json"
+            ),
+            include_bytes!("../../switchyard-mock/fixtures/gemini/generate_content_safety.json"),
+            include_bytes!(
+                "../../switchyard-mock/fixtures/gemini/generate_content_prompt_blocked.json"
+            ),
+            include_bytes!("../../switchyard-mock/fixtures/gemini/batch_embed_contents.json"),
+            include_bytes!("../../switchyard-mock/fixtures/gemini/error_429.json"),
+            include_bytes!("../../switchyard-mock/fixtures/gemini/stream.sse"),
+            include_bytes!("../../switchyard-mock/fixtures/gemini/stream_function_call.sse"),
+        ];
+        let mut state = 0x1234_5678_9ABC_DEF1_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for input in inputs {
+            for len in 0..=input.len() {
+                exercise(&input[..len]);
+            }
+            for _ in 0..300 {
+                let mut data = input.to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % data.len() as u64) as usize;
+                    data[at] = b"{}[]\",:0-1.nt"[(next() % 13) as usize];
+                }
+                exercise(&data);
+            }
+        }
+    }
+}

@@ -61,6 +61,7 @@ use super::response::{
     BlockIn, BlockOut, JsonMinifier, UsageOut,
 };
 use super::{TranslateError, JSON_TOOL_NAME};
+use crate::chunk::{ChunkWriter, DeltaOut, FunctionDeltaOut, ToolCallDeltaOut};
 use crate::openai::{ErrorBody, ErrorObject, Usage};
 
 /// What the caller does after a [`MessagesToChatStream::push`] or [`ChatToMessagesStream::push`].
@@ -94,8 +95,8 @@ pub struct MessagesToChatStream {
     usage: Option<AnthropicUsage>,
     finished: bool,
     ended: bool,
-    /// The bytes every chunk starts with, up to its `delta` value; built once per message.
-    chunk_head: Vec<u8>,
+    /// Writes the chunks; made once the message id is known.
+    writer: Option<ChunkWriter>,
 }
 
 #[derive(Debug)]
@@ -144,55 +145,6 @@ struct DeltaIn<'a> {
     partial_json: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     stop_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct ChunkOut<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: Vec<ChunkChoiceOut<'a>>,
-    /// Absent without `include_usage`; `null` on ordinary chunks with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<UsageOut>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoiceOut<'a> {
-    index: u32,
-    delta: DeltaOut<'a>,
-    logprobs: (),
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize, Default)]
-struct DeltaOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<[ToolCallDeltaOut<'a>; 1]>,
-}
-
-#[derive(Serialize)]
-struct ToolCallDeltaOut<'a> {
-    index: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-    function: FunctionDeltaOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionDeltaOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    arguments: &'a str,
 }
 
 /// The event types the translator reads; any other type is skipped, whatever its members.
@@ -264,7 +216,7 @@ impl MessagesToChatStream {
             usage: None,
             finished: false,
             ended: false,
-            chunk_head: Vec::new(),
+            writer: None,
         }
     }
 
@@ -286,7 +238,7 @@ impl MessagesToChatStream {
             "message_start" => {
                 let msg = required(event.message, "message")?;
                 self.id = msg.id.into_owned();
-                self.chunk_head.clear();
+                self.writer = None;
                 if let Some(u) = msg.usage {
                     self.merge_usage(&u);
                 }
@@ -319,14 +271,7 @@ impl MessagesToChatStream {
                 self.finish("end_turn", out)?;
                 if self.include_usage {
                     let usage = self.usage().unwrap_or_default();
-                    out.push(to_json(&ChunkOut {
-                        id: &self.id,
-                        object: "chat.completion.chunk",
-                        created: self.created,
-                        model: &self.model,
-                        choices: Vec::new(),
-                        usage: Some(Some(UsageOut::from(&usage))),
-                    })?);
+                    out.push(self.writer().usage_chunk(&UsageOut::from(&usage))?);
                 }
                 self.ended = true;
                 return Ok(StreamStep::Done);
@@ -504,47 +449,19 @@ impl MessagesToChatStream {
         Ok(())
     }
 
-    /// One chunk's JSON. Everything before the delta is the same in every chunk of a message,
-    /// so it is serialised once and copied: the same bytes [`ChunkOut`] would give, at a
-    /// fraction of the cost on streams of hundreds of small deltas.
+    /// The chunk writer for this message, made on first use.
+    fn writer(&mut self) -> &ChunkWriter {
+        let (id, model, created, usage) = (&self.id, &self.model, self.created, self.include_usage);
+        self.writer
+            .get_or_insert_with(|| ChunkWriter::new(id, model, created, usage))
+    }
+
     fn chunk(
         &mut self,
         delta: DeltaOut<'_>,
         finish_reason: Option<&'static str>,
     ) -> Result<Vec<u8>, TranslateError> {
-        if self.chunk_head.is_empty() {
-            let head = to_json(&ChunkOut {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: Vec::new(),
-                usage: None,
-            })?;
-            // `{...,"choices":[]}` → `{...,"choices":[{"index":0,"delta":`
-            self.chunk_head = head;
-            self.chunk_head.truncate(self.chunk_head.len() - 2);
-            self.chunk_head.extend_from_slice(br#"{"index":0,"delta":"#);
-        }
-        let mut out = Vec::with_capacity(self.chunk_head.len() + 96);
-        out.extend_from_slice(&self.chunk_head);
-        serde_json::to_writer(&mut out, &delta)
-            .map_err(|e| TranslateError::body(format!("serialising: {e}")))?;
-        out.extend_from_slice(br#","logprobs":null,"finish_reason":"#);
-        match finish_reason {
-            Some(r) => {
-                out.push(b'"');
-                out.extend_from_slice(r.as_bytes());
-                out.push(b'"');
-            }
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b"}]");
-        if self.include_usage {
-            out.extend_from_slice(br#","usage":null"#);
-        }
-        out.push(b'}');
-        Ok(out)
+        self.writer().chunk(0, &delta, finish_reason)
     }
 }
 

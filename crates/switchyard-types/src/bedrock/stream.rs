@@ -26,21 +26,20 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::eventstream::Message;
 use super::response::{chat_finish_reason, usage_from_converse, ConverseUsage};
 use crate::anthropic::response::{to_json, JsonMinifier, UsageOut};
 use crate::anthropic::stream::StreamStep;
 use crate::anthropic::{TranslateError, JSON_TOOL_NAME};
+use crate::chunk::{ChunkWriter, DeltaOut, FunctionDeltaOut, ToolCallDeltaOut};
 use crate::openai::Usage;
 
 /// Translates ConverseStream messages into OpenAI chunk payloads.
 #[derive(Debug)]
 pub struct ConverseToChatStream {
-    id: String,
-    model: String,
-    created: u64,
+    writer: ChunkWriter,
     include_usage: bool,
     json_tool: bool,
     /// Converse block index → what the block is, for tool input deltas.
@@ -127,55 +126,6 @@ struct MetadataIn {
     usage: Option<ConverseUsage>,
 }
 
-#[derive(Serialize)]
-struct ChunkOut<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: Vec<ChunkChoiceOut<'a>>,
-    /// Absent without `include_usage`; `null` on ordinary chunks with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<UsageOut>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoiceOut<'a> {
-    index: u32,
-    delta: DeltaOut<'a>,
-    logprobs: (),
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize, Default)]
-struct DeltaOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<[ToolCallDeltaOut<'a>; 1]>,
-}
-
-#[derive(Serialize)]
-struct ToolCallDeltaOut<'a> {
-    index: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-    function: FunctionDeltaOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionDeltaOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    arguments: &'a str,
-}
-
 fn payload<'a, T: Deserialize<'a>>(event: &str, bytes: &'a [u8]) -> Result<T, TranslateError> {
     serde_json::from_slice(bytes)
         .map_err(|e| TranslateError::field(event, format!("malformed `{event}` payload: {e}")))
@@ -194,9 +144,7 @@ impl ConverseToChatStream {
         json_tool: bool,
     ) -> Self {
         Self {
-            id: id.to_owned(),
-            model: client_model.to_owned(),
-            created,
+            writer: ChunkWriter::new(id, client_model, created, include_usage),
             include_usage,
             json_tool,
             blocks: Vec::new(),
@@ -292,14 +240,7 @@ impl ConverseToChatStream {
         self.ended = true;
         if self.include_usage {
             let usage = self.usage().unwrap_or_default();
-            out.push(to_json(&ChunkOut {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: Vec::new(),
-                usage: Some(Some(UsageOut::from(&usage))),
-            })?);
+            out.push(self.writer.usage_chunk(&UsageOut::from(&usage))?);
         }
         Ok(StreamStep::Done)
     }
@@ -443,19 +384,7 @@ impl ConverseToChatStream {
         delta: DeltaOut<'_>,
         finish_reason: Option<&'static str>,
     ) -> Result<Vec<u8>, TranslateError> {
-        to_json(&ChunkOut {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: vec![ChunkChoiceOut {
-                index: 0,
-                delta,
-                logprobs: (),
-                finish_reason,
-            }],
-            usage: self.include_usage.then_some(None),
-        })
+        self.writer.chunk(0, &delta, finish_reason)
     }
 }
 
