@@ -35,6 +35,7 @@ use super::response::{
 use super::{finish_reason, finish_reason_is_lossless, TranslateError};
 use crate::anthropic::response::to_json;
 pub use crate::anthropic::stream::StreamStep;
+use crate::chunk::ChunkWriter;
 use crate::openai::{ErrorBody, ErrorObject, Usage};
 
 /// Translates Gemini stream events into OpenAI `chat.completion.chunk` payloads.
@@ -52,6 +53,8 @@ pub struct GeminiToChatStream {
     finished: u32,
     usage: Option<UsageMetadata>,
     ended: bool,
+    /// Writes the chunks; made with the first event, which fixes the id.
+    writer: Option<ChunkWriter>,
 }
 
 #[derive(Debug)]
@@ -60,29 +63,6 @@ struct CandidateState {
     calls: usize,
     content: bool,
     finished: bool,
-}
-
-#[derive(Serialize)]
-struct ChunkOut<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: Vec<ChunkChoiceOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<UsageOut>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoiceOut<'a> {
-    index: u32,
-    delta: DeltaOut<'a>,
-    logprobs: (),
-    finish_reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    native_finish_reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    safety_ratings: Option<&'a RawValue>,
 }
 
 #[derive(Serialize, Default)]
@@ -143,6 +123,7 @@ impl GeminiToChatStream {
             finished: 0,
             usage: None,
             ended: false,
+            writer: None,
         }
     }
 
@@ -191,6 +172,12 @@ impl GeminiToChatStream {
             } else {
                 self.response_id.clone()
             };
+            self.writer = Some(ChunkWriter::new(
+                &self.id,
+                &self.model,
+                self.created,
+                self.include_usage,
+            ));
         }
 
         let candidates = event.candidates.as_deref().unwrap_or_default();
@@ -332,17 +319,16 @@ impl GeminiToChatStream {
     fn done(&mut self, out: &mut Vec<Vec<u8>>) -> Result<StreamStep, TranslateError> {
         if self.include_usage {
             let usage = self.usage.unwrap_or_default();
-            out.push(to_json(&ChunkOut {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: Vec::new(),
-                usage: Some(Some(UsageOut::from(&usage))),
-            })?);
+            out.push(self.writer()?.usage_chunk(&UsageOut::from(&usage))?);
         }
         self.ended = true;
         Ok(StreamStep::Done)
+    }
+
+    fn writer(&self) -> Result<&ChunkWriter, TranslateError> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| TranslateError::body("a chunk before the stream started"))
     }
 
     fn chunk(
@@ -353,21 +339,18 @@ impl GeminiToChatStream {
         native_finish_reason: Option<&str>,
         safety_ratings: Option<&RawValue>,
     ) -> Result<Vec<u8>, TranslateError> {
-        to_json(&ChunkOut {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: vec![ChunkChoiceOut {
-                index,
-                delta,
-                logprobs: (),
-                finish_reason,
-                native_finish_reason,
-                safety_ratings,
-            }],
-            usage: self.include_usage.then_some(None),
-        })
+        self.writer()?
+            .chunk_with(index, &delta, finish_reason, |out| {
+                if let Some(native) = native_finish_reason {
+                    out.extend_from_slice(br#","native_finish_reason":"#);
+                    serde_json::to_writer(&mut *out, native)?;
+                }
+                if let Some(ratings) = safety_ratings {
+                    out.extend_from_slice(br#","safety_ratings":"#);
+                    serde_json::to_writer(&mut *out, ratings)?;
+                }
+                Ok(())
+            })
     }
 }
 
