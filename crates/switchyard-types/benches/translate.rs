@@ -20,6 +20,7 @@ use switchyard_types::bedrock::stream::ConverseToChatStream;
 use switchyard_types::gemini::request::chat_to_gemini;
 use switchyard_types::gemini::response::gemini_to_chat_response;
 use switchyard_types::gemini::stream::GeminiToChatStream;
+use switchyard_types::openai::rename_model_and_read_usage;
 
 fn chat_request() -> Vec<u8> {
     let tool = |name: &str| {
@@ -271,6 +272,20 @@ fn streams(c: &mut Criterion) {
         })
     });
     let chunks = openai_chunks();
+    // The baseline: what the gateway does to each chunk when nothing is translated (OpenAI to
+    // OpenAI: the model renamed, usage read). Translation costs are on top of nothing else,
+    // but this says how they compare with the work every stream already pays.
+    c.bench_function("stream100/openai->openai (pass-through)", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for e in &chunks {
+                if let Some((out, _)) = rename_model_and_read_usage(black_box(e), "smart") {
+                    n += out.len();
+                }
+            }
+            n
+        })
+    });
     c.bench_function("stream100/openai->anthropic", |b| {
         b.iter(|| {
             let mut s = ChatToMessagesStream::new("smart");

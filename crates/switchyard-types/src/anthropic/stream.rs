@@ -195,6 +195,16 @@ fn diagnose(data: &[u8], err: &serde_json::Error) -> Result<StreamStep, Translat
     })
 }
 
+/// Parses `data` after checking it is UTF-8 in one go: `serde_json` then skips its
+/// string-by-string check, which is a measurable share of translating small stream events.
+pub(crate) fn parse_utf8<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(data) {
+        Ok(text) => serde_json::from_str(text),
+        // Let the byte parser report where the bad byte is.
+        Err(_) => serde_json::from_slice(data),
+    }
+}
+
 /// A member the event's type requires.
 fn required<T>(value: Option<T>, field: &str) -> Result<T, TranslateError> {
     value.ok_or_else(|| TranslateError::field(field, "missing from the stream event"))
@@ -230,7 +240,7 @@ impl MessagesToChatStream {
         if self.ended {
             return Ok(StreamStep::Continue);
         }
-        let event: EventIn<'_> = match serde_json::from_slice(data) {
+        let event: EventIn<'_> = match parse_utf8(data) {
             Ok(e) => e,
             Err(e) => return diagnose(data, &e),
         };
@@ -562,10 +572,6 @@ enum EventOut<'a> {
         content_block: BlockOut<'a>,
     },
     Ping,
-    ContentBlockDelta {
-        index: u32,
-        delta: BlockDeltaOut<'a>,
-    },
     ContentBlockStop {
         index: u32,
     },
@@ -582,7 +588,6 @@ impl EventOut<'_> {
             Self::MessageStart { .. } => "message_start",
             Self::ContentBlockStart { .. } => "content_block_start",
             Self::Ping => "ping",
-            Self::ContentBlockDelta { .. } => "content_block_delta",
             Self::ContentBlockStop { .. } => "content_block_stop",
             Self::MessageDelta { .. } => "message_delta",
             Self::MessageStop => "message_stop",
@@ -604,17 +609,6 @@ struct MessageStartOut<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type")]
-enum BlockDeltaOut<'a> {
-    #[serde(rename = "text_delta")]
-    Text { text: &'a str },
-    #[serde(rename = "thinking_delta")]
-    Thinking { thinking: &'a str },
-    #[serde(rename = "input_json_delta")]
-    InputJson { partial_json: &'a str },
-}
-
-#[derive(Serialize)]
 struct MessageDeltaOut {
     stop_reason: &'static str,
     stop_sequence: (),
@@ -624,6 +618,31 @@ type EventSink = Vec<(&'static str, Vec<u8>)>;
 
 fn emit(event: &EventOut<'_>, out: &mut EventSink) -> Result<(), TranslateError> {
     out.push((event.name(), to_json(event)?));
+    Ok(())
+}
+
+/// Appends a `content_block_delta` event: `{"type":"content_block_delta","index":..,
+/// "delta":{"type":<kind>,<field>:<value>}}`. Written by hand rather than through
+/// [`EventOut`] because a stream is mostly these, and this is several times cheaper.
+fn emit_delta(
+    index: u32,
+    kind: &str,
+    field: &str,
+    value: &str,
+    out: &mut EventSink,
+) -> Result<(), TranslateError> {
+    let mut json = Vec::with_capacity(64 + value.len());
+    json.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
+    json.extend_from_slice(index.to_string().as_bytes());
+    json.extend_from_slice(br#","delta":{"type":""#);
+    json.extend_from_slice(kind.as_bytes());
+    json.extend_from_slice(br#"",""#);
+    json.extend_from_slice(field.as_bytes());
+    json.extend_from_slice(br#"":"#);
+    serde_json::to_writer(&mut json, value)
+        .map_err(|e| TranslateError::body(format!("serialising: {e}")))?;
+    json.extend_from_slice(b"}}");
+    out.push(("content_block_delta", json));
     Ok(())
 }
 
@@ -672,7 +691,7 @@ impl ChatToMessagesStream {
             self.ended = true;
             return Ok(StreamStep::Done);
         }
-        let chunk: ChunkIn<'_> = serde_json::from_slice(data)
+        let chunk: ChunkIn<'_> = parse_utf8(data)
             .map_err(|e| TranslateError::body(format!("upstream chunk is not valid JSON: {e}")))?;
         if chunk.error.is_some_and(|e| e.get() != "null") {
             self.ended = true;
@@ -737,26 +756,14 @@ impl ChatToMessagesStream {
             .or(delta.reasoning.as_deref());
         if let Some(thinking) = reasoning.filter(|t| !t.is_empty()) {
             let index = self.open_block(OpenKind::Thinking, out)?;
-            emit(
-                &EventOut::ContentBlockDelta {
-                    index,
-                    delta: BlockDeltaOut::Thinking { thinking },
-                },
-                out,
-            )?;
+            emit_delta(index, "thinking_delta", "thinking", thinking, out)?;
         }
         for text in [&delta.content, &delta.refusal].into_iter().flatten() {
             if text.is_empty() {
                 continue;
             }
             let index = self.open_block(OpenKind::Text, out)?;
-            emit(
-                &EventOut::ContentBlockDelta {
-                    index,
-                    delta: BlockDeltaOut::Text { text },
-                },
-                out,
-            )?;
+            emit_delta(index, "text_delta", "text", text, out)?;
         }
         for call in delta.tool_calls.iter().flatten() {
             self.tool_call(call, out)?;
@@ -829,15 +836,7 @@ impl ChatToMessagesStream {
             .and_then(|f| f.arguments.as_deref())
             .unwrap_or("");
         if !arguments.is_empty() {
-            emit(
-                &EventOut::ContentBlockDelta {
-                    index: block,
-                    delta: BlockDeltaOut::InputJson {
-                        partial_json: arguments,
-                    },
-                },
-                out,
-            )?;
+            emit_delta(block, "input_json_delta", "partial_json", arguments, out)?;
         }
         Ok(())
     }

@@ -34,6 +34,7 @@ use super::response::{
 };
 use super::{finish_reason, finish_reason_is_lossless, TranslateError};
 use crate::anthropic::response::to_json;
+use crate::anthropic::stream::parse_utf8;
 pub use crate::anthropic::stream::StreamStep;
 use crate::chunk::ChunkWriter;
 use crate::openai::{ErrorBody, ErrorObject, Usage};
@@ -143,7 +144,7 @@ impl GeminiToChatStream {
         if self.ended {
             return Ok(StreamStep::Continue);
         }
-        let event: ResponseIn<'_> = serde_json::from_slice(data).map_err(|e| {
+        let event: ResponseIn<'_> = parse_utf8(data).map_err(|e| {
             TranslateError::body(format!("upstream stream event is not valid JSON: {e}"))
         })?;
         if event.error.is_some_and(|e| e.get() != "null") {
