@@ -121,6 +121,9 @@ pub enum UpstreamErrorKind {
     /// The response body broke off.
     #[error("response body failed: {0}")]
     Body(String),
+    /// Every deployment that could serve the request has its circuit breaker open.
+    #[error("every deployment is unavailable (circuit breaker open)")]
+    CircuitOpen,
 }
 
 /// Which timeout expired.
@@ -258,6 +261,7 @@ impl UpstreamError {
         match &self.kind {
             UpstreamErrorKind::Http { failure, .. } => *failure,
             UpstreamErrorKind::Timeout { .. } => FailureKind::Timeout,
+            UpstreamErrorKind::CircuitOpen => FailureKind::Overloaded,
             UpstreamErrorKind::Connect(_)
             | UpstreamErrorKind::Malformed(_)
             | UpstreamErrorKind::Body(_) => FailureKind::UpstreamError,

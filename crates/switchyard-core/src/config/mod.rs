@@ -20,6 +20,7 @@ use std::time::Duration;
 pub use locate::Seg;
 
 use crate::capabilities::Capabilities;
+use crate::resilience::ResilienceConfig;
 pub use raw::{LogFormat, LogLevel};
 pub use secret::Secret;
 pub use validate::{embedded_default, from_yaml, load_file, sha256};
@@ -37,6 +38,8 @@ pub struct Config {
     pub models: BTreeMap<String, ModelAlias>,
     /// Capability overrides by `<provider>/<model>` or `<model>`.
     pub capabilities: HashMap<String, Capabilities>,
+    /// Retries, retry budget and circuit breakers.
+    pub resilience: ResilienceConfig,
 }
 
 /// `server:` after validation.

@@ -32,6 +32,57 @@ pub struct RawConfig {
     /// Capability records by `<provider>/<model>` or `<model>`, over the built-in ones.
     #[serde(default)]
     pub capabilities: BTreeMap<String, RawCapabilities>,
+    /// Retries, retry budget and circuit breakers.
+    #[serde(default)]
+    pub resilience: RawResilience,
+}
+
+/// `resilience:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResilience {
+    /// Attempts per request, the first included.
+    pub max_attempts: Option<u32>,
+    /// First backoff ceiling.
+    pub backoff_base: Option<DurationStr>,
+    /// Largest backoff ceiling.
+    pub backoff_max: Option<DurationStr>,
+    /// Longest `Retry-After` worth waiting for.
+    pub max_retry_after: Option<DurationStr>,
+    /// Retry budget per deployment.
+    #[serde(default)]
+    pub retry_budget: RawRetryBudget,
+    /// Circuit breaker per deployment.
+    #[serde(default)]
+    pub breaker: RawBreaker,
+}
+
+/// `resilience.retry_budget:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryBudget {
+    /// Retries allowed per first attempt.
+    pub ratio: Option<f64>,
+    /// Retries always allowed per second.
+    pub min_per_second: Option<f64>,
+    /// How far back requests count.
+    pub window: Option<DurationStr>,
+}
+
+/// `resilience.breaker:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    /// Failures in a row that open it.
+    pub consecutive_failures: Option<u32>,
+    /// Failure share that opens it.
+    pub failure_rate: Option<f64>,
+    /// Requests needed before the rate counts.
+    pub min_requests: Option<u32>,
+    /// Window of the failure rate.
+    pub window: Option<DurationStr>,
+    /// How long it stays open before a probe.
+    pub open_for: Option<DurationStr>,
 }
 
 /// One entry of `capabilities:`; every field is optional and replaces the built-in value.

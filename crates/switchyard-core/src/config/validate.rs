@@ -11,6 +11,7 @@ use super::env::{self, EnvSource, KNOWN_SERVICES};
 use super::locate::{locate, Seg};
 use super::raw::{self, RawConfig, RawProviderKind};
 use crate::capabilities::Capabilities;
+use crate::resilience::{BreakerConfig, BudgetConfig, ResilienceConfig, RetryPolicy};
 
 use super::{
     AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, ModelAlias, Problem,
@@ -308,6 +309,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         providers,
         models,
         capabilities: HashMap::new(),
+        resilience: ResilienceConfig::default(),
     }
 }
 
@@ -442,12 +444,89 @@ impl Validator<'_> {
             models.insert(alias.clone(), ModelAlias { deployments });
         }
         let capabilities = self.capabilities(&raw.capabilities);
+        let resilience = self.resilience(&raw.resilience);
         Config {
             server,
             auth,
             providers,
             models,
             capabilities,
+            resilience,
+        }
+    }
+
+    fn resilience(&mut self, raw: &raw::RawResilience) -> ResilienceConfig {
+        let d = ResilienceConfig::default();
+        let at = |parts: &[&str]| {
+            let mut p = vec![key("resilience")];
+            p.extend(parts.iter().map(|k| key(k)));
+            p
+        };
+        let dur = |v: &Option<raw::DurationStr>, default| v.as_ref().map_or(default, |v| v.0);
+        let retry = RetryPolicy {
+            max_attempts: raw.max_attempts.unwrap_or(d.retry.max_attempts),
+            backoff_base: dur(&raw.backoff_base, d.retry.backoff_base),
+            backoff_max: dur(&raw.backoff_max, d.retry.backoff_max),
+            max_retry_after: dur(&raw.max_retry_after, d.retry.max_retry_after),
+        };
+        if !(1..=10).contains(&retry.max_attempts) {
+            self.problem(&at(&["max_attempts"]), "must be between 1 and 10");
+        }
+        if retry.backoff_max < retry.backoff_base {
+            self.problem(
+                &at(&["backoff_max"]),
+                "must not be shorter than backoff_base",
+            );
+        }
+        let b = &raw.retry_budget;
+        let budget = BudgetConfig {
+            ratio: b.ratio.unwrap_or(d.budget.ratio),
+            min_per_second: b.min_per_second.unwrap_or(d.budget.min_per_second),
+            window: dur(&b.window, d.budget.window),
+        };
+        if !(0.0..=10.0).contains(&budget.ratio) {
+            self.problem(&at(&["retry_budget", "ratio"]), "must be between 0 and 10");
+        }
+        if !(0.0..=10_000.0).contains(&budget.min_per_second) {
+            self.problem(
+                &at(&["retry_budget", "min_per_second"]),
+                "must be between 0 and 10000",
+            );
+        }
+        if budget.window.is_zero() {
+            self.problem(&at(&["retry_budget", "window"]), "must be longer than 0");
+        }
+        let k = &raw.breaker;
+        let breaker = BreakerConfig {
+            consecutive_failures: k
+                .consecutive_failures
+                .unwrap_or(d.breaker.consecutive_failures),
+            failure_rate: k.failure_rate.unwrap_or(d.breaker.failure_rate),
+            min_requests: k.min_requests.unwrap_or(d.breaker.min_requests),
+            window: dur(&k.window, d.breaker.window),
+            open_for: dur(&k.open_for, d.breaker.open_for),
+        };
+        if breaker.consecutive_failures == 0 {
+            self.problem(
+                &at(&["breaker", "consecutive_failures"]),
+                "must be at least 1",
+            );
+        }
+        if !(breaker.failure_rate > 0.0 && breaker.failure_rate <= 1.0) {
+            self.problem(
+                &at(&["breaker", "failure_rate"]),
+                "must be above 0 and at most 1",
+            );
+        }
+        for (name, v) in [("window", breaker.window), ("open_for", breaker.open_for)] {
+            if v.is_zero() {
+                self.problem(&at(&["breaker", name]), "must be longer than 0");
+            }
+        }
+        ResilienceConfig {
+            retry,
+            budget,
+            breaker,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use switchyard_types::openai::Usage;
 use tokio::time::Instant;
 
+use crate::config::Deployment;
 use crate::error::GatewayError;
 use crate::providers::Operation;
 
@@ -35,9 +36,22 @@ pub struct RequestCtx {
     pub ttft_ms: Option<f64>,
     /// Usage reported by the provider.
     pub usage: Option<Usage>,
+    /// Deployments that did not serve the request, in order, and why.
+    pub abandoned: Vec<Abandoned>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
+}
+
+/// A deployment that did not serve a request.
+#[derive(Debug, Clone)]
+pub struct Abandoned {
+    /// `provider/model`.
+    pub deployment: String,
+    /// The error kind of the failed attempt, or why it was not (re)tried.
+    pub reason: &'static str,
+    /// Whether a request was actually sent.
+    pub attempted: bool,
 }
 
 /// How a request ended, for the log line.
@@ -80,6 +94,7 @@ impl RequestCtx {
             stream: false,
             ttft_ms: None,
             usage: None,
+            abandoned: Vec::new(),
             logged: false,
         }
     }
@@ -90,6 +105,42 @@ impl RequestCtx {
         let mut placeholder = Self::new(Arc::clone(&self.request_id), self.op);
         placeholder.logged = true;
         std::mem::replace(self, placeholder)
+    }
+
+    /// Records a failed attempt at `d` (for the response headers and the log line).
+    pub fn note_failure(&mut self, d: &Deployment, err: &GatewayError) {
+        self.abandoned.push(Abandoned {
+            deployment: format!("{}/{}", d.provider.name, d.model),
+            reason: err.kind().as_str(),
+            attempted: true,
+        });
+    }
+
+    /// Records that `d` was not tried again, and why.
+    pub fn note_skip(&mut self, d: &Deployment, reason: &'static str) {
+        self.abandoned.push(Abandoned {
+            deployment: format!("{}/{}", d.provider.name, d.model),
+            reason,
+            attempted: false,
+        });
+    }
+
+    /// Upstream attempts made: the failed ones plus the one that served, if any.
+    pub fn attempts(&self, served: bool) -> usize {
+        self.abandoned.iter().filter(|a| a.attempted).count() + usize::from(served)
+    }
+
+    /// `provider/model=reason,...` for the abandoned deployments, or `None`.
+    pub fn abandoned_summary(&self) -> Option<String> {
+        if self.abandoned.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .abandoned
+            .iter()
+            .map(|a| format!("{}={}", a.deployment, a.reason))
+            .collect();
+        Some(parts.join(","))
     }
 
     /// Milliseconds since the request started.
@@ -106,6 +157,7 @@ impl RequestCtx {
         let has_usage = self.usage.is_some();
         let error_kind = error.map(|e| e.kind().as_str());
         let error_msg = error.map(ToString::to_string);
+        let abandoned = self.abandoned_summary();
         macro_rules! line {
             ($lvl:ident) => {
                 tracing::$lvl!(
@@ -117,6 +169,7 @@ impl RequestCtx {
                     provider = self.provider.as_deref(),
                     upstream_model = self.upstream_model.as_deref(),
                     route = self.route_rule,
+                    abandoned = abandoned.as_deref(),
                     stream = self.stream,
                     status,
                     outcome = outcome.as_str(),

@@ -30,6 +30,7 @@ use crate::config::{Deployment, Timeouts};
 use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::{HttpClient, UpstreamBody};
 use crate::providers::{Exchange, Operation, Provider};
+use crate::resilience::{self, Health};
 use crate::routing::Router;
 use crate::server::RequestId;
 
@@ -50,6 +51,7 @@ pub struct Gateway {
     pub(crate) client: HttpClient,
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body_size: usize,
+    pub(crate) health: Arc<Health>,
 }
 
 impl Gateway {
@@ -80,7 +82,8 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         }
         Ok(Reply::Streaming(resp)) => resp,
         Err(err) => {
-            let resp = err.to_response_for(ctx.op.client_api());
+            let mut resp = err.to_response_for(ctx.op.client_api());
+            stamp_attempts(&mut resp, ctx.attempts(false), ctx.abandoned_summary());
             ctx.log(resp.status().as_u16(), Outcome::Failed, Some(&err));
             resp
         }
@@ -109,18 +112,102 @@ async fn run(
     ctx.client_model = Some(parsed.model.clone());
     let route = gw.router.route(&parsed.model)?;
     ctx.route_rule = Some(route.rule);
-    // Failover across the remaining candidates belongs to the resilience stage; today the first
-    // capable choice serves the request.
-    let deployment = first_capable(gw, ctx.op, &parsed, &body, route.candidates)?;
-    dispatch(
-        gw,
-        ctx,
-        &deployment,
-        &body,
-        &parts.headers,
-        Arc::from(parsed.model),
-    )
-    .await
+    let candidates = capable(gw, ctx.op, &parsed, &body, route.candidates)?;
+    let client_model: Arc<str> = Arc::from(parsed.model);
+    serve(gw, ctx, &candidates, &body, &parts.headers, &client_model).await
+}
+
+/// Serves the request from `candidates` (best first), failing over and retrying as the
+/// resilience policy allows: a failed attempt moves to the next deployment; coming back to one
+/// already tried waits a jittered backoff (at least its `Retry-After`) and spends that
+/// deployment's retry budget. Attempts stop at the policy's maximum, when the budget is spent,
+/// on an error no other attempt could fix, or when the wait would pass the request's deadline. Deployments whose breaker is
+/// open are skipped; when every one is, the request fails fast with 503.
+async fn serve(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    candidates: &[Deployment],
+    body: &Bytes,
+    headers: &HeaderMap,
+    client_model: &Arc<str>,
+) -> Result<Reply, GatewayError> {
+    let policy = gw.health.config().retry;
+    let deadline = ctx.started + gw.timeouts.total;
+    let n = candidates.len();
+    let mut tries = vec![0u32; n];
+    let mut waits: Vec<Option<std::time::Duration>> = vec![None; n];
+    let mut skipped = vec![false; n];
+    let mut next = 0;
+    let mut last: Option<GatewayError> = None;
+    for _ in 0..policy.max_attempts.max(1) {
+        let pick = (0..n).map(|k| (next + k) % n).find_map(|i| {
+            if skipped[i] {
+                return None;
+            }
+            let d = &candidates[i];
+            let h = gw.health.get(&d.provider.name, &d.model);
+            h.breaker.allow().then_some((i, h))
+        });
+        let Some((i, health)) = pick else {
+            if last.is_none() {
+                let d = &candidates[0];
+                ctx.provider = Some(Arc::clone(&d.provider.name));
+                last = Some(GatewayError::upstream(
+                    &d.provider.name,
+                    UpstreamErrorKind::CircuitOpen,
+                ));
+            }
+            break;
+        };
+        let d = &candidates[i];
+        // The budget bounds re-sending to a deployment that already failed this request (the
+        // retry storm); failing over to one not yet tried is a first request there.
+        if tries[i] == 0 {
+            health.budget.record_request();
+        } else if !health.budget.try_retry() {
+            health.breaker.release();
+            ctx.note_skip(d, "retry_budget_exhausted");
+            break;
+        }
+        if tries[i] > 0 {
+            let wait = policy.delay(tries[i], gw.router.random(), waits[i]);
+            if Instant::now() + wait >= deadline {
+                health.breaker.release();
+                ctx.note_skip(d, "deadline");
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        tries[i] += 1;
+        // Taken now: a stream moves the context into its body.
+        let (attempts_before, abandoned) = (ctx.attempts(false), ctx.abandoned_summary());
+        match dispatch(gw, ctx, d, body, headers, Arc::clone(client_model)).await {
+            Ok(mut reply) => {
+                health.breaker.record(true);
+                let resp = match &mut reply {
+                    Reply::Complete(r) | Reply::Streaming(r) => r,
+                };
+                stamp_attempts(resp, attempts_before + 1, abandoned);
+                return Ok(reply);
+            }
+            Err(e) => {
+                health.breaker.record(!resilience::is_unhealthy(&e));
+                ctx.note_failure(d, &e);
+                if !resilience::is_retryable(&e) {
+                    return Err(e);
+                }
+                let wait = resilience::retry_after(&e);
+                if wait.is_some_and(|w| w > policy.max_retry_after) {
+                    // Asking for a long pause: another deployment may serve now.
+                    skipped[i] = true;
+                }
+                waits[i] = wait;
+                next = i + 1;
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| GatewayError::Internal("no attempt was made".into())))
 }
 
 fn authenticate(
@@ -163,16 +250,17 @@ struct Parsed {
     needs: Needs,
 }
 
-/// The first candidate whose model can serve the request; when none can, the first
+/// The candidates whose model can serve the request, in order; when none can, the first
 /// candidate's reason, so the client learns what its request needs.
-fn first_capable(
+fn capable(
     gw: &Gateway,
     op: Operation,
     parsed: &Parsed,
     body: &[u8],
     candidates: Vec<Deployment>,
-) -> Result<Deployment, GatewayError> {
+) -> Result<Vec<Deployment>, GatewayError> {
     let mut first_refusal = None;
+    let mut out = Vec::with_capacity(candidates.len());
     for d in candidates {
         let caps = gw.router.capabilities(&d);
         let describe = || {
@@ -182,14 +270,17 @@ fn first_capable(
             )
         };
         match capabilities::check(&caps, op, &parsed.needs, body, &describe) {
-            Ok(()) => return Ok(d),
+            Ok(()) => out.push(d),
             Err(e) => {
                 first_refusal.get_or_insert(e);
             }
         }
     }
-    Err(first_refusal
-        .unwrap_or_else(|| GatewayError::Internal("route produced no candidates".into())))
+    if out.is_empty() {
+        return Err(first_refusal
+            .unwrap_or_else(|| GatewayError::Internal("route produced no candidates".into())));
+    }
+    Ok(out)
 }
 
 fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
@@ -391,6 +482,19 @@ async fn dispatch(
         .unwrap_or(HeaderValue::from_static("application/json"));
     resp.headers_mut().insert(CONTENT_TYPE, content_type);
     Ok(Reply::Complete(resp))
+}
+
+/// Says how the request was served: `x-switchyard-attempts` (upstream requests sent) and, when
+/// deployments were abandoned, `x-switchyard-abandoned` (`provider/model=reason,...`).
+fn stamp_attempts(resp: &mut Response, attempts: usize, abandoned: Option<String>) {
+    if attempts == 0 {
+        return;
+    }
+    let h = resp.headers_mut();
+    h.insert("x-switchyard-attempts", HeaderValue::from(attempts));
+    if let Some(v) = abandoned.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        h.insert("x-switchyard-abandoned", v);
+    }
 }
 
 /// Headers that tell the client where its request was served.

@@ -42,7 +42,7 @@ impl Default for RetryPolicy {
             max_attempts: 3,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
-            max_retry_after: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(2),
         }
     }
 }

@@ -129,6 +129,11 @@ impl Router {
         out
     }
 
+    /// A random number for jitter (not for anything secret).
+    pub fn random(&self) -> u64 {
+        self.next_u64()
+    }
+
     /// splitmix64 over an atomic counter: lock-free and good enough for load spreading.
     fn next_u64(&self) -> u64 {
         let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);

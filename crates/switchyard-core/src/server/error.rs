@@ -41,6 +41,7 @@ impl GatewayError {
                     _ => StatusCode::BAD_GATEWAY,
                 },
                 UpstreamErrorKind::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                UpstreamErrorKind::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
                 UpstreamErrorKind::Connect(_)
                 | UpstreamErrorKind::Malformed(_)
                 | UpstreamErrorKind::Body(_) => StatusCode::BAD_GATEWAY,
@@ -267,6 +268,12 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
                 UpstreamErrorKind::Body(m) => (
                     format!("Upstream provider `{p}` failed mid-response: {m}."),
                     "upstream_body_error".into(),
+                ),
+                UpstreamErrorKind::CircuitOpen => (
+                    "Every deployment that can serve this model is failing and temporarily \
+                     taken out of rotation (circuit breaker open); retry shortly."
+                        .into(),
+                    "upstream_unavailable".into(),
                 ),
             };
             (message, "upstream_error", None, Some(c))

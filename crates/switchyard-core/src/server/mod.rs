@@ -30,6 +30,7 @@ use crate::config::{Config, Endpoint};
 use crate::error::GatewayError;
 use crate::pipeline::{self, Gateway, Logged};
 use crate::providers::{self, ClientApi, Operation};
+use crate::resilience::Health;
 use crate::routing::Router;
 
 /// The request id, stored in request extensions by the edge middleware.
@@ -90,6 +91,7 @@ impl Prepared {
             client: crate::http_client::build(config.server.timeouts.connect),
             timeouts: config.server.timeouts,
             max_body_size: config.server.max_body_size,
+            health: Arc::new(Health::new(config.resilience)),
         };
         Ok(Self {
             gw: Arc::new(gw),
@@ -269,6 +271,7 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/v1/models/{id}", get(model))
         .route("/models/{id}", get(model))
         .route("/health", get(health))
+        .route("/health/deployments", get(deployments_health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -356,6 +359,28 @@ async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
         StatusCode::OK,
         &serde_json::json!({"object": "list", "data": data}),
     )
+}
+
+/// The circuit breaker state of every deployment used so far (same auth as the API: it names
+/// providers and models).
+async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Response {
+    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+        return e.to_response();
+    }
+    let data: Vec<_> =
+        s.gw.health
+            .snapshot()
+            .into_iter()
+            .map(|h| {
+                serde_json::json!({
+                    "provider": &*h.provider,
+                    "model": &*h.model,
+                    "breaker": h.state.as_str(),
+                    "times_opened": h.opened,
+                })
+            })
+            .collect();
+    json(StatusCode::OK, &serde_json::json!({"deployments": data}))
 }
 
 async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<Body>) -> Response {

@@ -1,0 +1,261 @@
+//! Resilience (issue 4, first part): retries and failover across an alias's deployments,
+//! retry budgets, circuit breakers, `Retry-After`, and the headers that say how a request was
+//! served.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Method, Response};
+
+use crate::harness::*;
+
+const OK_BODY: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+fn ok() -> Response<Body> {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(OK_BODY))
+        .unwrap()
+}
+
+fn failure(status: u16, retry_after: Option<&str>) -> Response<Body> {
+    let mut b = Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    if let Some(ra) = retry_after {
+        b = b.header("retry-after", ra);
+    }
+    b.body(Body::from(
+        r#"{"error":{"message":"try later","type":"server_error","param":null,"code":null}}"#,
+    ))
+    .unwrap()
+}
+
+/// An upstream answering by `f(call_number)`; returns its URL and call counter.
+async fn upstream(f: fn(usize) -> Response<Body>) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let url = scripted(move |_req| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move { f(n) }
+    })
+    .await;
+    (url, calls)
+}
+
+fn two_deployment_config(a: &str, b: &str, extra: &str) -> String {
+    format!(
+        r#"
+providers:
+  a:
+    type: openai
+    base_url: "{a}/v1"
+  b:
+    type: openai
+    base_url: "{b}/v1"
+models:
+  pair:
+    deployments:
+      - provider: a
+        model: m-a
+      - provider: b
+        model: m-b
+  solo:
+    deployments:
+      - provider: a
+        model: m-a
+{extra}"#
+    )
+}
+
+fn chat(model: &str) -> String {
+    format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#)
+}
+
+#[tokio::test]
+async fn half_failing_deployment_is_invisible_to_clients() {
+    let (flaky, flaky_calls) =
+        upstream(|n| if n % 2 == 0 { failure(503, None) } else { ok() }).await;
+    let (good, good_calls) = upstream(|_| ok()).await;
+    // A breaker that never opens, so the test measures retries and failover alone.
+    let cfg = two_deployment_config(
+        &flaky,
+        &good,
+        "resilience:\n  backoff_base: 1ms\n  backoff_max: 5ms\n  breaker:\n    consecutive_failures: 1000\n    failure_rate: 1.0\n    min_requests: 1000000\n",
+    );
+    let gw = Arc::new(Gateway::start(&cfg).await);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    const N: usize = 2_000;
+    let ok_count = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (url, ok_count) = (url.clone(), Arc::clone(&ok_count));
+        tasks.push(tokio::spawn(async move {
+            for _ in (w..N).step_by(8) {
+                // Half the requests start on the flaky deployment.
+                let r = post(&url, &chat("pair")).await;
+                if r.status == 200 {
+                    ok_count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ok = ok_count.load(Ordering::SeqCst);
+    assert!(ok * 1000 >= N * 999, "only {ok} of {N} succeeded");
+    let (f, g) = (
+        flaky_calls.load(Ordering::SeqCst),
+        good_calls.load(Ordering::SeqCst),
+    );
+    assert!(
+        f > 0 && g > 0,
+        "both deployments served: flaky {f}, good {g}"
+    );
+    eprintln!("{ok}/{N} succeeded; upstream calls: flaky {f}, good {g}");
+}
+
+#[tokio::test]
+async fn a_dead_deployment_gets_bounded_retries_then_its_breaker_opens() {
+    let (dead, calls) = upstream(|_| failure(503, None)).await;
+    let (unused, _) = upstream(|_| ok()).await;
+    let cfg = two_deployment_config(
+        &dead,
+        &unused,
+        "resilience:\n  max_attempts: 3\n  backoff_base: 1ms\n  backoff_max: 2ms\n  retry_budget:\n    ratio: 0.2\n    min_per_second: 0.5\n    window: 10s\n  breaker:\n    consecutive_failures: 1000\n    failure_rate: 0.5\n    min_requests: 40\n    window: 60s\n    open_for: 60s\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    const N: usize = 100;
+    let mut statuses = Vec::new();
+    for _ in 0..N {
+        let r = post(&url, &chat("solo")).await;
+        statuses.push((r.status.as_u16(), r.error()["code"].clone()));
+    }
+    let upstream_calls = calls.load(Ordering::SeqCst);
+    // Retries are bounded by the budget: 20% of requests plus 0.5/s over the 10 s window.
+    let cap = N + N / 5 + 5;
+    assert!(
+        upstream_calls <= cap,
+        "{upstream_calls} upstream calls for {N} requests (cap {cap})"
+    );
+    // The breaker opened after min_requests failures; later requests never reached upstream.
+    assert!(
+        upstream_calls < N,
+        "{upstream_calls}: the breaker never opened"
+    );
+    assert!(statuses.iter().all(|(s, _)| *s == 503), "{statuses:?}");
+    assert_eq!(statuses.last().unwrap().1, "upstream_unavailable");
+    eprintln!("{N} requests, {upstream_calls} upstream calls");
+
+    // The health endpoint shows it.
+    let h = get(&format!("{}/health/deployments", gw.url), &[]).await;
+    assert_eq!(h.status, 200);
+    let deployments = h.json()["deployments"].clone();
+    let a = deployments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["provider"] == "a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["breaker"], "open", "{deployments}");
+    assert_eq!(a["times_opened"], 1);
+}
+
+#[tokio::test]
+async fn failover_is_reported_in_headers_and_stops_at_client_errors() {
+    let (down, down_calls) = upstream(|_| failure(500, None)).await;
+    let (good, _) = upstream(|_| ok()).await;
+    let cfg = two_deployment_config(&down, &good, "resilience:\n  backoff_base: 1ms\n");
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    // `pair` draws `a` first half the time; run until a request shows the failover.
+    let mut saw_failover = false;
+    for _ in 0..40 {
+        let r = post(&url, &chat("pair")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-switchyard-provider"), Some("b"));
+        if r.header("x-switchyard-attempts") == Some("2") {
+            assert_eq!(
+                r.header("x-switchyard-abandoned"),
+                Some("a/m-a=upstream_error")
+            );
+            saw_failover = true;
+            break;
+        }
+        assert_eq!(r.header("x-switchyard-attempts"), Some("1"));
+        assert_eq!(r.header("x-switchyard-abandoned"), None);
+    }
+    assert!(saw_failover);
+
+    // A request the provider calls invalid is not retried anywhere.
+    let (bad, bad_calls) = upstream(|_| {
+        Response::builder()
+            .status(400)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"error":{"message":"bad temperature","type":"invalid_request_error","param":"temperature","code":null}}"#))
+            .unwrap()
+    })
+    .await;
+    let gw = Gateway::start(&two_deployment_config(&bad, &good, "")).await;
+    let before = down_calls.load(Ordering::SeqCst);
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("solo")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("x-switchyard-attempts"), Some("1"));
+    assert_eq!(bad_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(down_calls.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn short_retry_after_is_waited_for_and_long_one_is_not() {
+    // First call: 429 with Retry-After 0.3 s, then success.
+    let (limited, calls) = upstream(|n| {
+        if n == 0 {
+            failure(429, Some("0.3"))
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let (other, _) = upstream(|_| ok()).await;
+    let gw = Gateway::start(&two_deployment_config(&limited, &other, "")).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let started = tokio::time::Instant::now();
+    let r = post(&url, &chat("solo")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "Retry-After honoured"
+    );
+    assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // A Retry-After beyond `max_retry_after` (2 s by default) is not waited for: with no other
+    // deployment the client gets the 503 and the provider's Retry-After at once.
+    let (slow, slow_calls) = upstream(|_| failure(429, Some("30"))).await;
+    let gw = Gateway::start(&two_deployment_config(&slow, &other, "")).await;
+    let started = tokio::time::Instant::now();
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("solo")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("30"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(slow_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn bad_resilience_settings_are_config_errors() {
+    let yaml = "resilience:\n  max_attempts: 0\n  breaker:\n    failure_rate: 1.5\n";
+    let err = switchyard_core::config::from_yaml(yaml, &std::collections::HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("resilience.max_attempts") && err.contains("line 2"),
+        "{err}"
+    );
+    assert!(err.contains("resilience.breaker.failure_rate"), "{err}");
+    let _ = Method::GET;
+}
