@@ -15,6 +15,7 @@
 //! No IO and no async: everything here is pure and unit-testable.
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod anthropic;
 pub mod bedrock;
 pub mod chunk;

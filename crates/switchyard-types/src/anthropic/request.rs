@@ -71,12 +71,11 @@
 //! images inside tool results, server tool blocks), and a final assistant message: Anthropic
 //! continues such a prefill, OpenAI would answer after it instead.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{TranslateError, DEFAULT_MAX_TOKENS, JSON_TOOL_NAME};
 
-type Obj = Map<String, Value>;
-type Res<T> = Result<T, TranslateError>;
+use crate::access::*;
 
 /// Image media types Anthropic accepts.
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
@@ -1236,139 +1235,6 @@ fn anthropic_output_format(req: &Obj) -> Res<Option<Value>> {
             format!("unsupported output format type `{other}`"),
         )),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON access with paths
-// ---------------------------------------------------------------------------------------------
-
-fn parse_object(body: &[u8]) -> Res<Obj> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(TranslateError::body(
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(TranslateError::body(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
-}
-
-fn to_bytes(v: &Value) -> Res<Vec<u8>> {
-    serde_json::to_vec(v)
-        .map_err(|e| TranslateError::body(format!("cannot serialise the translated request: {e}")))
-}
-
-fn to_string(v: &Value) -> Res<String> {
-    serde_json::to_string(v)
-        .map_err(|e| TranslateError::body(format!("cannot serialise a tool input: {e}")))
-}
-
-fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{base}.{key}")
-    }
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| s.get(prefix.len()..))
-        .flatten()
-}
-
-fn wrong_type(path: &str, expected: &str) -> TranslateError {
-    TranslateError::field(path, format!("`{path}` must be {expected}"))
-}
-
-fn missing(path: &str) -> TranslateError {
-    TranslateError::field(path, format!("`{path}` is required"))
-}
-
-fn unsupported_part(path: &str, kind: &str, hint: &str) -> TranslateError {
-    TranslateError::field(
-        join(path, "type"),
-        format!("unsupported content type `{kind}`: {hint}"),
-    )
-}
-
-/// The member `key` of `o`, with JSON null read as absent.
-fn member<'a>(o: &'a Obj, key: &str) -> Option<&'a Value> {
-    o.get(key).filter(|v| !v.is_null())
-}
-
-fn as_object<'a>(v: &'a Value, path: &str) -> Res<&'a Obj> {
-    v.as_object().ok_or_else(|| wrong_type(path, "an object"))
-}
-
-/// A content part or block as an object, with its `type`.
-fn part_type<'a>(v: &'a Value, path: &str) -> Res<(&'a Obj, &'a str)> {
-    let o = as_object(v, path)?;
-    Ok((o, req_str(o, path, "type")?))
-}
-
-fn opt_str<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a str>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(wrong_type(&join(base, key), "a string")),
-    }
-}
-
-fn req_str<'a>(o: &'a Obj, base: &str, key: &str) -> Res<&'a str> {
-    opt_str(o, base, key)?.ok_or_else(|| missing(&join(base, key)))
-}
-
-fn opt_bool(o: &Obj, base: &str, key: &str) -> Res<Option<bool>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(wrong_type(&join(base, key), "a boolean")),
-    }
-}
-
-fn opt_u64(o: &Obj, base: &str, key: &str) -> Res<Option<u64>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| wrong_type(&join(base, key), "a non-negative integer")),
-    }
-}
-
-fn opt_number<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a serde_json::Number>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(n)),
-        Some(_) => Err(wrong_type(&join(base, key), "a number")),
-    }
-}
-
-fn opt_array<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a Vec<Value>>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a)),
-        Some(_) => Err(wrong_type(&join(base, key), "an array")),
-    }
-}
-
-fn req_array<'a>(o: &'a Obj, base: &str, key: &str) -> Res<&'a Vec<Value>> {
-    opt_array(o, base, key)?.ok_or_else(|| missing(&join(base, key)))
-}
-
-fn opt_object<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a Obj>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(_) => Err(wrong_type(&join(base, key), "an object")),
-    }
-}
-
-fn req_object<'a>(o: &'a Obj, base: &str, key: &str) -> Res<&'a Obj> {
-    opt_object(o, base, key)?.ok_or_else(|| missing(&join(base, key)))
 }
 
 #[cfg(test)]

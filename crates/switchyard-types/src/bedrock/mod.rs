@@ -14,7 +14,6 @@
 
 use crate::openai::{ErrorBody, ErrorObject};
 
-mod access;
 pub mod eventstream;
 pub mod request;
 pub mod response;

@@ -49,8 +49,8 @@
 
 use serde_json::{json, Value};
 
-use super::access::*;
 use super::image_format;
+use crate::access::*;
 use crate::anthropic::{TranslateError, JSON_TOOL_NAME};
 
 /// An OpenAI chat request translated for a Bedrock deployment.

@@ -15,8 +15,6 @@
 //! categories); what it cannot is rejected with a [`TranslateError`] naming the field in the
 //! client's request, never dropped silently when it would change the answer.
 
-use serde_json::{Map, Value};
-
 pub use crate::anthropic::TranslateError;
 
 pub mod request;
@@ -73,126 +71,7 @@ pub(crate) fn finish_reason_is_lossless(gemini: &str) -> bool {
 // JSON access with paths (the client's field names in errors)
 // ---------------------------------------------------------------------------------------------
 
-pub(crate) type Obj = Map<String, Value>;
-pub(crate) type Res<T> = Result<T, TranslateError>;
-
-pub(crate) fn parse_object(body: &[u8]) -> Res<Obj> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(TranslateError::body(
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(TranslateError::body(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
-}
-
-pub(crate) fn to_bytes(v: &Value) -> Res<Vec<u8>> {
-    serde_json::to_vec(v)
-        .map_err(|e| TranslateError::body(format!("cannot serialise the translated body: {e}")))
-}
-
-pub(crate) fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{base}.{key}")
-    }
-}
-
-pub(crate) fn wrong_type(path: &str, expected: &str) -> TranslateError {
-    TranslateError::field(path, format!("`{path}` must be {expected}"))
-}
-
-pub(crate) fn missing(path: &str) -> TranslateError {
-    TranslateError::field(path, format!("`{path}` is required"))
-}
-
-/// The member `key` of `o`, with JSON null read as absent.
-pub(crate) fn member<'a>(o: &'a Obj, key: &str) -> Option<&'a Value> {
-    o.get(key).filter(|v| !v.is_null())
-}
-
-pub(crate) fn as_object<'a>(v: &'a Value, path: &str) -> Res<&'a Obj> {
-    v.as_object().ok_or_else(|| wrong_type(path, "an object"))
-}
-
-pub(crate) fn opt_str<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a str>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(wrong_type(&join(base, key), "a string")),
-    }
-}
-
-pub(crate) fn req_str<'a>(o: &'a Obj, base: &str, key: &str) -> Res<&'a str> {
-    opt_str(o, base, key)?.ok_or_else(|| missing(&join(base, key)))
-}
-
-pub(crate) fn opt_bool(o: &Obj, base: &str, key: &str) -> Res<Option<bool>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(wrong_type(&join(base, key), "a boolean")),
-    }
-}
-
-pub(crate) fn opt_u64(o: &Obj, base: &str, key: &str) -> Res<Option<u64>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| wrong_type(&join(base, key), "a non-negative integer")),
-    }
-}
-
-pub(crate) fn opt_i64(o: &Obj, base: &str, key: &str) -> Res<Option<i64>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| wrong_type(&join(base, key), "an integer")),
-    }
-}
-
-pub(crate) fn opt_number<'a>(
-    o: &'a Obj,
-    base: &str,
-    key: &str,
-) -> Res<Option<&'a serde_json::Number>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(n)),
-        Some(_) => Err(wrong_type(&join(base, key), "a number")),
-    }
-}
-
-pub(crate) fn opt_array<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a Vec<Value>>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a)),
-        Some(_) => Err(wrong_type(&join(base, key), "an array")),
-    }
-}
-
-pub(crate) fn req_array<'a>(o: &'a Obj, base: &str, key: &str) -> Res<&'a Vec<Value>> {
-    opt_array(o, base, key)?.ok_or_else(|| missing(&join(base, key)))
-}
-
-pub(crate) fn opt_object<'a>(o: &'a Obj, base: &str, key: &str) -> Res<Option<&'a Obj>> {
-    match member(o, key) {
-        None => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(_) => Err(wrong_type(&join(base, key), "an object")),
-    }
-}
-
-pub(crate) fn req_object<'a>(o: &'a Obj, base: &str, key: &str) -> Res<&'a Obj> {
-    opt_object(o, base, key)?.ok_or_else(|| missing(&join(base, key)))
-}
+pub(crate) use crate::access::*;
 
 /// Standard base64 (RFC 4648, padded), for OpenAI's `encoding_format: "base64"` embeddings.
 pub(crate) fn base64(input: &[u8]) -> String {
