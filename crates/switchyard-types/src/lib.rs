@@ -18,6 +18,7 @@
 mod access;
 pub mod anthropic;
 pub mod bedrock;
+mod chat_in;
 pub mod chunk;
 pub mod extras;
 pub mod gemini;

@@ -76,6 +76,10 @@ use serde_json::{json, Value};
 use super::{TranslateError, DEFAULT_MAX_TOKENS, JSON_TOOL_NAME};
 
 use crate::access::*;
+use crate::chat_in::{self, base64_data_url};
+
+/// The provider as error messages name it.
+const TARGET: &str = "Anthropic models";
 
 /// Image media types Anthropic accepts.
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
@@ -589,29 +593,12 @@ fn text_block(text: &str) -> Option<Value> {
     (!text.is_empty()).then(|| json!({"type": "text", "text": text}))
 }
 
-/// Text-only content (system, developer and tool messages): a string or `text` parts.
+/// Text-only content (system, developer and tool messages) as text blocks.
 fn text_blocks(content: Option<&Value>, path: &str) -> Res<Vec<Value>> {
-    match content {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(text_block(s).into_iter().collect()),
-        Some(Value::Array(parts)) => {
-            let mut blocks = Vec::new();
-            for (j, part) in parts.iter().enumerate() {
-                let pp = format!("{path}[{j}]");
-                let (o, kind) = part_type(part, &pp)?;
-                if kind != "text" {
-                    return Err(unsupported_part(
-                        &pp,
-                        kind,
-                        "only text parts are allowed here",
-                    ));
-                }
-                blocks.extend(text_block(req_str(o, &pp, "text")?));
-            }
-            Ok(blocks)
-        }
-        Some(_) => Err(wrong_type(path, "a string or an array of content parts")),
-    }
+    Ok(chat_in::texts(content, path)?
+        .into_iter()
+        .filter_map(text_block)
+        .collect())
 }
 
 fn user_blocks(m: &Obj, p: &str) -> Res<Vec<Value>> {
@@ -718,99 +705,15 @@ fn document_block(part: &Obj, pp: &str) -> Res<Value> {
     Ok(Value::Object(doc))
 }
 
-/// Splits the part of a data URL after `data:` into its lower-cased media type and base64
-/// payload; `None` unless it is base64-encoded.
-fn base64_data_url(rest: &str) -> Option<(String, &str)> {
-    let (header, data) = rest.split_once(',')?;
-    let mut params = header.split(';');
-    let mime = params.next()?.trim();
-    if mime.is_empty() || !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
-        return None;
-    }
-    Some((mime.to_ascii_lowercase(), data))
-}
-
 fn assistant_blocks(m: &Obj, p: &str) -> Res<Vec<Value>> {
-    if member(m, "function_call").is_some() {
-        return Err(TranslateError::field(
-            join(p, "function_call"),
-            "legacy `function_call` is not translated for Anthropic models; use `tool_calls`",
-        ));
-    }
-    if member(m, "audio").is_some() {
-        return Err(TranslateError::field(
-            join(p, "audio"),
-            "Anthropic models cannot take earlier audio responses",
-        ));
-    }
-    let path = join(p, "content");
-    let mut blocks = Vec::new();
-    match member(m, "content") {
-        None => {}
-        Some(Value::String(s)) => blocks.extend(text_block(s)),
-        Some(Value::Array(parts)) => {
-            for (j, part) in parts.iter().enumerate() {
-                let pp = format!("{path}[{j}]");
-                let (o, kind) = part_type(part, &pp)?;
-                let text = match kind {
-                    "text" => req_str(o, &pp, "text")?,
-                    "refusal" => req_str(o, &pp, "refusal")?,
-                    other => {
-                        return Err(unsupported_part(&pp, other, "expected `text` or `refusal`"));
-                    }
-                };
-                blocks.extend(text_block(text));
-            }
-        }
-        Some(_) => {
-            return Err(wrong_type(
-                &path,
-                "a string, an array of content parts, or null",
-            ))
-        }
-    }
-    if blocks.is_empty() {
-        if let Some(refusal) = opt_str(m, p, "refusal")? {
-            blocks.extend(text_block(refusal));
-        }
-    }
-    if let Some(calls) = opt_array(m, p, "tool_calls")? {
-        for (j, call) in calls.iter().enumerate() {
-            blocks.push(tool_use_block(call, &format!("{p}.tool_calls[{j}]"))?);
-        }
-    }
+    let a = chat_in::assistant(m, p, TARGET)?;
+    let mut blocks: Vec<Value> = a.texts.into_iter().filter_map(text_block).collect();
+    blocks.extend(
+        a.calls
+            .into_iter()
+            .map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input})),
+    );
     Ok(blocks)
-}
-
-fn tool_use_block(call: &Value, path: &str) -> Res<Value> {
-    let c = as_object(call, path)?;
-    if let Some(kind) = opt_str(c, path, "type")? {
-        if kind != "function" {
-            return Err(TranslateError::field(
-                join(path, "type"),
-                format!("only function tool calls can be sent to Anthropic models, not `{kind}`"),
-            ));
-        }
-    }
-    let id = req_str(c, path, "id")?;
-    let fp = join(path, "function");
-    let f = req_object(c, path, "function")?;
-    let name = req_str(f, &fp, "name")?;
-    let arguments = opt_str(f, &fp, "arguments")?.unwrap_or_default();
-    let input = if arguments.trim().is_empty() {
-        Value::Object(Obj::new())
-    } else {
-        match serde_json::from_str::<Value>(arguments) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                return Err(TranslateError::field(
-                    join(&fp, "arguments"),
-                    "`arguments` must be a JSON object encoded as a string",
-                ));
-            }
-        }
-    };
-    Ok(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
 }
 
 fn tool_result_block(m: &Obj, p: &str) -> Res<Value> {

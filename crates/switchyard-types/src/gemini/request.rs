@@ -71,6 +71,11 @@
 
 use serde_json::{json, Value};
 
+use crate::chat_in::{self, base64_data_url};
+
+/// The provider as error messages name it.
+const TARGET: &str = "Gemini models";
+
 use super::schema::{declares_no_parameters, to_gemini};
 use super::{
     as_object, join, member, missing, opt_array, opt_bool, opt_i64, opt_number, opt_object,
@@ -633,29 +638,12 @@ fn text_part(text: &str) -> Option<Value> {
     (!text.is_empty()).then(|| json!({ "text": text }))
 }
 
-/// Text-only content (system, developer and tool messages): a string or `text` parts.
+/// Text-only content (system, developer and tool messages) as text parts.
 fn text_parts(content: Option<&Value>, path: &str) -> Res<Vec<Value>> {
-    match content {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(text_part(s).into_iter().collect()),
-        Some(Value::Array(parts)) => {
-            let mut out = Vec::new();
-            for (j, part) in parts.iter().enumerate() {
-                let pp = format!("{path}[{j}]");
-                let (o, kind) = part_type(part, &pp)?;
-                if kind != "text" {
-                    return Err(unsupported_part(
-                        &pp,
-                        kind,
-                        "only text parts are allowed here",
-                    ));
-                }
-                out.extend(text_part(req_str(o, &pp, "text")?));
-            }
-            Ok(out)
-        }
-        Some(_) => Err(wrong_type(path, "a string or an array of content parts")),
-    }
+    Ok(chat_in::texts(content, path)?
+        .into_iter()
+        .filter_map(text_part)
+        .collect())
 }
 
 /// The text of text-only content, joined.
@@ -714,18 +702,6 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     head.eq_ignore_ascii_case(prefix)
         .then(|| s.get(prefix.len()..))
         .flatten()
-}
-
-/// Splits the part of a data URL after `data:` into its lower-cased media type and base64
-/// payload; `None` unless it is base64-encoded.
-fn base64_data_url(rest: &str) -> Option<(String, &str)> {
-    let (header, data) = rest.split_once(',')?;
-    let mut params = header.split(';');
-    let mime = params.next()?.trim();
-    if mime.is_empty() || !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
-        return None;
-    }
-    Some((mime.to_ascii_lowercase(), data))
 }
 
 /// The image type Gemini should be told for a URL, from its file extension.
@@ -816,89 +792,22 @@ fn file_part(part: &Obj, pp: &str) -> Res<Value> {
 }
 
 fn model_parts(m: &Obj, p: &str, call_names: &mut Vec<(String, String)>) -> Res<Vec<Value>> {
-    if member(m, "function_call").is_some() {
-        return Err(TranslateError::field(
-            join(p, "function_call"),
-            "legacy `function_call` is not translated for Gemini models; use `tool_calls`",
-        ));
-    }
-    if member(m, "audio").is_some() {
-        return Err(TranslateError::field(
-            join(p, "audio"),
-            "Gemini models cannot take earlier audio responses",
-        ));
-    }
-    let path = join(p, "content");
-    let mut parts = Vec::new();
-    match member(m, "content") {
-        None => {}
-        Some(Value::String(s)) => parts.extend(text_part(s)),
-        Some(Value::Array(items)) => {
-            for (j, item) in items.iter().enumerate() {
-                let pp = format!("{path}[{j}]");
-                let (o, kind) = part_type(item, &pp)?;
-                let text = match kind {
-                    "text" => req_str(o, &pp, "text")?,
-                    "refusal" => req_str(o, &pp, "refusal")?,
-                    other => {
-                        return Err(unsupported_part(&pp, other, "expected `text` or `refusal`"))
-                    }
-                };
-                parts.extend(text_part(text));
-            }
-        }
-        Some(_) => {
-            return Err(wrong_type(
-                &path,
-                "a string, an array of content parts, or null",
-            ))
-        }
-    }
-    if parts.is_empty() {
-        if let Some(refusal) = opt_str(m, p, "refusal")? {
-            parts.extend(text_part(refusal));
-        }
-    }
-    if let Some(calls) = opt_array(m, p, "tool_calls")? {
-        for (j, call) in calls.iter().enumerate() {
-            let cp = format!("{p}.tool_calls[{j}]");
-            let (part, id, name) = function_call(call, &cp, j == 0)?;
-            call_names.push((id, name));
-            parts.push(part);
-        }
+    let a = chat_in::assistant(m, p, TARGET)?;
+    let mut parts: Vec<Value> = a.texts.into_iter().filter_map(text_part).collect();
+    for (j, call) in a.calls.into_iter().enumerate() {
+        call_names.push((call.id.to_owned(), call.name.to_owned()));
+        parts.push(function_call(
+            call,
+            &format!("{p}.tool_calls[{j}]"),
+            j == 0,
+        )?);
     }
     Ok(parts)
 }
 
 /// A `functionCall` part for an OpenAI tool call, with the call's id and function name.
-fn function_call(call: &Value, path: &str, first: bool) -> Res<(Value, String, String)> {
-    let c = as_object(call, path)?;
-    if let Some(kind) = opt_str(c, path, "type")? {
-        if kind != "function" {
-            return Err(TranslateError::field(
-                join(path, "type"),
-                format!("only function tool calls can be sent to Gemini models, not `{kind}`"),
-            ));
-        }
-    }
-    let id = req_str(c, path, "id")?;
-    let fp = join(path, "function");
-    let f = req_object(c, path, "function")?;
-    let name = req_str(f, &fp, "name")?;
-    let arguments = opt_str(f, &fp, "arguments")?.unwrap_or_default();
-    let args = if arguments.trim().is_empty() {
-        Value::Object(Obj::new())
-    } else {
-        match serde_json::from_str::<Value>(arguments) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                return Err(TranslateError::field(
-                    join(&fp, "arguments"),
-                    "`arguments` must be a JSON object encoded as a string",
-                ))
-            }
-        }
-    };
+fn function_call(call: chat_in::Call<'_>, path: &str, first: bool) -> Res<Value> {
+    let (c, name, args) = (call.raw, call.name, call.input);
     let signature = match opt_object(c, path, "extra_content")? {
         Some(extra) => match opt_object(extra, &join(path, "extra_content"), "google")? {
             Some(g) => opt_str(g, &join(path, "extra_content.google"), "thought_signature")?,
@@ -917,7 +826,7 @@ fn function_call(call: &Value, path: &str, first: bool) -> Res<(Value, String, S
         }
         None => {}
     }
-    Ok((Value::Object(part), id.to_owned(), name.to_owned()))
+    Ok(Value::Object(part))
 }
 
 fn function_response(m: &Obj, p: &str, call_names: &[(String, String)]) -> Res<Value> {

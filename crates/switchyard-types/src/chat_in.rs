@@ -1,0 +1,158 @@
+//! Reading the provider-neutral parts of an OpenAI chat request: text-only content, assistant
+//! turns (text and tool calls), tool calls and data URLs.
+//!
+//! Every translator needs these with the same checks and the same error paths; each then writes
+//! what it read in its provider's block shape. `target` names the provider in error messages
+//! ("Anthropic models", "Gemini models", "Bedrock's Converse API").
+
+use serde_json::Value;
+
+use crate::access::*;
+use crate::anthropic::TranslateError;
+
+/// Text-only content (system, developer and tool messages): a string or `text` parts. Empty
+/// texts are left out.
+pub(crate) fn texts<'a>(content: Option<&'a Value>, path: &str) -> Res<Vec<&'a str>> {
+    match content {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok([s.as_str()].into_iter().filter(|t| !t.is_empty()).collect()),
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::new();
+            for (j, part) in parts.iter().enumerate() {
+                let pp = format!("{path}[{j}]");
+                let (o, kind) = part_type(part, &pp)?;
+                if kind != "text" {
+                    return Err(unsupported_part(
+                        &pp,
+                        kind,
+                        "only text parts are allowed here",
+                    ));
+                }
+                out.extend(Some(req_str(o, &pp, "text")?).filter(|t| !t.is_empty()));
+            }
+            Ok(out)
+        }
+        Some(_) => Err(wrong_type(path, "a string or an array of content parts")),
+    }
+}
+
+/// An assistant turn as read: its non-empty texts (a `refusal` stands in when there is no
+/// other text) and its tool calls.
+pub(crate) struct Assistant<'a> {
+    pub(crate) texts: Vec<&'a str>,
+    pub(crate) calls: Vec<Call<'a>>,
+}
+
+/// One tool call of an assistant turn.
+pub(crate) struct Call<'a> {
+    /// The call id.
+    pub(crate) id: &'a str,
+    /// The function name.
+    pub(crate) name: &'a str,
+    /// The arguments, parsed (an object; empty when the client sent none).
+    pub(crate) input: Value,
+    /// The call's own object, for provider extensions (e.g. Gemini's thought signatures).
+    pub(crate) raw: &'a Obj,
+}
+
+/// Reads assistant message `m` at path `p`.
+pub(crate) fn assistant<'a>(m: &'a Obj, p: &str, target: &str) -> Res<Assistant<'a>> {
+    if member(m, "function_call").is_some() {
+        return Err(TranslateError::field(
+            join(p, "function_call"),
+            format!("legacy `function_call` is not translated for {target}; use `tool_calls`"),
+        ));
+    }
+    if member(m, "audio").is_some() {
+        return Err(TranslateError::field(
+            join(p, "audio"),
+            format!("{target} cannot take earlier audio responses"),
+        ));
+    }
+    let path = join(p, "content");
+    let mut texts = Vec::new();
+    match member(m, "content") {
+        None => {}
+        Some(Value::String(s)) => texts.push(s.as_str()),
+        Some(Value::Array(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let pp = format!("{path}[{j}]");
+                let (o, kind) = part_type(part, &pp)?;
+                let text = match kind {
+                    "text" => req_str(o, &pp, "text")?,
+                    "refusal" => req_str(o, &pp, "refusal")?,
+                    other => {
+                        return Err(unsupported_part(&pp, other, "expected `text` or `refusal`"));
+                    }
+                };
+                texts.push(text);
+            }
+        }
+        Some(_) => {
+            return Err(wrong_type(
+                &path,
+                "a string, an array of content parts, or null",
+            ))
+        }
+    }
+    texts.retain(|t| !t.is_empty());
+    if texts.is_empty() {
+        texts.extend(opt_str(m, p, "refusal")?.filter(|t| !t.is_empty()));
+    }
+    let mut calls = Vec::new();
+    if let Some(list) = opt_array(m, p, "tool_calls")? {
+        for (j, call) in list.iter().enumerate() {
+            calls.push(tool_call(call, &format!("{p}.tool_calls[{j}]"), target)?);
+        }
+    }
+    Ok(Assistant { texts, calls })
+}
+
+/// Reads one entry of an assistant's `tool_calls`.
+pub(crate) fn tool_call<'a>(call: &'a Value, path: &str, target: &str) -> Res<Call<'a>> {
+    let c = as_object(call, path)?;
+    if let Some(kind) = opt_str(c, path, "type")? {
+        if kind != "function" {
+            return Err(TranslateError::field(
+                join(path, "type"),
+                format!("only function tool calls can be sent to {target}, not `{kind}`"),
+            ));
+        }
+    }
+    let id = req_str(c, path, "id")?;
+    let fp = join(path, "function");
+    let f = req_object(c, path, "function")?;
+    let name = req_str(f, &fp, "name")?;
+    let arguments = opt_str(f, &fp, "arguments")?.unwrap_or_default();
+    let input = if arguments.trim().is_empty() {
+        Value::Object(Obj::new())
+    } else {
+        match serde_json::from_str::<Value>(arguments) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return Err(TranslateError::field(
+                    join(&fp, "arguments"),
+                    "`arguments` must be a JSON object encoded as a string",
+                ));
+            }
+        }
+    };
+    Ok(Call {
+        id,
+        name,
+        input,
+        raw: c,
+    })
+}
+
+/// Splits the part of a data URL after `data:` into its lower-cased media type and base64
+/// payload; `None` unless it is base64-encoded.
+pub(crate) fn base64_data_url(rest: &str) -> Option<(String, &str)> {
+    let (header, data) = rest.split_once(',')?;
+    let mut params = header.split(';');
+    let mime = params.next()?.trim();
+    if mime.is_empty() || !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
+        return None;
+    }
+    Some((mime.to_ascii_lowercase(), data))
+}
