@@ -156,3 +156,134 @@ pub(crate) fn base64_data_url(rest: &str) -> Option<(String, &str)> {
     }
     Some((mime.to_ascii_lowercase(), data))
 }
+
+/// Refuses OpenAI options no translated target can honour: log probabilities, audio output and
+/// the legacy `functions` / `function_call`; and `web_search_options`, whose message is the
+/// target's own (`web_search`: where to ask for search instead, if anywhere).
+pub(crate) fn reject_openai_only(req: &Obj, target: &str, web_search: &str) -> Res<()> {
+    let logprobs = opt_bool(req, "", "logprobs")? == Some(true);
+    let top_logprobs = member(req, "top_logprobs").is_some_and(|v| v.as_u64() != Some(0));
+    for (key, set) in [("logprobs", logprobs), ("top_logprobs", top_logprobs)] {
+        if set {
+            return Err(TranslateError::field(
+                key,
+                format!("log probabilities are not available from {target}"),
+            ));
+        }
+    }
+    let audio_modality = match opt_array(req, "", "modalities")? {
+        Some(m) => m.iter().any(|m| m == "audio"),
+        None => false,
+    };
+    for (key, set) in [
+        ("modalities", audio_modality),
+        ("audio", member(req, "audio").is_some()),
+    ] {
+        if set {
+            return Err(TranslateError::field(
+                key,
+                format!("audio output is not available from {target}"),
+            ));
+        }
+    }
+    let legacy = [
+        (
+            "functions",
+            "legacy `functions` are not translated; use `tools`",
+        ),
+        (
+            "function_call",
+            "legacy `function_call` is not translated; use `tool_choice`",
+        ),
+        ("web_search_options", web_search),
+    ];
+    for (key, message) in legacy {
+        if member(req, key).is_some() {
+            return Err(TranslateError::field(key, message));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `n` > 1 for targets that return one choice per request.
+pub(crate) fn reject_several_choices(req: &Obj, target: &str) -> Res<()> {
+    if opt_u64(req, "", "n")?.is_some_and(|n| n > 1) {
+        return Err(TranslateError::field(
+            "n",
+            format!("{target} return one choice per request; `n` greater than 1 is not supported"),
+        ));
+    }
+    Ok(())
+}
+
+/// OpenAI's `tool_choice`, as far as Anthropic and Bedrock can express it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolChoice {
+    /// `auto`.
+    Auto,
+    /// `none`.
+    Disabled,
+    /// `required`: some tool must be called.
+    Required,
+    /// This function must be called.
+    Named(String),
+}
+
+/// Reads `tool_choice`: a mode string or `{"type": "function", "function": {"name"}}`.
+pub(crate) fn tool_choice(req: &Obj, target: &str) -> Res<Option<ToolChoice>> {
+    match member(req, "tool_choice") {
+        None => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(Some(ToolChoice::Auto)),
+            "none" => Ok(Some(ToolChoice::Disabled)),
+            "required" => Ok(Some(ToolChoice::Required)),
+            other => Err(TranslateError::field(
+                "tool_choice",
+                format!("unsupported `tool_choice` `{other}`"),
+            )),
+        },
+        Some(Value::Object(o)) => match req_str(o, "tool_choice", "type")? {
+            "function" => {
+                let f = req_object(o, "tool_choice", "function")?;
+                let name = req_str(f, "tool_choice.function", "name")?;
+                Ok(Some(ToolChoice::Named(name.to_owned())))
+            }
+            other => Err(TranslateError::field(
+                "tool_choice.type",
+                format!("`tool_choice` of type `{other}` cannot be sent to {target}"),
+            )),
+        },
+        Some(_) => Err(wrong_type("tool_choice", "a string or an object")),
+    }
+}
+
+/// What `response_format` asks for when it asks for JSON: the schema (`{"type": "object"}` for
+/// `json_object`) and the description to give the tool that carries it.
+pub(crate) fn json_output(req: &Obj) -> Res<Option<(Value, &str)>> {
+    let Some(format) = opt_object(req, "", "response_format")? else {
+        return Ok(None);
+    };
+    let (schema, description) = match req_str(format, "response_format", "type")? {
+        "text" => return Ok(None),
+        "json_object" => (serde_json::json!({"type": "object"}), None),
+        "json_schema" => {
+            let sp = "response_format.json_schema";
+            let js = req_object(format, "response_format", "json_schema")?;
+            let schema = match opt_object(js, sp, "schema")? {
+                Some(s) => Value::Object(s.clone()),
+                None => serde_json::json!({"type": "object"}),
+            };
+            (schema, opt_str(js, sp, "description")?)
+        }
+        other => {
+            return Err(TranslateError::field(
+                "response_format.type",
+                format!("unsupported `response_format` type `{other}`"),
+            ));
+        }
+    };
+    let description = description.unwrap_or(
+        "Give your final answer by calling this tool: its input is the JSON response to the user.",
+    );
+    Ok(Some((schema, description)))
+}

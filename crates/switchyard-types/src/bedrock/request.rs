@@ -51,7 +51,7 @@ use serde_json::{json, Value};
 
 use super::image_format;
 use crate::access::*;
-use crate::chat_in::{self, base64_data_url};
+use crate::chat_in::{self, base64_data_url, ToolChoice as Choice};
 
 /// The provider as error messages name it.
 const TARGET: &str = "Bedrock's Converse API";
@@ -195,15 +195,6 @@ impl Turn {
     }
 }
 
-/// A tool choice, in neither side's spelling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Choice {
-    Auto,
-    Disabled,
-    Required,
-    Named(String),
-}
-
 impl Choice {
     fn converse(&self) -> Option<Value> {
         match self {
@@ -223,56 +214,14 @@ fn is_tool_result(block: &Value) -> bool {
     block.get("toolResult").is_some()
 }
 
-/// Fails on options Converse cannot honour and whose loss would change the response.
+/// Refuses what no Bedrock's Converse API request can carry.
 fn reject_chat_options(req: &Obj) -> Res<()> {
-    if opt_u64(req, "", "n")?.is_some_and(|n| n > 1) {
-        return Err(TranslateError::field(
-            "n",
-            "Bedrock's Converse API returns one choice per request; `n` greater than 1 is not \
-             supported",
-        ));
-    }
-    if opt_bool(req, "", "logprobs")? == Some(true) {
-        return Err(TranslateError::field(
-            "logprobs",
-            "Bedrock's Converse API does not return log probabilities",
-        ));
-    }
-    if member(req, "top_logprobs").is_some_and(|v| v.as_u64() != Some(0)) {
-        return Err(TranslateError::field(
-            "top_logprobs",
-            "Bedrock's Converse API does not return log probabilities",
-        ));
-    }
-    if let Some(modalities) = opt_array(req, "", "modalities")? {
-        if modalities.iter().any(|m| m == "audio") {
-            return Err(TranslateError::field(
-                "modalities",
-                "Bedrock's Converse API does not produce audio",
-            ));
-        }
-    }
-    let unsupported = [
-        ("audio", "Bedrock's Converse API does not produce audio"),
-        (
-            "functions",
-            "legacy `functions` are not translated for Bedrock; use `tools`",
-        ),
-        (
-            "function_call",
-            "legacy `function_call` is not translated for Bedrock; use `tool_choice`",
-        ),
-        (
-            "web_search_options",
-            "web search is not available through Bedrock's Converse API",
-        ),
-    ];
-    for (key, message) in unsupported {
-        if member(req, key).is_some() {
-            return Err(TranslateError::field(key, message));
-        }
-    }
-    Ok(())
+    chat_in::reject_several_choices(req, TARGET)?;
+    chat_in::reject_openai_only(
+        req,
+        TARGET,
+        "web search is not available through Bedrock's Converse API",
+    )
 }
 
 /// The system blocks and the alternating turns of an OpenAI conversation.
@@ -570,64 +519,18 @@ fn chat_tools(req: &Obj) -> Res<Vec<Value>> {
 }
 
 fn chat_tool_choice(req: &Obj) -> Res<Option<Choice>> {
-    match member(req, "tool_choice") {
-        None => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(Some(Choice::Auto)),
-            "none" => Ok(Some(Choice::Disabled)),
-            "required" => Ok(Some(Choice::Required)),
-            other => Err(TranslateError::field(
-                "tool_choice",
-                format!("unsupported `tool_choice` `{other}`"),
-            )),
-        },
-        Some(Value::Object(o)) => match req_str(o, "tool_choice", "type")? {
-            "function" => {
-                let f = req_object(o, "tool_choice", "function")?;
-                let name = req_str(f, "tool_choice.function", "name")?;
-                Ok(Some(Choice::Named(name.to_owned())))
-            }
-            other => Err(TranslateError::field(
-                "tool_choice.type",
-                format!("`tool_choice` of type `{other}` cannot be sent to Bedrock"),
-            )),
-        },
-        Some(_) => Err(wrong_type("tool_choice", "a string or an object")),
-    }
+    chat_in::tool_choice(req, TARGET)
 }
 
 /// The tool that carries `response_format`'s JSON output, if one is asked for.
 fn json_output_tool(req: &Obj) -> Res<Option<Value>> {
-    let Some(format) = opt_object(req, "", "response_format")? else {
-        return Ok(None);
-    };
-    let (schema, description) = match req_str(format, "response_format", "type")? {
-        "text" => return Ok(None),
-        "json_object" => (json!({"type": "object"}), None),
-        "json_schema" => {
-            let sp = "response_format.json_schema";
-            let js = req_object(format, "response_format", "json_schema")?;
-            let schema = match opt_object(js, sp, "schema")? {
-                Some(s) => Value::Object(s.clone()),
-                None => json!({"type": "object"}),
-            };
-            (schema, opt_str(js, sp, "description")?)
-        }
-        other => {
-            return Err(TranslateError::field(
-                "response_format.type",
-                format!("unsupported `response_format` type `{other}`"),
-            ));
-        }
-    };
-    let description = description.unwrap_or(
-        "Give your final answer by calling this tool: its input is the JSON response to the user.",
-    );
-    Ok(Some(json!({"toolSpec": {
-        "name": JSON_TOOL_NAME,
-        "description": description,
-        "inputSchema": {"json": schema},
-    }})))
+    Ok(chat_in::json_output(req)?.map(|(schema, description)| {
+        json!({"toolSpec": {
+            "name": JSON_TOOL_NAME,
+            "description": description,
+            "inputSchema": {"json": schema},
+        }})
+    }))
 }
 
 #[cfg(test)]

@@ -292,51 +292,12 @@ pub fn model_resource(model: &str) -> String {
 
 /// Fails on options Gemini cannot honour and whose loss would change the response.
 fn reject_chat_options(req: &Obj) -> Res<()> {
-    if opt_bool(req, "", "logprobs")? == Some(true) {
-        return Err(TranslateError::field(
-            "logprobs",
-            "log probabilities are not translated for Gemini models",
-        ));
-    }
-    if member(req, "top_logprobs").is_some_and(|v| v.as_u64() != Some(0)) {
-        return Err(TranslateError::field(
-            "top_logprobs",
-            "log probabilities are not translated for Gemini models",
-        ));
-    }
-    if let Some(modalities) = opt_array(req, "", "modalities")? {
-        if modalities.iter().any(|m| m == "audio") {
-            return Err(TranslateError::field(
-                "modalities",
-                "audio output is not available through the chat API of Gemini deployments",
-            ));
-        }
-    }
-    let unsupported = [
-        (
-            "audio",
-            "audio output is not available through the chat API of Gemini deployments",
-        ),
-        (
-            "functions",
-            "legacy `functions` are not translated for Gemini models; use `tools`",
-        ),
-        (
-            "function_call",
-            "legacy `function_call` is not translated for Gemini models; use `tool_choice`",
-        ),
-        (
-            "web_search_options",
-            "web search is not translated for Gemini models; send \
-             `provider_options: {\"gemini\": {\"tools\": [{\"googleSearch\": {}}]}}` instead",
-        ),
-    ];
-    for (key, message) in unsupported {
-        if member(req, key).is_some() {
-            return Err(TranslateError::field(key, message));
-        }
-    }
-    Ok(())
+    chat_in::reject_openai_only(
+        req,
+        TARGET,
+        "web search is not translated for Gemini models; send \
+         `provider_options: {\"gemini\": {\"tools\": [{\"googleSearch\": {}}]}}` instead",
+    )
 }
 
 fn generation_config(req: &Obj) -> Res<(Obj, u32)> {
