@@ -200,6 +200,19 @@ impl FailureKind {
         )
     }
 
+    /// Every kind, for config validation and documentation.
+    pub const ALL: [FailureKind; 9] = [
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::ContextLengthExceeded,
+        Self::ContentFiltered,
+        Self::Auth,
+        Self::InvalidRequest,
+        Self::NotFound,
+        Self::UpstreamError,
+        Self::Timeout,
+    ];
+
     /// The kind a bare status implies, before any body cue is read.
     pub fn from_status(status: StatusCode) -> Self {
         match status.as_u16() {

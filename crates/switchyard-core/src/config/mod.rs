@@ -20,6 +20,7 @@ use std::time::Duration;
 pub use locate::Seg;
 
 use crate::capabilities::Capabilities;
+use crate::error::FailureKind;
 use crate::resilience::ResilienceConfig;
 pub use raw::{LogFormat, LogLevel};
 pub use secret::Secret;
@@ -179,6 +180,26 @@ pub struct ProviderConfig {
 pub struct ModelAlias {
     /// The deployments, in config order.
     pub deployments: Vec<Deployment>,
+    /// Aliases tried in order when the deployments failed, each on its conditions.
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// A fallback of an alias: where to go next, and on which failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// The alias to try.
+    pub alias: String,
+    /// Every retryable kind leads here (`on: [any]`, the default).
+    pub any_retryable: bool,
+    /// These kinds lead here too (e.g. `context_length_exceeded` to a longer-context alias).
+    pub kinds: Vec<FailureKind>,
+}
+
+impl Fallback {
+    /// Whether a failure of `kind` leads to this fallback.
+    pub fn matches(&self, kind: FailureKind) -> bool {
+        (self.any_retryable && kind.is_retryable()) || self.kinds.contains(&kind)
+    }
 }
 
 /// One place an alias can be served.

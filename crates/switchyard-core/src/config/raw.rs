@@ -221,6 +221,20 @@ pub struct RawProvider {
 pub struct RawModel {
     /// Where the alias can be served.
     pub deployments: Vec<RawDeployment>,
+    /// Other aliases to try, in order, when every deployment failed.
+    #[serde(default)]
+    pub fallbacks: Vec<RawFallback>,
+}
+
+/// One entry of `models.<alias>.fallbacks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFallback {
+    /// The alias to try.
+    pub alias: String,
+    /// Failure kinds that lead here (`any` for every retryable kind, the default).
+    #[serde(default)]
+    pub on: Vec<String>,
 }
 
 /// One deployment of an alias.

@@ -11,11 +11,12 @@ use super::env::{self, EnvSource, KNOWN_SERVICES};
 use super::locate::{locate, Seg};
 use super::raw::{self, RawConfig, RawProviderKind};
 use crate::capabilities::Capabilities;
+use crate::error::FailureKind;
 use crate::resilience::{BreakerConfig, BudgetConfig, ResilienceConfig, RetryPolicy};
 
 use super::{
-    AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, ModelAlias, Problem,
-    ProviderConfig, ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
+    AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, Fallback, ModelAlias,
+    Problem, ProviderConfig, ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
 };
 
 /// Default listen address: loopback only, so a fresh install is never exposed by accident.
@@ -288,6 +289,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
                     model: Arc::from(model),
                     weight: 1,
                 }],
+                fallbacks: Vec::new(),
             },
         );
     }
@@ -441,7 +443,14 @@ impl Validator<'_> {
                     "all weights are 0: no deployment could ever be chosen",
                 );
             }
-            models.insert(alias.clone(), ModelAlias { deployments });
+            let fallbacks = self.fallbacks(alias, &m.fallbacks, &raw);
+            models.insert(
+                alias.clone(),
+                ModelAlias {
+                    deployments,
+                    fallbacks,
+                },
+            );
         }
         let capabilities = self.capabilities(&raw.capabilities);
         let resilience = self.resilience(&raw.resilience);
@@ -453,6 +462,59 @@ impl Validator<'_> {
             capabilities,
             resilience,
         }
+    }
+
+    fn fallbacks(
+        &mut self,
+        alias: &str,
+        raw_fallbacks: &[raw::RawFallback],
+        raw: &RawConfig,
+    ) -> Vec<Fallback> {
+        let mut out = Vec::new();
+        for (i, f) in raw_fallbacks.iter().enumerate() {
+            let at = |k: &str| {
+                vec![
+                    key("models"),
+                    key(alias),
+                    key("fallbacks"),
+                    Seg::Index(i),
+                    key(k),
+                ]
+            };
+            if f.alias == alias {
+                self.problem(&at("alias"), "an alias cannot fall back to itself");
+            } else if !raw.models.contains_key(&f.alias) {
+                let known: Vec<&str> = raw.models.keys().map(String::as_str).collect();
+                self.problem(
+                    &at("alias"),
+                    format!("unknown alias `{}`; aliases: {}", f.alias, known.join(", ")),
+                );
+            }
+            let mut kinds = Vec::new();
+            let mut any = f.on.is_empty();
+            for name in &f.on {
+                if name == "any" {
+                    any = true;
+                } else if let Some(k) = FailureKind::ALL.iter().find(|k| k.as_str() == name) {
+                    kinds.push(*k);
+                } else {
+                    let names: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+                    self.problem(
+                        &at("on"),
+                        format!(
+                            "unknown failure kind `{name}`; expected `any` or one of: {}",
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+            out.push(Fallback {
+                alias: f.alias.clone(),
+                any_retryable: any,
+                kinds,
+            });
+        }
+        out
     }
 
     fn resilience(&mut self, raw: &raw::RawResilience) -> ResilienceConfig {

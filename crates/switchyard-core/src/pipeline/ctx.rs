@@ -6,7 +6,7 @@ use switchyard_types::openai::Usage;
 use tokio::time::Instant;
 
 use crate::config::Deployment;
-use crate::error::GatewayError;
+use crate::error::{FailureKind, GatewayError};
 use crate::providers::Operation;
 
 /// What the pipeline learned about a request so far.
@@ -121,6 +121,15 @@ impl RequestCtx {
         self.abandoned.push(Abandoned {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason,
+            attempted: false,
+        });
+    }
+
+    /// Records that the request moves on to fallback alias `alias` after a failure of `kind`.
+    pub fn note_fallback(&mut self, alias: &str, kind: FailureKind) {
+        self.abandoned.push(Abandoned {
+            deployment: format!("fallback:{alias}"),
+            reason: kind.as_str(),
             attempted: false,
         });
     }

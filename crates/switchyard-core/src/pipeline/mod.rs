@@ -27,7 +27,7 @@ use self::stream::SseRelay;
 use crate::auth::{Authenticator, Principal};
 use crate::capabilities::{self, Needs};
 use crate::config::{Deployment, Timeouts};
-use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::error::{FailureKind, GatewayError, TimeoutPhase, UpstreamErrorKind};
 use crate::http_client::{HttpClient, UpstreamBody};
 use crate::providers::{Exchange, Operation, Provider};
 use crate::resilience::{self, Health};
@@ -110,11 +110,55 @@ async fn run(
     let parsed = parse(ctx.op, &body)?;
     ctx.stream = parsed.stream;
     ctx.client_model = Some(parsed.model.clone());
-    let route = gw.router.route(&parsed.model)?;
+    let client_model: Arc<str> = Arc::from(parsed.model.as_str());
+    let mut route = gw.router.route(&parsed.model)?;
     ctx.route_rule = Some(route.rule);
-    let candidates = capable(gw, ctx.op, &parsed, &body, route.candidates)?;
-    let client_model: Arc<str> = Arc::from(parsed.model);
-    serve(gw, ctx, &candidates, &body, &parts.headers, &client_model).await
+    let mut visited = vec![parsed.model.clone()];
+    loop {
+        let served = match capable(gw, ctx.op, &parsed, &body, route.candidates) {
+            Ok(candidates) => {
+                serve(gw, ctx, &candidates, &body, &parts.headers, &client_model).await
+            }
+            Err(e) => Err(e),
+        };
+        let err = match served {
+            Ok(reply) => return Ok(reply),
+            Err(e) => e,
+        };
+        // An alias's fallbacks, in order: the first whose conditions match the failure.
+        let Some(kind) = fallback_kind(&err) else {
+            return Err(err);
+        };
+        let next = route
+            .fallbacks
+            .iter()
+            .find(|f| f.matches(kind) && !visited.contains(&f.alias));
+        let Some(next) = next.filter(|_| visited.len() <= MAX_FALLBACK_HOPS) else {
+            return Err(err);
+        };
+        ctx.note_fallback(&next.alias, kind);
+        visited.push(next.alias.clone());
+        route = gw.router.route(&next.alias)?;
+        ctx.route_rule = Some("fallback");
+    }
+}
+
+/// Most aliases a request may fall back through (config may chain them).
+const MAX_FALLBACK_HOPS: usize = 4;
+
+/// The failure kind fallback conditions match, for errors a fallback could help with: the
+/// upstream's normalised kind, or a capability refusal of the context length (which a
+/// longer-context alias can serve).
+fn fallback_kind(err: &GatewayError) -> Option<FailureKind> {
+    match err {
+        GatewayError::Upstream(u) => Some(u.failure()),
+        GatewayError::Unsupported {
+            code: "context_length_exceeded",
+            ..
+        } => Some(FailureKind::ContextLengthExceeded),
+        GatewayError::Unsupported { .. } => Some(FailureKind::InvalidRequest),
+        _ => None,
+    }
 }
 
 /// Serves the request from `candidates` (best first), failing over and retrying as the

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::capabilities::{Capabilities, CapabilityTable};
-use crate::config::{Deployment, ModelAlias, ProviderConfig};
+use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig};
 use crate::error::GatewayError;
 
 /// Resolves model names to deployments.
@@ -32,6 +32,8 @@ pub struct Route {
     pub candidates: Vec<Deployment>,
     /// How the choice was made, for the explanation header.
     pub rule: &'static str,
+    /// Where to go when every candidate failed (the alias's fallbacks).
+    pub fallbacks: Vec<Fallback>,
 }
 
 impl Router {
@@ -74,7 +76,11 @@ impl Router {
             } else {
                 "alias"
             };
-            return Ok(Route { candidates, rule });
+            return Ok(Route {
+                candidates,
+                rule,
+                fallbacks: alias.fallbacks.clone(),
+            });
         }
         if let Some((provider, upstream_model)) = model.split_once('/') {
             if let Some(p) = self
@@ -90,6 +96,7 @@ impl Router {
                 return Ok(Route {
                     candidates,
                     rule: "provider-prefix",
+                    fallbacks: Vec::new(),
                 });
             }
         }

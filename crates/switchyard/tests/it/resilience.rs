@@ -259,3 +259,128 @@ async fn bad_resilience_settings_are_config_errors() {
     assert!(err.contains("resilience.breaker.failure_rate"), "{err}");
     let _ = Method::GET;
 }
+
+fn error_response(status: u16, code: &str, message: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(format!(
+            r#"{{"error":{{"message":"{message}","type":"invalid_request_error","param":null,"code":"{code}"}}}}"#
+        )))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fallback_chains_follow_their_conditions() {
+    let (down, _) = upstream(|_| failure(503, None)).await;
+    let (short, short_calls) = upstream(|_| {
+        error_response(
+            400,
+            "context_length_exceeded",
+            "maximum context length is 8192 tokens",
+        )
+    })
+    .await;
+    let (filtered, _) =
+        upstream(|_| error_response(400, "content_policy_violation", "refused by policy")).await;
+    let (good, good_calls) = upstream(|_| ok()).await;
+    let cfg = format!(
+        r#"
+providers:
+  down: {{type: openai, base_url: "{down}/v1"}}
+  short: {{type: openai, base_url: "{short}/v1"}}
+  filtered: {{type: openai, base_url: "{filtered}/v1"}}
+  good: {{type: openai, base_url: "{good}/v1"}}
+models:
+  primary:
+    deployments: [{{provider: down, model: m}}]
+    fallbacks:
+      - alias: backup
+  small:
+    deployments: [{{provider: short, model: m}}]
+    fallbacks:
+      - alias: big
+        on: [context_length_exceeded]
+  strict:
+    deployments: [{{provider: filtered, model: m}}]
+    fallbacks:
+      - alias: backup
+        on: [rate_limited]
+      - alias: lenient
+        on: [content_filtered]
+  nofallback:
+    deployments: [{{provider: short, model: m}}]
+    fallbacks:
+      - alias: big
+  backup:
+    deployments: [{{provider: good, model: m-backup}}]
+  big:
+    deployments: [{{provider: good, model: m-big}}]
+  lenient:
+    deployments: [{{provider: good, model: m-lenient}}]
+resilience:
+  backoff_base: 1ms
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+
+    // Any retryable failure (the default condition) moves on to the next alias.
+    let r = post(&url, &chat("primary")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-model"), Some("m-backup"));
+    assert_eq!(r.header("x-switchyard-route"), Some("fallback"));
+    assert_eq!(
+        r.json()["model"],
+        "primary",
+        "the client's model name stays"
+    );
+    let abandoned = r.header("x-switchyard-abandoned").unwrap().to_owned();
+    assert!(
+        abandoned.starts_with("down/m=overloaded")
+            && abandoned.ends_with("fallback:backup=overloaded"),
+        "{abandoned}"
+    );
+
+    // A context-length failure goes to the longer-context alias.
+    let r = post(&url, &chat("small")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-model"), Some("m-big"));
+    assert_eq!(
+        short_calls.load(Ordering::SeqCst),
+        1,
+        "not retried: no retry can shrink it"
+    );
+
+    // Content filtered skips the rate-limit fallback and takes the content one.
+    let r = post(&url, &chat("strict")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-model"), Some("m-lenient"));
+
+    // The default condition (retryable kinds) does not cover a context-length error.
+    let before = good_calls.load(Ordering::SeqCst);
+    let r = post(&url, &chat("nofallback")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["code"], "context_length_exceeded");
+    assert_eq!(good_calls.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn fallback_config_errors_name_the_key() {
+    let yaml = "providers:\n  p: {type: openai, base_url: \"http://127.0.0.1:9/v1\"}\nmodels:\n  a:\n    deployments: [{provider: p, model: m}]\n    fallbacks:\n      - alias: nope\n      - alias: a\n      - alias: a2\n        on: [bogus]\n  a2:\n    deployments: [{provider: p, model: m}]\n";
+    let err = switchyard_core::config::from_yaml(yaml, &std::collections::HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("models.a.fallbacks[0].alias") && err.contains("unknown alias `nope`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("models.a.fallbacks[1].alias") && err.contains("itself"),
+        "{err}"
+    );
+    assert!(
+        err.contains("models.a.fallbacks[2].on") && err.contains("bogus"),
+        "{err}"
+    );
+}
