@@ -129,6 +129,8 @@ pub enum UpstreamErrorKind {
 /// Which timeout expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutPhase {
+    /// Opening the connection.
+    Connect,
     /// Response headers.
     FirstByte,
     /// A gap between stream chunks.
@@ -140,6 +142,7 @@ pub enum TimeoutPhase {
 impl std::fmt::Display for TimeoutPhase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Self::Connect => "a connection",
             Self::FirstByte => "the response headers",
             Self::StreamIdle => "the next stream chunk",
             Self::Total => "the whole response",

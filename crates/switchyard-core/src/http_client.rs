@@ -47,12 +47,15 @@ pub enum ClientError {
     /// The request was sent but the exchange failed.
     #[error("request failed: {0}")]
     Request(String),
+    /// Opening the connection took longer than the deployment's connect timeout.
+    #[error("connect timed out after {0:?}")]
+    ConnectTimeout(Duration),
 }
 
 impl ClientError {
     /// Whether the request failed before a connection existed (nothing reached the upstream).
     pub fn is_connect(&self) -> bool {
-        matches!(self, Self::Connect(_))
+        matches!(self, Self::Connect(_) | Self::ConnectTimeout(_))
     }
 }
 
@@ -105,6 +108,16 @@ impl HttpClient {
         &self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
+        self.request_within(req, None).await
+    }
+
+    /// Like [`HttpClient::request`], with a connect timeout of its own (a deployment's) when a
+    /// new connection is needed, over the client's default.
+    pub async fn request_within(
+        &self,
+        req: Request<Full<Bytes>>,
+        connect_timeout: Option<Duration>,
+    ) -> Result<Response<UpstreamBody>, ClientError> {
         let (key, mut req) = origin_form(req)?;
         while let Some(mut sender) = self.checkout(&key) {
             if sender.ready().await.is_err() {
@@ -119,7 +132,12 @@ impl HttpClient {
                 },
             }
         }
-        let mut sender = self.connect(&key).await?;
+        let mut sender = match connect_timeout {
+            None => self.connect(&key).await?,
+            Some(limit) => tokio::time::timeout(limit, self.connect(&key))
+                .await
+                .map_err(|_| ClientError::ConnectTimeout(limit))??,
+        };
         sender
             .ready()
             .await

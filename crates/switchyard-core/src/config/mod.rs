@@ -211,6 +211,8 @@ pub struct Deployment {
     pub model: Arc<str>,
     /// Relative traffic share.
     pub weight: u32,
+    /// Upstream timeouts: `server.timeouts` with the alias's and the deployment's own over them.
+    pub timeouts: Timeouts,
 }
 
 /// A config that could not be loaded.

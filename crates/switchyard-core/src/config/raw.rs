@@ -124,7 +124,7 @@ pub struct RawServer {
     pub timeouts: RawTimeouts,
 }
 
-/// `server.timeouts:`
+/// `server.timeouts:`, and `timeouts:` of an alias or a deployment.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimeouts {
@@ -224,6 +224,8 @@ pub struct RawModel {
     /// Other aliases to try, in order, when every deployment failed.
     #[serde(default)]
     pub fallbacks: Vec<RawFallback>,
+    /// Upstream timeouts for this alias's deployments, over `server.timeouts`.
+    pub timeouts: Option<RawTimeouts>,
 }
 
 /// One entry of `models.<alias>.fallbacks`.
@@ -247,6 +249,8 @@ pub struct RawDeployment {
     pub model: String,
     /// Share of traffic relative to the alias's other deployments.
     pub weight: Option<u32>,
+    /// Upstream timeouts for this deployment, over the alias's.
+    pub timeouts: Option<RawTimeouts>,
 }
 
 /// Log output format.

@@ -288,6 +288,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
                     provider: Arc::clone(provider),
                     model: Arc::from(model),
                     weight: 1,
+                    timeouts: default_timeouts(),
                 }],
                 fallbacks: Vec::new(),
             },
@@ -402,9 +403,17 @@ impl Validator<'_> {
                     "needs at least one deployment",
                 );
             }
+            let alias_timeouts = self.timeouts(
+                server.timeouts,
+                m.timeouts.as_ref(),
+                &[key("models"), key(alias), key("timeouts")],
+            );
             let mut deployments = Vec::new();
             for (i, d) in m.deployments.iter().enumerate() {
                 let dpath = [key("models"), key(alias), key("deployments"), Seg::Index(i)];
+                let mut tpath = dpath.to_vec();
+                tpath.push(key("timeouts"));
+                let timeouts = self.timeouts(alias_timeouts, d.timeouts.as_ref(), &tpath);
                 let weight = d.weight.unwrap_or(1);
                 if d.model.trim().is_empty() {
                     let mut p = dpath.to_vec();
@@ -416,6 +425,7 @@ impl Validator<'_> {
                         provider: Arc::clone(provider),
                         model: Arc::from(d.model.as_str()),
                         weight,
+                        timeouts,
                     }),
                     None if raw.providers.contains_key(&d.provider) => {}
                     None => {
@@ -462,6 +472,32 @@ impl Validator<'_> {
             capabilities,
             resilience,
         }
+    }
+
+    /// `base` with the values `raw` sets (server, alias or deployment `timeouts:`), each checked.
+    fn timeouts(&mut self, base: Timeouts, raw: Option<&raw::RawTimeouts>, at: &[Seg]) -> Timeouts {
+        let Some(t) = raw else {
+            return base;
+        };
+        let out = Timeouts {
+            connect: t.connect.map_or(base.connect, |x| x.0),
+            first_byte: t.first_byte.map_or(base.first_byte, |x| x.0),
+            stream_idle: t.stream_idle.map_or(base.stream_idle, |x| x.0),
+            total: t.total.map_or(base.total, |x| x.0),
+        };
+        for (name, value) in [
+            ("connect", out.connect),
+            ("first_byte", out.first_byte),
+            ("stream_idle", out.stream_idle),
+            ("total", out.total),
+        ] {
+            if value.is_zero() {
+                let mut p = at.to_vec();
+                p.push(key(name));
+                self.problem(&p, "must be greater than zero");
+            }
+        }
+        out
     }
 
     fn fallbacks(
@@ -672,27 +708,11 @@ impl Validator<'_> {
                 "must be between 1 byte and 1GiB",
             );
         }
-        let d = default_timeouts();
-        let t = &raw.timeouts;
-        let timeouts = Timeouts {
-            connect: t.connect.map_or(d.connect, |x| x.0),
-            first_byte: t.first_byte.map_or(d.first_byte, |x| x.0),
-            stream_idle: t.stream_idle.map_or(d.stream_idle, |x| x.0),
-            total: t.total.map_or(d.total, |x| x.0),
-        };
-        for (name, value) in [
-            ("connect", timeouts.connect),
-            ("first_byte", timeouts.first_byte),
-            ("stream_idle", timeouts.stream_idle),
-            ("total", timeouts.total),
-        ] {
-            if value.is_zero() {
-                self.problem(
-                    &[key("server"), key("timeouts"), key(name)],
-                    "must be greater than zero",
-                );
-            }
-        }
+        let timeouts = self.timeouts(
+            default_timeouts(),
+            Some(&raw.timeouts),
+            &[key("server"), key("timeouts")],
+        );
         ServerConfig {
             listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4000))),
             max_body_size: usize::try_from(max_body).unwrap_or(usize::MAX),

@@ -28,7 +28,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::capabilities::{self, Needs};
 use crate::config::{Deployment, Timeouts};
 use crate::error::{FailureKind, GatewayError, TimeoutPhase, UpstreamErrorKind};
-use crate::http_client::{HttpClient, UpstreamBody};
+use crate::http_client::{ClientError, HttpClient, UpstreamBody};
 use crate::providers::{Exchange, Operation, Provider};
 use crate::resilience::{self, Health};
 use crate::routing::Router;
@@ -176,7 +176,12 @@ async fn serve(
     client_model: &Arc<str>,
 ) -> Result<Reply, GatewayError> {
     let policy = gw.health.config().retry;
-    let deadline = ctx.started + gw.timeouts.total;
+    let deadline = ctx.started
+        + candidates
+            .iter()
+            .map(|d| d.timeouts.total)
+            .max()
+            .unwrap_or(gw.timeouts.total);
     let n = candidates.len();
     let mut tries = vec![0u32; n];
     let mut waits: Vec<Option<std::time::Duration>> = vec![None; n];
@@ -449,13 +454,23 @@ async fn dispatch(
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = up.headers;
 
-    let t = gw.timeouts;
+    let t = deployment.timeouts;
     let sent_at = Instant::now();
     let deadline = sent_at + t.total;
     let first_byte_at = deadline.min(sent_at + t.first_byte);
     let name = Arc::clone(provider.name());
-    let response = match tokio::time::timeout_at(first_byte_at, gw.client.request(request)).await {
+    let sent = gw.client.request_within(request, Some(t.connect));
+    let response = match tokio::time::timeout_at(first_byte_at, sent).await {
         Ok(Ok(r)) => r,
+        Ok(Err(ClientError::ConnectTimeout(after))) => {
+            return Err(GatewayError::upstream(
+                &name,
+                UpstreamErrorKind::Timeout {
+                    phase: TimeoutPhase::Connect,
+                    after,
+                },
+            ))
+        }
         Ok(Err(e)) => {
             return Err(GatewayError::upstream(
                 &name,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::capabilities::{Capabilities, CapabilityTable};
-use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig};
+use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig, Timeouts};
 use crate::error::GatewayError;
 
 /// Resolves model names to deployments.
@@ -22,6 +22,8 @@ pub struct Router {
     aliases: BTreeMap<String, ModelAlias>,
     providers: BTreeMap<String, Arc<ProviderConfig>>,
     capabilities: CapabilityTable,
+    /// Timeouts of deployments named as `provider/model` (aliases carry their own).
+    timeouts: Timeouts,
     rng: AtomicU64,
 }
 
@@ -41,12 +43,14 @@ impl Router {
     pub fn new(
         aliases: BTreeMap<String, ModelAlias>,
         providers: BTreeMap<String, Arc<ProviderConfig>>,
+        timeouts: Timeouts,
     ) -> Self {
         let seed = uuid::Uuid::now_v7().as_u128() as u64 | 1;
         Self {
             aliases,
             providers,
             capabilities: CapabilityTable::default(),
+            timeouts,
             rng: AtomicU64::new(seed),
         }
     }
@@ -92,6 +96,7 @@ impl Router {
                     provider: Arc::clone(p),
                     model: Arc::from(upstream_model),
                     weight: 1,
+                    timeouts: self.timeouts,
                 }];
                 return Ok(Route {
                     candidates,

@@ -9,7 +9,7 @@ fn router() -> Router {
         &HashMap::new(),
     )
     .unwrap();
-    Router::new(cfg.models, cfg.providers)
+    Router::new(cfg.models, cfg.providers, cfg.server.timeouts)
 }
 
 #[test]

@@ -84,7 +84,7 @@ impl Prepared {
         let gw = Gateway {
             auth: Arc::new(Authenticator::new(config.auth.clone())),
             router: Arc::new(
-                Router::new(config.models, config.providers)
+                Router::new(config.models, config.providers, config.server.timeouts)
                     .with_capabilities(CapabilityTable::new(config.capabilities)),
             ),
             providers: Arc::new(adapters),

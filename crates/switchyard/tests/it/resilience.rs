@@ -384,3 +384,70 @@ async fn fallback_config_errors_name_the_key() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn alias_and_deployment_timeouts_apply_and_a_timeout_fails_over() {
+    let slow = scripted(|_req| async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        ok()
+    })
+    .await;
+    let (good, _) = upstream(|_| ok()).await;
+    let cfg = format!(
+        r#"
+providers:
+  slow: {{type: openai, base_url: "{slow}/v1"}}
+  good: {{type: openai, base_url: "{good}/v1"}}
+models:
+  patient:
+    deployments: [{{provider: slow, model: m}}]
+  hasty:
+    timeouts: {{first_byte: 100ms}}
+    deployments: [{{provider: slow, model: m}}]
+  override:
+    timeouts: {{first_byte: 100ms}}
+    deployments:
+      - provider: slow
+        model: m
+        timeouts: {{first_byte: 2s}}
+  rescued:
+    timeouts: {{first_byte: 100ms}}
+    deployments: [{{provider: slow, model: m}}]
+    fallbacks: [{{alias: backup}}]
+  backup:
+    deployments: [{{provider: good, model: m-backup}}]
+resilience:
+  max_attempts: 1
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let timed = |model: &'static str| {
+        let url = url.clone();
+        async move {
+            let started = tokio::time::Instant::now();
+            let r = post(&url, &chat(model)).await;
+            (r, started.elapsed())
+        }
+    };
+    let (r, took) = timed("patient").await;
+    assert_eq!(r.status, 200, "server default timeouts are long");
+    assert!(took >= Duration::from_millis(600));
+    let (r, took) = timed("hasty").await;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.error()["code"], "upstream_timeout");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    let (r, _) = timed("override").await;
+    assert_eq!(
+        r.status, 200,
+        "the deployment's own timeout wins over the alias's"
+    );
+    let (r, took) = timed("rescued").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-model"), Some("m-backup"));
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert!(r
+        .header("x-switchyard-abandoned")
+        .unwrap()
+        .contains("slow/m=timeout"));
+}
