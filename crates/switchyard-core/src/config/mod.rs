@@ -182,6 +182,9 @@ pub struct ModelAlias {
     pub deployments: Vec<Deployment>,
     /// Aliases tried in order when the deployments failed, each on its conditions.
     pub fallbacks: Vec<Fallback>,
+    /// When set, a first attempt that has not answered after this long is hedged with a
+    /// second one on the next deployment.
+    pub hedge_after: Option<Duration>,
 }
 
 /// A fallback of an alias: where to go next, and on which failures.

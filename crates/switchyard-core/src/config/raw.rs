@@ -226,6 +226,16 @@ pub struct RawModel {
     pub fallbacks: Vec<RawFallback>,
     /// Upstream timeouts for this alias's deployments, over `server.timeouts`.
     pub timeouts: Option<RawTimeouts>,
+    /// Hedged requests.
+    pub hedge: Option<RawHedge>,
+}
+
+/// `models.<alias>.hedge:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHedge {
+    /// Start a second attempt when the first has not answered after this long.
+    pub after: DurationStr,
 }
 
 /// One entry of `models.<alias>.fallbacks`.

@@ -291,6 +291,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
                     timeouts: default_timeouts(),
                 }],
                 fallbacks: Vec::new(),
+                hedge_after: None,
             },
         );
     }
@@ -454,11 +455,19 @@ impl Validator<'_> {
                 );
             }
             let fallbacks = self.fallbacks(alias, &m.fallbacks, &raw);
+            let hedge_after = m.hedge.as_ref().map(|h| h.after.0);
+            if hedge_after.is_some() && m.deployments.len() < 2 {
+                self.problem(
+                    &[key("models"), key(alias), key("hedge")],
+                    "hedging needs at least two deployments to race",
+                );
+            }
             models.insert(
                 alias.clone(),
                 ModelAlias {
                     deployments,
                     fallbacks,
+                    hedge_after,
                 },
             );
         }

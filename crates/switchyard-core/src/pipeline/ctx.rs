@@ -104,7 +104,37 @@ impl RequestCtx {
     pub fn detach(&mut self) -> Self {
         let mut placeholder = Self::new(Arc::clone(&self.request_id), self.op);
         placeholder.logged = true;
-        std::mem::replace(self, placeholder)
+        let mut real = std::mem::replace(self, placeholder);
+        // A raced attempt's context (see `fork`) becomes the real one once it streams.
+        real.logged = false;
+        real
+    }
+
+    /// A copy for one of two raced attempts (hedging). It never logs by itself: the winner's is
+    /// adopted by the request (see [`RequestCtx::adopt`]), the loser's is dropped silently.
+    pub fn fork(&self) -> Self {
+        let mut c = Self::new(Arc::clone(&self.request_id), self.op);
+        c.started = self.started;
+        c.principal = self.principal;
+        c.key_name = self.key_name.clone();
+        c.client_model = self.client_model.clone();
+        c.route_rule = self.route_rule;
+        c.stream = self.stream;
+        c.abandoned = self.abandoned.clone();
+        c.logged = true;
+        c
+    }
+
+    /// Takes over the winning attempt's context. When it streamed, its body logs the request
+    /// (the adopted context is the inert placeholder); otherwise this context logs as usual.
+    pub fn adopt(&mut self, mut winner: RequestCtx, streamed: bool) {
+        let abandoned = std::mem::take(&mut self.abandoned);
+        winner.logged = streamed;
+        if !streamed {
+            winner.abandoned = abandoned;
+        }
+        let mut old = std::mem::replace(self, winner);
+        old.logged = true;
     }
 
     /// Records a failed attempt at `d` (for the response headers and the log line).
@@ -112,6 +142,15 @@ impl RequestCtx {
         self.abandoned.push(Abandoned {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason: err.kind().as_str(),
+            attempted: true,
+        });
+    }
+
+    /// Records an attempt at `d` that was sent and then abandoned (e.g. a hedge that lost).
+    pub fn note_cancelled(&mut self, d: &Deployment, reason: &'static str) {
+        self.abandoned.push(Abandoned {
+            deployment: format!("{}/{}", d.provider.name, d.model),
+            reason,
             attempted: true,
         });
     }

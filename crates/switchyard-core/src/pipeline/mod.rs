@@ -117,7 +117,8 @@ async fn run(
     loop {
         let served = match capable(gw, ctx.op, &parsed, &body, route.candidates) {
             Ok(candidates) => {
-                serve(gw, ctx, &candidates, &body, &parts.headers, &client_model).await
+                let req = (&body, &parts.headers, &client_model);
+                serve(gw, ctx, &candidates, route.hedge_after, req).await
             }
             Err(e) => Err(e),
         };
@@ -140,6 +141,102 @@ async fn run(
         visited.push(next.alias.clone());
         route = gw.router.route(&next.alias)?;
         ctx.route_rule = Some("fallback");
+    }
+}
+
+/// One attempt at `d` with its own request context, so that two can race.
+async fn attempt(
+    gw: &Gateway,
+    mut ctx: RequestCtx,
+    d: &Deployment,
+    req: (&Bytes, &HeaderMap, &Arc<str>),
+) -> (RequestCtx, Result<Reply, GatewayError>) {
+    let (body, headers, client_model) = req;
+    let r = dispatch(gw, &mut ctx, d, body, headers, Arc::clone(client_model)).await;
+    (ctx, r)
+}
+
+/// A hedged first attempt: `pair[0]` is tried; if it has not answered (response headers) after
+/// `after`, `pair[1]` is tried too, and the first good answer wins. The other attempt is dropped
+/// on the spot, which closes its upstream connection so the provider stops generating. Returns
+/// the failures (candidate index, error) when neither served.
+async fn hedged(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    pair: &[Deployment],
+    after: std::time::Duration,
+    req: (&Bytes, &HeaderMap, &Arc<str>),
+) -> Result<Reply, Vec<(usize, GatewayError)>> {
+    let health: Vec<_> = pair
+        .iter()
+        .map(|d| gw.health.get(&d.provider.name, &d.model))
+        .collect();
+    if !health[0].breaker.allow() {
+        return Err(Vec::new());
+    }
+    health[0].budget.record_request();
+    let mut first = Box::pin(attempt(gw, ctx.fork(), &pair[0], req));
+    tokio::select! {
+        (c, r) = &mut first => {
+            return settle(ctx, &pair[0], &health[0], c, r).map_err(|e| vec![(0, e)]);
+        }
+        () = tokio::time::sleep(after) => {}
+    }
+    if !health[1].breaker.allow() {
+        let (c, r) = first.await;
+        return settle(ctx, &pair[0], &health[0], c, r).map_err(|e| vec![(0, e)]);
+    }
+    health[1].budget.record_request();
+    let mut second = Box::pin(attempt(gw, ctx.fork(), &pair[1], req));
+    let mut failures = Vec::new();
+    let mut pending = [true, true];
+    while pending.iter().any(|p| *p) {
+        let (i, c, r) = tokio::select! {
+            (c, r) = &mut first, if pending[0] => (0, c, r),
+            (c, r) = &mut second, if pending[1] => (1, c, r),
+        };
+        pending[i] = false;
+        let other = 1 - i;
+        if r.is_ok() && pending[other] {
+            // The loser's future is dropped with this function: its connection closes, so the
+            // provider stops generating.
+            health[other].breaker.release();
+            ctx.note_cancelled(&pair[other], "hedge_lost");
+        }
+        match settle(ctx, &pair[i], &health[i], c, r) {
+            Ok(reply) => return Ok(reply),
+            Err(e) => failures.push((i, e)),
+        }
+    }
+    Err(failures)
+}
+
+/// Takes the outcome of a raced attempt into the request: its context on success, its failure
+/// in the record and the breaker either way.
+fn settle(
+    ctx: &mut RequestCtx,
+    d: &Deployment,
+    health: &resilience::DeploymentHealth,
+    attempt_ctx: RequestCtx,
+    r: Result<Reply, GatewayError>,
+) -> Result<Reply, GatewayError> {
+    match r {
+        Ok(mut reply) => {
+            health.breaker.record(true);
+            let attempts = ctx.attempts(false) + 1;
+            let abandoned = ctx.abandoned_summary();
+            let resp = match &mut reply {
+                Reply::Complete(r) | Reply::Streaming(r) => r,
+            };
+            stamp_attempts(resp, attempts, abandoned);
+            ctx.adopt(attempt_ctx, matches!(reply, Reply::Streaming(_)));
+            Ok(reply)
+        }
+        Err(e) => {
+            health.breaker.record(!resilience::is_unhealthy(&e));
+            ctx.note_failure(d, &e);
+            Err(e)
+        }
     }
 }
 
@@ -171,10 +268,10 @@ async fn serve(
     gw: &Gateway,
     ctx: &mut RequestCtx,
     candidates: &[Deployment],
-    body: &Bytes,
-    headers: &HeaderMap,
-    client_model: &Arc<str>,
+    hedge_after: Option<std::time::Duration>,
+    req: (&Bytes, &HeaderMap, &Arc<str>),
 ) -> Result<Reply, GatewayError> {
+    let (body, headers, client_model) = req;
     let policy = gw.health.config().retry;
     let deadline = ctx.started
         + candidates
@@ -188,7 +285,25 @@ async fn serve(
     let mut skipped = vec![false; n];
     let mut next = 0;
     let mut last: Option<GatewayError> = None;
-    for _ in 0..policy.max_attempts.max(1) {
+    let mut used = 0;
+    if let (Some(after), true) = (hedge_after, n >= 2 && policy.max_attempts >= 2) {
+        match hedged(gw, ctx, &candidates[..2], after, req).await {
+            Ok(reply) => return Ok(reply),
+            Err(failures) => {
+                for (i, e) in failures {
+                    tries[i] += 1;
+                    used += 1;
+                    next = i + 1;
+                    if !resilience::is_retryable(&e) {
+                        return Err(e);
+                    }
+                    waits[i] = resilience::retry_after(&e);
+                    last = Some(e);
+                }
+            }
+        }
+    }
+    for _ in used..policy.max_attempts.max(1) {
         let pick = (0..n).map(|k| (next + k) % n).find_map(|i| {
             if skipped[i] {
                 return None;

@@ -36,6 +36,8 @@ pub struct Route {
     pub rule: &'static str,
     /// Where to go when every candidate failed (the alias's fallbacks).
     pub fallbacks: Vec<Fallback>,
+    /// The alias's hedging delay, if it hedges.
+    pub hedge_after: Option<std::time::Duration>,
 }
 
 impl Router {
@@ -84,6 +86,7 @@ impl Router {
                 candidates,
                 rule,
                 fallbacks: alias.fallbacks.clone(),
+                hedge_after: alias.hedge_after,
             });
         }
         if let Some((provider, upstream_model)) = model.split_once('/') {
@@ -102,6 +105,7 @@ impl Router {
                     candidates,
                     rule: "provider-prefix",
                     fallbacks: Vec::new(),
+                    hedge_after: None,
                 });
             }
         }

@@ -451,3 +451,77 @@ resilience:
         .unwrap()
         .contains("slow/m=timeout"));
 }
+
+/// Counts handler futures dropped before they finished: the upstream seeing the gateway give
+/// up on a request (its connection closed).
+struct DropGuard(Arc<AtomicUsize>, bool);
+
+impl DropGuard {
+    fn finished(&mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test]
+async fn hedging_takes_the_first_answer_and_cancels_the_slow_attempt() {
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&cancelled);
+    let slow = scripted(move |_req| {
+        let mut guard = DropGuard(Arc::clone(&seen), false);
+        async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            guard.finished();
+            ok()
+        }
+    })
+    .await;
+    let (fast, fast_calls) = upstream(|_| ok()).await;
+    let cfg = format!(
+        r#"
+providers:
+  slow: {{type: openai, base_url: "{slow}/v1"}}
+  fast: {{type: openai, base_url: "{fast}/v1"}}
+models:
+  hedged:
+    hedge: {{after: 200ms}}
+    deployments:
+      - {{provider: slow, model: m-slow, weight: 1000000}}
+      - {{provider: fast, model: m-fast, weight: 1}}
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let started = tokio::time::Instant::now();
+        let r = post(&url, &chat("hedged")).await;
+        latencies.push(started.elapsed());
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-switchyard-model"), Some("m-fast"));
+        assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
+        assert_eq!(
+            r.header("x-switchyard-abandoned"),
+            Some("slow/m-slow=hedge_lost")
+        );
+    }
+    latencies.sort();
+    let p99 = latencies[latencies.len() - 1];
+    assert!(p99 < Duration::from_millis(400), "p99 {p99:?}");
+    assert!(
+        latencies[0] >= Duration::from_millis(200),
+        "the hedge waited its delay"
+    );
+    assert_eq!(fast_calls.load(Ordering::SeqCst), 20);
+    // The slow attempts were abandoned: their connections closed, so the upstream's handlers
+    // were dropped long before their 2 s.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(cancelled.load(Ordering::SeqCst), 20);
+}
