@@ -273,7 +273,10 @@ pub(crate) fn http_failure(
             status,
             failure,
             openai_body,
-            retry_after: headers.get(http::header::RETRY_AFTER).cloned(),
+            retry_after: crate::resilience::reset::retry_after_header(
+                headers,
+                std::time::SystemTime::now(),
+            ),
         },
     )
 }

@@ -9,6 +9,7 @@
 
 pub mod breaker;
 pub mod budget;
+pub mod reset;
 
 use std::collections::HashMap;
 use std::sync::Arc;

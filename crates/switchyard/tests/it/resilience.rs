@@ -525,3 +525,52 @@ models:
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(cancelled.load(Ordering::SeqCst), 20);
 }
+
+#[tokio::test]
+async fn provider_reset_headers_stand_in_for_retry_after() {
+    // OpenAI-style: no Retry-After, but the exhausted limit says when it resets.
+    let (limited, calls) = upstream(|n| {
+        if n == 0 {
+            Response::builder()
+                .status(429)
+                .header("content-type", "application/json")
+                .header("x-ratelimit-remaining-requests", "0")
+                .header("x-ratelimit-reset-requests", "300ms")
+                .header("x-ratelimit-remaining-tokens", "5000")
+                .header("x-ratelimit-reset-tokens", "6m0s")
+                .body(Body::from(
+                    r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+                ))
+                .unwrap()
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let (other, _) = upstream(|_| ok()).await;
+    let gw = Gateway::start(&two_deployment_config(&limited, &other, "")).await;
+    let started = tokio::time::Instant::now();
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("solo")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // With the limit still exhausted for minutes, the client gets that as Retry-After.
+    let (stuck, stuck_calls) = upstream(|_| {
+        Response::builder()
+            .status(429)
+            .header("content-type", "application/json")
+            .header("x-ratelimit-remaining-tokens", "0")
+            .header("x-ratelimit-reset-tokens", "6m0s")
+            .body(Body::from(
+                r#"{"error":{"message":"Rate limit reached","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#,
+            ))
+            .unwrap()
+    })
+    .await;
+    let gw = Gateway::start(&two_deployment_config(&stuck, &other, "")).await;
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("solo")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("360"));
+    assert_eq!(stuck_calls.load(Ordering::SeqCst), 1);
+}
