@@ -178,6 +178,15 @@ impl RequestCtx {
         self.abandoned.iter().filter(|a| a.attempted).count() + usize::from(served)
     }
 
+    /// The attempts that were sent and failed: (`provider/model`, error kind).
+    pub fn failed_attempts(&self) -> Vec<(String, &'static str)> {
+        self.abandoned
+            .iter()
+            .filter(|a| a.attempted)
+            .map(|a| (a.deployment.clone(), a.reason))
+            .collect()
+    }
+
     /// `provider/model=reason,...` for the abandoned deployments, or `None`.
     pub fn abandoned_summary(&self) -> Option<String> {
         if self.abandoned.is_empty() {

@@ -82,7 +82,8 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         }
         Ok(Reply::Streaming(resp)) => resp,
         Err(err) => {
-            let mut resp = err.to_response_for(ctx.op.client_api());
+            let attempts = ctx.failed_attempts();
+            let mut resp = err.to_response_listing(ctx.op.client_api(), &attempts);
             stamp_attempts(&mut resp, ctx.attempts(false), ctx.abandoned_summary());
             ctx.log(resp.status().as_u16(), Outcome::Failed, Some(&err));
             resp

@@ -56,10 +56,20 @@ impl GatewayError {
 
     /// Builds the response in the error shape of the API the client speaks.
     pub fn to_response_for(&self, api: ClientApi) -> Response {
-        let (status, body) = match api {
+        self.to_response_listing(api, &[])
+    }
+
+    /// Like [`GatewayError::to_response_for`], with the upstream attempts that failed before
+    /// this error listed in the error object (`"attempts": [{"deployment", "error"}]`) when
+    /// there was more than one, so a client sees every reason, not only the last.
+    pub fn to_response_listing(&self, api: ClientApi, attempts: &[(String, &str)]) -> Response {
+        let (status, mut body) = match api {
             ClientApi::OpenAi => error_body(self),
             ClientApi::Anthropic => anthropic_error_body(self),
         };
+        if attempts.len() > 1 {
+            body = with_attempts(&body, attempts);
+        }
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(
@@ -87,6 +97,22 @@ impl GatewayError {
         }
         resp
     }
+}
+
+/// `body` (an error document) with `error.attempts` added; unchanged if it is not one.
+fn with_attempts(body: &Bytes, attempts: &[(String, &str)]) -> Bytes {
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.clone();
+    };
+    let Some(error) = doc.get_mut("error").and_then(|e| e.as_object_mut()) else {
+        return body.clone();
+    };
+    let list: Vec<_> = attempts
+        .iter()
+        .map(|(d, e)| serde_json::json!({"deployment": d, "error": e}))
+        .collect();
+    error.insert("attempts".into(), list.into());
+    serde_json::to_vec(&doc).map_or_else(|_| body.clone(), Bytes::from)
 }
 
 impl IntoResponse for GatewayError {

@@ -257,7 +257,6 @@ async fn bad_resilience_settings_are_config_errors() {
         "{err}"
     );
     assert!(err.contains("resilience.breaker.failure_rate"), "{err}");
-    let _ = Method::GET;
 }
 
 fn error_response(status: u16, code: &str, message: &str) -> Response<Body> {
@@ -573,4 +572,50 @@ async fn provider_reset_headers_stand_in_for_retry_after() {
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("360"));
     assert_eq!(stuck_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn when_everything_fails_every_attempt_is_listed() {
+    let (a, _) = upstream(|_| failure(500, None)).await;
+    let (b, _) = upstream(|_| failure(503, None)).await;
+    let gw = Gateway::start(&two_deployment_config(
+        &a,
+        &b,
+        "resilience:\n  backoff_base: 1ms\n",
+    ))
+    .await;
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("pair")).await;
+    assert!(r.status == 502 || r.status == 503, "{}", r.status);
+    let attempts = r.error()["attempts"].as_array().unwrap().clone();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    let kinds: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["error"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| *k == "upstream_error" || *k == "overloaded"),
+        "{kinds:?}"
+    );
+    assert!(attempts.iter().any(|a| a["deployment"] == "a/m-a"));
+    assert!(attempts.iter().any(|a| a["deployment"] == "b/m-b"));
+    assert_eq!(r.header("x-switchyard-attempts"), Some("3"));
+
+    // Anthropic clients get the same list in their error object.
+    let body = r#"{"model":"pair","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = send(
+        Method::POST,
+        &format!("{}/v1/messages", gw.url),
+        &[("anthropic-version", "2023-06-01")],
+        body.to_owned(),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["type"], "error");
+    assert_eq!(
+        v["error"]["attempts"].as_array().map(Vec::len),
+        Some(3),
+        "{v}"
+    );
 }
