@@ -185,6 +185,8 @@ pub struct ModelAlias {
     /// When set, a first attempt that has not answered after this long is hedged with a
     /// second one on the next deployment.
     pub hedge_after: Option<Duration>,
+    /// The answer clients get instead of an error when nothing could serve them.
+    pub degrade: Option<Arc<str>>,
 }
 
 /// A fallback of an alias: where to go next, and on which failures.

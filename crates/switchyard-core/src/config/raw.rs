@@ -228,6 +228,16 @@ pub struct RawModel {
     pub timeouts: Option<RawTimeouts>,
     /// Hedged requests.
     pub hedge: Option<RawHedge>,
+    /// The answer when nothing could serve a request.
+    pub on_failure: Option<RawOnFailure>,
+}
+
+/// `models.<alias>.on_failure:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnFailure {
+    /// The assistant message clients get instead of an error.
+    pub message: EnvString,
 }
 
 /// `models.<alias>.hedge:`

@@ -292,6 +292,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
                 }],
                 fallbacks: Vec::new(),
                 hedge_after: None,
+                degrade: None,
             },
         );
     }
@@ -456,6 +457,19 @@ impl Validator<'_> {
             }
             let fallbacks = self.fallbacks(alias, &m.fallbacks, &raw);
             let hedge_after = m.hedge.as_ref().map(|h| h.after.0);
+            let degrade = m
+                .on_failure
+                .as_ref()
+                .map(|f| Arc::from(f.message.0.as_str()));
+            if degrade
+                .as_deref()
+                .is_some_and(|m: &str| m.trim().is_empty())
+            {
+                self.problem(
+                    &[key("models"), key(alias), key("on_failure"), key("message")],
+                    "must not be empty",
+                );
+            }
             if hedge_after.is_some() && m.deployments.len() < 2 {
                 self.problem(
                     &[key("models"), key(alias), key("hedge")],
@@ -468,6 +482,7 @@ impl Validator<'_> {
                     deployments,
                     fallbacks,
                     hedge_after,
+                    degrade,
                 },
             );
         }

@@ -146,6 +146,15 @@ impl RequestCtx {
         });
     }
 
+    /// Records that the request was answered with the alias's degradation message after `err`.
+    pub fn note_degraded(&mut self, err: &GatewayError) {
+        self.abandoned.push(Abandoned {
+            deployment: "degraded".to_owned(),
+            reason: err.kind().as_str(),
+            attempted: false,
+        });
+    }
+
     /// Records an attempt at `d` that was sent and then abandoned (e.g. a hedge that lost).
     pub fn note_cancelled(&mut self, d: &Deployment, reason: &'static str) {
         self.abandoned.push(Abandoned {

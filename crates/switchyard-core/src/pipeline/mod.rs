@@ -7,6 +7,7 @@
 //! immediately for complete responses and errors, at the end of the body for streams.
 
 pub mod ctx;
+mod degrade;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -112,22 +113,47 @@ async fn run(
     ctx.stream = parsed.stream;
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
-    let mut route = gw.router.route(&parsed.model)?;
+    let route = gw.router.route(&parsed.model)?;
     ctx.route_rule = Some(route.rule);
+    let degrade = route.degrade.clone();
+    let req = (&body, &parts.headers, &client_model);
+    match route_and_serve(gw, ctx, &parsed, route, req).await {
+        // The alias's configured answer for when nothing could serve it.
+        Err(err @ GatewayError::Upstream(_)) if ctx.op != Operation::Embeddings => match degrade {
+            Some(message) => {
+                ctx.note_degraded(&err);
+                Ok(Reply::Complete(degrade::response(
+                    ctx,
+                    &client_model,
+                    &message,
+                    &err,
+                )))
+            }
+            None => Err(err),
+        },
+        other => other,
+    }
+}
+
+/// Serves the request from its route, then from the route's fallbacks, in order: the first
+/// whose conditions match the failure.
+async fn route_and_serve(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    parsed: &Parsed,
+    mut route: crate::routing::Route,
+    req: (&Bytes, &HeaderMap, &Arc<str>),
+) -> Result<Reply, GatewayError> {
     let mut visited = vec![parsed.model.clone()];
     loop {
-        let served = match capable(gw, ctx.op, &parsed, &body, route.candidates) {
-            Ok(candidates) => {
-                let req = (&body, &parts.headers, &client_model);
-                serve(gw, ctx, &candidates, route.hedge_after, req).await
-            }
+        let served = match capable(gw, ctx.op, parsed, req.0, route.candidates) {
+            Ok(candidates) => serve(gw, ctx, &candidates, route.hedge_after, req).await,
             Err(e) => Err(e),
         };
         let err = match served {
             Ok(reply) => return Ok(reply),
             Err(e) => e,
         };
-        // An alias's fallbacks, in order: the first whose conditions match the failure.
         let Some(kind) = fallback_kind(&err) else {
             return Err(err);
         };

@@ -38,6 +38,8 @@ pub struct Route {
     pub fallbacks: Vec<Fallback>,
     /// The alias's hedging delay, if it hedges.
     pub hedge_after: Option<std::time::Duration>,
+    /// The alias's answer for when nothing could serve the request.
+    pub degrade: Option<Arc<str>>,
 }
 
 impl Router {
@@ -87,6 +89,7 @@ impl Router {
                 rule,
                 fallbacks: alias.fallbacks.clone(),
                 hedge_after: alias.hedge_after,
+                degrade: alias.degrade.clone(),
             });
         }
         if let Some((provider, upstream_model)) = model.split_once('/') {
@@ -106,6 +109,7 @@ impl Router {
                     rule: "provider-prefix",
                     fallbacks: Vec::new(),
                     hedge_after: None,
+                    degrade: None,
                 });
             }
         }

@@ -619,3 +619,59 @@ async fn when_everything_fails_every_attempt_is_listed() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_configured_degradation_answer_replaces_the_error() {
+    let (down, _) = upstream(|_| failure(503, None)).await;
+    let cfg = format!(
+        r#"
+providers:
+  down: {{type: openai, base_url: "{down}/v1"}}
+models:
+  soft:
+    deployments: [{{provider: down, model: m}}]
+    on_failure:
+      message: "The assistant is busy; please try again in a minute."
+resilience:
+  backoff_base: 1ms
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let msg = "The assistant is busy; please try again in a minute.";
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let r = post(&url, &chat("soft")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-degraded"), Some("overloaded"));
+    let v = r.json();
+    assert_eq!(v["choices"][0]["message"]["content"], msg);
+    assert_eq!(v["model"], "soft");
+
+    let stream = r#"{"model":"soft","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = post(&url, stream).await;
+    assert_eq!(r.status, 200);
+    let events = sse_data(&r.body);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    assert!(events[0].contains("busy"), "{events:?}");
+
+    // Anthropic clients get a Messages-shaped answer, streamed or not.
+    let messages = format!("{}/v1/messages", gw.url);
+    let hdr = [("anthropic-version", "2023-06-01")];
+    let body = r#"{"model":"soft","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = send(Method::POST, &messages, &hdr, body.to_owned()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["text"], msg);
+    let body = r#"{"model":"soft","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = send(Method::POST, &messages, &hdr, body.to_owned()).await;
+    let text = r.text();
+    assert!(
+        text.contains("event: message_start") && text.contains("event: message_stop"),
+        "{text}"
+    );
+    assert!(text.contains("busy"), "{text}");
+}
