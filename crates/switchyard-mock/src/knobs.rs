@@ -154,3 +154,75 @@ impl Knobs {
         }
     }
 }
+
+/// Header that scripts faults over successive requests: a comma-separated list of steps, the
+/// n-th request carrying the same header value taking step n (cycling). A step is `ok`, an
+/// error status (`503`), a status with a `Retry-After` in seconds (`429/7`), `slow=<ms>`
+/// (latency before the response headers) or `drop=<n>` (disconnect a stream after n events).
+/// So a provider configured with `x-mock-schedule: 503,ok` fails every other request.
+pub(crate) const SCHEDULE_HEADER: &str = "x-mock-schedule";
+
+/// Middleware: turns the request's `x-mock-schedule` step into `x-mock-knobs` (merged over any
+/// knobs already in that header). A malformed schedule is answered with a 400.
+pub(crate) async fn schedule(
+    axum::extract::State(shared): axum::extract::State<std::sync::Arc<crate::Shared>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(plan) = req
+        .headers()
+        .get(SCHEDULE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return next.run(req).await;
+    };
+    let steps: Vec<&str> = plan.split(',').map(str::trim).collect();
+    let n = {
+        let mut seen = shared.schedules.lock();
+        let count = seen.entry(plan.clone()).or_insert(0);
+        let n = *count;
+        *count += 1;
+        n
+    };
+    let step = steps[n % steps.len()];
+    let extra = match step_knobs(step) {
+        Ok(extra) => extra,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    if let Some(extra) = extra {
+        let mut knobs = req
+            .headers()
+            .get(KNOBS_HEADER)
+            .and_then(|v| serde_json::from_slice::<serde_json::Value>(v.as_bytes()).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}));
+        if let (Some(k), serde_json::Value::Object(e)) = (knobs.as_object_mut(), extra) {
+            k.extend(e);
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&knobs.to_string()) {
+            req.headers_mut().insert(KNOBS_HEADER, v);
+        }
+    }
+    next.run(req).await
+}
+
+/// The knobs one schedule step stands for; `None` for `ok`.
+fn step_knobs(step: &str) -> Result<Option<serde_json::Value>, String> {
+    let bad = || format!("{SCHEDULE_HEADER}: cannot read the step `{step}`");
+    let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
+    Ok(Some(match step {
+        "ok" => return Ok(None),
+        s if s.starts_with("slow=") => serde_json::json!({"latency_ms": num(&s[5..])?}),
+        s if s.starts_with("drop=") => {
+            serde_json::json!({"disconnect_after_chunks": num(&s[5..])?})
+        }
+        s => match s.split_once('/') {
+            Some((status, retry)) => {
+                serde_json::json!({"status": num(status)?, "retry_after": num(retry)?})
+            }
+            None => serde_json::json!({"status": num(s)?}),
+        },
+    }))
+}

@@ -72,6 +72,7 @@ pub fn router(cfg: MockConfig) -> Router {
     let shared = Arc::new(Shared {
         cfg,
         window: limits::RateWindow::default(),
+        schedules: parking_lot::Mutex::default(),
     });
     Router::new()
         .merge(openai::routes())
@@ -90,6 +91,10 @@ pub fn router(cfg: MockConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             common_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            knobs::schedule,
         ))
         .with_state(shared)
 }
@@ -156,6 +161,8 @@ async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
 pub(crate) struct Shared {
     pub(crate) cfg: MockConfig,
     window: limits::RateWindow,
+    /// Requests seen per `x-mock-schedule` value, to pick each one's step.
+    schedules: parking_lot::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

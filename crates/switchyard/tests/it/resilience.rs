@@ -675,3 +675,127 @@ resilience:
     );
     assert!(text.contains("busy"), "{text}");
 }
+
+/// The mock's scripted fault schedule (`x-mock-schedule`), configured as a provider header.
+fn scheduled_config(mock: &str, schedule: &str) -> String {
+    format!(
+        r#"
+providers:
+  flaky:
+    type: openai
+    base_url: "{mock}/v1"
+    api_key: ${{UPSTREAM_KEY}}
+    headers:
+      x-mock-schedule: "{schedule}"
+  steady:
+    type: openai
+    base_url: "{mock}/v1"
+    api_key: ${{UPSTREAM_KEY}}
+models:
+  pair:
+    deployments:
+      - {{provider: flaky, model: m-flaky}}
+      - {{provider: steady, model: m-steady}}
+  flaky:
+    deployments: [{{provider: flaky, model: m-flaky}}]
+resilience:
+  backoff_base: 1ms
+  max_attempts: 1
+"#
+    )
+}
+
+#[tokio::test]
+async fn the_mocks_fault_schedule_drives_failover() {
+    let mock = keyed_mock().await;
+    let gw = Gateway::start(&scheduled_config(&mock, "503,ok")).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    // `flaky` alone, one attempt: the schedule alternates failure and success.
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(post(&url, &chat("flaky")).await.status.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [503, 200, 503, 200]);
+    drop(gw);
+    // With a second deployment and two attempts, every request succeeds.
+    let gw = Gateway::start(
+        &scheduled_config(&mock, "503,ok").replace("max_attempts: 1", "max_attempts: 2"),
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    for _ in 0..200 {
+        let r = post(&url, &chat("pair")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_five_chunks_ends_with_an_error_event() {
+    let mock = keyed_mock().await;
+    let gw = Gateway::start(&scheduled_config(&mock, "drop=5")).await;
+    let body = r#"{"model":"flaky","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"words":40}}"#;
+    let r = post(&format!("{}/v1/chat/completions", gw.url), body).await;
+    assert_eq!(r.status, 200);
+    let events = sse_data(&r.body);
+    assert_eq!(events.len(), 6, "five chunks, then the error: {events:?}");
+    assert!(
+        events[..5]
+            .iter()
+            .all(|e| e.contains("chat.completion.chunk")),
+        "{events:?}"
+    );
+    let err: serde_json::Value = serde_json::from_str(&events[5]).unwrap();
+    assert_eq!(err["error"]["type"], "upstream_error", "{err}");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_closes_the_upstream_within_100ms() {
+    let closed_at = Arc::new(parking_lot::Mutex::new(None::<tokio::time::Instant>));
+    let seen = Arc::clone(&closed_at);
+    let up = scripted(move |_req| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let (tx, resp) = sse_response();
+            tokio::spawn(async move {
+                let chunk = r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#;
+                loop {
+                    if tx.send(Ok(bytes::Bytes::from(format!("{chunk}\n\n")))).await.is_err() {
+                        *seen.lock() = Some(tokio::time::Instant::now());
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            resp
+        }
+    })
+    .await;
+    let gw = Gateway::for_upstream(&up).await;
+    let resp = open(
+        Method::POST,
+        &format!("{}/v1/chat/completions", gw.url),
+        &[],
+        r#"{"model":"demo","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    let mut body = resp.into_body();
+    use http_body_util::BodyExt;
+    body.frame().await.unwrap().unwrap();
+    let dropped = tokio::time::Instant::now();
+    drop(body);
+    for _ in 0..100 {
+        if closed_at.lock().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let closed = closed_at
+        .lock()
+        .expect("the upstream never saw the stream closed");
+    let after = closed.saturating_duration_since(dropped);
+    assert!(after < Duration::from_millis(100), "{after:?}");
+}
