@@ -17,8 +17,13 @@ A mock LLM provider speaking OpenAI's (and Azure OpenAI's) chat completions,
 embeddings and models APIs, Anthropic's Messages, token counting and models
 APIs, AWS Bedrock's Converse and ConverseStream (SigV4-signed; signatures made
 with the published test key AKIDMOCKSWITCHYARD01 are verified), and Google's Gemini
-API (AI Studio and Vertex AI paths), with latency and
-fault knobs.
+API (AI Studio and Vertex AI paths), with latency and fault knobs.
+
+Per-request knobs: a \"mock\" object in the body, or the same JSON in an x-mock-knobs
+header (latency_ms, chunk_delay_ms, words, status, retry_after, malformed,
+disconnect_after_chunks, stall_after_chunks, tool_call, echo, ...). Scripted faults:
+x-mock-schedule: 503,ok,429/7,slow=2000,drop=5 gives the n-th request with that header
+value the n-th step (cycling).
 
 options:
   --listen ADDR         address to bind (default 127.0.0.1:0, an ephemeral port)
