@@ -21,7 +21,7 @@ pub use locate::Seg;
 
 use crate::capabilities::Capabilities;
 use crate::error::FailureKind;
-use crate::resilience::ResilienceConfig;
+use crate::resilience::{HedgeDelay, ResilienceConfig};
 pub use raw::{LogFormat, LogLevel};
 pub use secret::Secret;
 pub use validate::{embedded_default, from_yaml, load_file, sha256};
@@ -182,9 +182,9 @@ pub struct ModelAlias {
     pub deployments: Vec<Deployment>,
     /// Aliases tried in order when the deployments failed, each on its conditions.
     pub fallbacks: Vec<Fallback>,
-    /// When set, a first attempt that has not answered after this long is hedged with a
+    /// When set, a first attempt that has not answered after this delay is hedged with a
     /// second one on the next deployment.
-    pub hedge_after: Option<Duration>,
+    pub hedge: Option<HedgeDelay>,
     /// The answer clients get instead of an error when nothing could serve them.
     pub degrade: Option<Arc<str>>,
 }

@@ -244,8 +244,11 @@ pub struct RawOnFailure {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHedge {
-    /// Start a second attempt when the first has not answered after this long.
-    pub after: DurationStr,
+    /// Start a second attempt when the first has not answered after this long: a duration,
+    /// or `p95` for the first deployment's observed p95 time to headers.
+    pub after: EnvString,
+    /// With `after: p95`, the delay until enough answers were seen (default 1s).
+    pub initial: Option<DurationStr>,
 }
 
 /// One entry of `models.<alias>.fallbacks`.

@@ -12,7 +12,7 @@ use super::locate::{locate, Seg};
 use super::raw::{self, RawConfig, RawProviderKind};
 use crate::capabilities::Capabilities;
 use crate::error::FailureKind;
-use crate::resilience::{BreakerConfig, BudgetConfig, ResilienceConfig, RetryPolicy};
+use crate::resilience::{BreakerConfig, BudgetConfig, HedgeDelay, ResilienceConfig, RetryPolicy};
 
 use super::{
     AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, Fallback, ModelAlias,
@@ -291,7 +291,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
                     timeouts: default_timeouts(),
                 }],
                 fallbacks: Vec::new(),
-                hedge_after: None,
+                hedge: None,
                 degrade: None,
             },
         );
@@ -456,7 +456,7 @@ impl Validator<'_> {
                 );
             }
             let fallbacks = self.fallbacks(alias, &m.fallbacks, &raw);
-            let hedge_after = m.hedge.as_ref().map(|h| h.after.0);
+            let hedge = m.hedge.as_ref().and_then(|h| self.hedge(alias, h));
             let degrade = m
                 .on_failure
                 .as_ref()
@@ -470,7 +470,7 @@ impl Validator<'_> {
                     "must not be empty",
                 );
             }
-            if hedge_after.is_some() && m.deployments.len() < 2 {
+            if hedge.is_some() && m.deployments.len() < 2 {
                 self.problem(
                     &[key("models"), key(alias), key("hedge")],
                     "hedging needs at least two deployments to race",
@@ -481,7 +481,7 @@ impl Validator<'_> {
                 ModelAlias {
                     deployments,
                     fallbacks,
-                    hedge_after,
+                    hedge,
                     degrade,
                 },
             );
@@ -522,6 +522,29 @@ impl Validator<'_> {
             }
         }
         out
+    }
+
+    fn hedge(&mut self, alias: &str, h: &raw::RawHedge) -> Option<HedgeDelay> {
+        let at = |k: &str| vec![key("models"), key(alias), key("hedge"), key(k)];
+        let initial = h.initial.as_ref().map_or(Duration::from_secs(1), |d| d.0);
+        match h.after.0.trim() {
+            "p95" => Some(HedgeDelay::P95 { initial }),
+            other => match super::units::parse_duration(other) {
+                Ok(d) if !d.is_zero() => {
+                    if h.initial.is_some() {
+                        self.problem(&at("initial"), "only applies to `after: p95`");
+                    }
+                    Some(HedgeDelay::Fixed(d))
+                }
+                _ => {
+                    self.problem(
+                        &at("after"),
+                        format!("`{other}` is neither a duration such as 200ms nor `p95`"),
+                    );
+                    None
+                }
+            },
+        }
     }
 
     fn fallbacks(

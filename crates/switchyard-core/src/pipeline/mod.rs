@@ -147,7 +147,7 @@ async fn route_and_serve(
     let mut visited = vec![parsed.model.clone()];
     loop {
         let served = match capable(gw, ctx.op, parsed, req.0, route.candidates) {
-            Ok(candidates) => serve(gw, ctx, &candidates, route.hedge_after, req).await,
+            Ok(candidates) => serve(gw, ctx, &candidates, route.hedge, req).await,
             Err(e) => Err(e),
         };
         let err = match served {
@@ -179,7 +179,14 @@ async fn attempt(
     req: (&Bytes, &HeaderMap, &Arc<str>),
 ) -> (RequestCtx, Result<Reply, GatewayError>) {
     let (body, headers, client_model) = req;
+    let sent_at = Instant::now();
     let r = dispatch(gw, &mut ctx, d, body, headers, Arc::clone(client_model)).await;
+    if r.is_ok() {
+        gw.health
+            .get(&d.provider.name, &d.model)
+            .latency
+            .record(sent_at.elapsed());
+    }
     (ctx, r)
 }
 
@@ -191,7 +198,7 @@ async fn hedged(
     gw: &Gateway,
     ctx: &mut RequestCtx,
     pair: &[Deployment],
-    after: std::time::Duration,
+    hedge: resilience::HedgeDelay,
     req: (&Bytes, &HeaderMap, &Arc<str>),
 ) -> Result<Reply, Vec<(usize, GatewayError)>> {
     let health: Vec<_> = pair
@@ -202,6 +209,7 @@ async fn hedged(
         return Err(Vec::new());
     }
     health[0].budget.record_request();
+    let after = hedge.delay(&health[0].latency);
     let mut first = Box::pin(attempt(gw, ctx.fork(), &pair[0], req));
     tokio::select! {
         (c, r) = &mut first => {
@@ -295,7 +303,7 @@ async fn serve(
     gw: &Gateway,
     ctx: &mut RequestCtx,
     candidates: &[Deployment],
-    hedge_after: Option<std::time::Duration>,
+    hedge: Option<resilience::HedgeDelay>,
     req: (&Bytes, &HeaderMap, &Arc<str>),
 ) -> Result<Reply, GatewayError> {
     let (body, headers, client_model) = req;
@@ -313,8 +321,8 @@ async fn serve(
     let mut next = 0;
     let mut last: Option<GatewayError> = None;
     let mut used = 0;
-    if let (Some(after), true) = (hedge_after, n >= 2 && policy.max_attempts >= 2) {
-        match hedged(gw, ctx, &candidates[..2], after, req).await {
+    if let (Some(hedge), true) = (hedge, n >= 2 && policy.max_attempts >= 2) {
+        match hedged(gw, ctx, &candidates[..2], hedge, req).await {
             Ok(reply) => return Ok(reply),
             Err(failures) => {
                 for (i, e) in failures {
@@ -372,9 +380,11 @@ async fn serve(
         tries[i] += 1;
         // Taken now: a stream moves the context into its body.
         let (attempts_before, abandoned) = (ctx.attempts(false), ctx.abandoned_summary());
+        let sent_at = Instant::now();
         match dispatch(gw, ctx, d, body, headers, Arc::clone(client_model)).await {
             Ok(mut reply) => {
                 health.breaker.record(true);
+                health.latency.record(sent_at.elapsed());
                 let resp = match &mut reply {
                     Reply::Complete(r) | Reply::Streaming(r) => r,
                 };

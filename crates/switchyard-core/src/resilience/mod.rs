@@ -83,6 +83,65 @@ pub struct DeploymentHealth {
     pub breaker: Breaker,
     /// Its retry budget.
     pub budget: RetryBudget,
+    /// Its recent times to response headers.
+    pub latency: LatencyWindow,
+}
+
+/// The most recent times to response headers of one deployment, for percentile estimates
+/// (hedging's `after: p95`, and latency-aware routing later).
+#[derive(Debug, Default)]
+pub struct LatencyWindow {
+    samples: parking_lot::Mutex<std::collections::VecDeque<Duration>>,
+}
+
+impl LatencyWindow {
+    /// Samples kept.
+    const CAPACITY: usize = 256;
+    /// Samples needed before a percentile is trusted.
+    pub const MIN_SAMPLES: usize = 20;
+
+    /// Records one successful attempt's time to response headers.
+    pub fn record(&self, d: Duration) {
+        let mut s = self.samples.lock();
+        if s.len() == Self::CAPACITY {
+            s.pop_front();
+        }
+        s.push_back(d);
+    }
+
+    /// The `q` quantile (0..=1) of the recent samples, once there are enough of them.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let mut v: Vec<Duration> = self.samples.lock().iter().copied().collect();
+        if v.len() < Self::MIN_SAMPLES {
+            return None;
+        }
+        v.sort_unstable();
+        let rank = ((v.len() as f64 - 1.0) * q.clamp(0.0, 1.0)).round() as usize;
+        v.get(rank).copied()
+    }
+}
+
+/// When a hedged alias starts its second attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HedgeDelay {
+    /// After a fixed delay.
+    Fixed(Duration),
+    /// After the first deployment's observed p95 time to headers; `initial` until it has
+    /// enough samples.
+    P95 {
+        /// The delay before there are enough samples.
+        initial: Duration,
+    },
+}
+
+impl HedgeDelay {
+    /// The delay for a first attempt at a deployment with this latency record.
+    pub fn delay(&self, latency: &LatencyWindow) -> Duration {
+        match *self {
+            Self::Fixed(d) => d,
+            Self::P95 { initial } => latency.quantile(0.95).unwrap_or(initial),
+        }
+    }
 }
 
 /// Deployment states by provider, then model.
@@ -142,6 +201,7 @@ impl Health {
                 Arc::new(DeploymentHealth {
                     breaker: Breaker::new(self.cfg.breaker),
                     budget: RetryBudget::new(self.cfg.budget),
+                    latency: LatencyWindow::default(),
                 })
             });
         Arc::clone(entry)

@@ -198,3 +198,29 @@ fn health_registry_shares_state_per_deployment() {
     assert_eq!(&*snap[0].model, "m");
     assert_eq!(snap[0].state, BreakerState::Closed);
 }
+
+#[test]
+fn latency_quantiles_need_enough_samples_and_forget_old_ones() {
+    let w = LatencyWindow::default();
+    for ms in 1..LatencyWindow::MIN_SAMPLES as u64 {
+        w.record(Duration::from_millis(ms));
+    }
+    assert_eq!(w.quantile(0.95), None);
+    let hedge = HedgeDelay::P95 {
+        initial: Duration::from_millis(500),
+    };
+    assert_eq!(hedge.delay(&w), Duration::from_millis(500));
+    w.record(Duration::from_millis(20));
+    assert_eq!(w.quantile(0.95), Some(Duration::from_millis(19)));
+    assert_eq!(w.quantile(0.0), Some(Duration::from_millis(1)));
+    // 256 newer samples push every old one out.
+    for _ in 0..256 {
+        w.record(Duration::from_millis(100));
+    }
+    assert_eq!(w.quantile(0.5), Some(Duration::from_millis(100)));
+    assert_eq!(hedge.delay(&w), Duration::from_millis(100));
+    assert_eq!(
+        HedgeDelay::Fixed(Duration::from_millis(7)).delay(&w),
+        Duration::from_millis(7)
+    );
+}

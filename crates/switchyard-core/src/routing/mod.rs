@@ -37,7 +37,7 @@ pub struct Route {
     /// Where to go when every candidate failed (the alias's fallbacks).
     pub fallbacks: Vec<Fallback>,
     /// The alias's hedging delay, if it hedges.
-    pub hedge_after: Option<std::time::Duration>,
+    pub hedge: Option<crate::resilience::HedgeDelay>,
     /// The alias's answer for when nothing could serve the request.
     pub degrade: Option<Arc<str>>,
 }
@@ -88,7 +88,7 @@ impl Router {
                 candidates,
                 rule,
                 fallbacks: alias.fallbacks.clone(),
-                hedge_after: alias.hedge_after,
+                hedge: alias.hedge,
                 degrade: alias.degrade.clone(),
             });
         }
@@ -108,7 +108,7 @@ impl Router {
                     candidates,
                     rule: "provider-prefix",
                     fallbacks: Vec::new(),
-                    hedge_after: None,
+                    hedge: None,
                     degrade: None,
                 });
             }

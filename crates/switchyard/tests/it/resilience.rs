@@ -799,3 +799,66 @@ async fn a_client_that_goes_away_closes_the_upstream_within_100ms() {
     let after = closed.saturating_duration_since(dropped);
     assert!(after < Duration::from_millis(100), "{after:?}");
 }
+
+#[tokio::test]
+async fn hedging_after_the_observed_p95() {
+    // Usually answers in 10 ms; from the 25th request on it stalls for 2 s.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let primary = scripted(move |_req| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let wait = if n < 25 { 10 } else { 2_000 };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            ok()
+        }
+    })
+    .await;
+    let (backup, backup_calls) = upstream(|_| ok()).await;
+    let cfg = format!(
+        r#"
+providers:
+  primary: {{type: openai, base_url: "{primary}/v1"}}
+  backup: {{type: openai, base_url: "{backup}/v1"}}
+models:
+  hedged:
+    hedge: {{after: p95, initial: 5s}}
+    deployments:
+      - {{provider: primary, model: m-primary, weight: 1000000}}
+      - {{provider: backup, model: m-backup, weight: 1}}
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    for _ in 0..25 {
+        let r = post(&url, &chat("hedged")).await;
+        assert_eq!(r.header("x-switchyard-model"), Some("m-primary"));
+    }
+    assert_eq!(
+        backup_calls.load(Ordering::SeqCst),
+        0,
+        "no hedge while the primary is fast"
+    );
+    let started = tokio::time::Instant::now();
+    let r = post(&url, &chat("hedged")).await;
+    let took = started.elapsed();
+    assert_eq!(
+        r.header("x-switchyard-model"),
+        Some("m-backup"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "hedged after the p95, not the 5 s initial: {took:?}"
+    );
+
+    let bad = "providers:\n  p: {type: openai, base_url: \"http://127.0.0.1:9/v1\"}\nmodels:\n  a:\n    hedge: {after: p50}\n    deployments: [{provider: p, model: m}, {provider: p, model: n}]\n";
+    let err = switchyard_core::config::from_yaml(bad, &std::collections::HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("models.a.hedge.after") && err.contains("p95"),
+        "{err}"
+    );
+}
