@@ -55,6 +55,18 @@ pub struct RawResilience {
     /// Circuit breaker per deployment.
     #[serde(default)]
     pub breaker: RawBreaker,
+    /// Active health checks (off unless set).
+    pub health_checks: Option<RawHealthChecks>,
+}
+
+/// `resilience.health_checks:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthChecks {
+    /// Time between two rounds of probes.
+    pub interval: DurationStr,
+    /// How long one probe may take (default 10s).
+    pub timeout: Option<DurationStr>,
 }
 
 /// `resilience.retry_budget:`

@@ -12,7 +12,9 @@ use super::locate::{locate, Seg};
 use super::raw::{self, RawConfig, RawProviderKind};
 use crate::capabilities::Capabilities;
 use crate::error::FailureKind;
-use crate::resilience::{BreakerConfig, BudgetConfig, HedgeDelay, ResilienceConfig, RetryPolicy};
+use crate::resilience::{
+    BreakerConfig, BudgetConfig, HealthChecks, HedgeDelay, ResilienceConfig, RetryPolicy,
+};
 
 use super::{
     AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, Fallback, ModelAlias,
@@ -668,10 +670,22 @@ impl Validator<'_> {
                 self.problem(&at(&["breaker", name]), "must be longer than 0");
             }
         }
+        let health_checks = raw.health_checks.as_ref().map(|h| HealthChecks {
+            interval: h.interval.0,
+            timeout: h.timeout.as_ref().map_or(Duration::from_secs(10), |t| t.0),
+        });
+        if let Some(h) = health_checks {
+            for (name, v) in [("interval", h.interval), ("timeout", h.timeout)] {
+                if v < Duration::from_millis(10) {
+                    self.problem(&at(&["health_checks", name]), "must be at least 10ms");
+                }
+            }
+        }
         ResilienceConfig {
             retry,
             budget,
             breaker,
+            health_checks,
         }
     }
 

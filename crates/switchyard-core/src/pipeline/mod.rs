@@ -8,6 +8,7 @@
 
 pub mod ctx;
 mod degrade;
+pub(crate) mod probe;
 pub mod stream;
 
 use std::collections::HashMap;

@@ -165,6 +165,32 @@ impl Breaker {
         }
     }
 
+    /// Takes an active health check's outcome: a success closes an open breaker at once (the
+    /// deployment is back, no client needs to be the probe); a failure counts like a request's
+    /// and keeps an open breaker open for another `open_for`.
+    pub fn health_check(&self, ok: bool) {
+        let now = Instant::now();
+        let mut s = self.inner.lock();
+        match (s.state, ok) {
+            (BreakerState::Closed, true) => {
+                s.consecutive = 0;
+            }
+            (BreakerState::Closed, false) => {
+                drop(s);
+                self.record(false);
+            }
+            (BreakerState::Open | BreakerState::HalfOpen, true) => {
+                s.state = BreakerState::Closed;
+                s.probe_in_flight = false;
+                s.consecutive = 0;
+                s.window_start = now;
+                s.successes = 0;
+                s.failures = 0;
+            }
+            (BreakerState::Open | BreakerState::HalfOpen, false) => self.open(&mut s, now),
+        }
+    }
+
     /// Gives back a probe slot taken by [`Breaker::allow`] for a request that was never sent.
     pub fn release(&self) {
         let mut s = self.inner.lock();

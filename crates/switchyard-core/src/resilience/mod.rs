@@ -74,6 +74,19 @@ pub struct ResilienceConfig {
     pub budget: BudgetConfig,
     /// Circuit breaker per deployment.
     pub breaker: BreakerConfig,
+    /// Active health checks, when enabled.
+    pub health_checks: Option<HealthChecks>,
+}
+
+/// Active health checks: every deployment of every alias gets a one-token chat completion
+/// every `interval`; the outcome feeds its breaker, so a dead deployment is taken out before a
+/// client hits it and a recovered one is back without a client as the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthChecks {
+    /// Time between two rounds.
+    pub interval: Duration,
+    /// How long one probe may take.
+    pub timeout: Duration,
 }
 
 /// The live state of one deployment.

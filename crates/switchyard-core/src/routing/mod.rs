@@ -149,6 +149,17 @@ impl Router {
         out
     }
 
+    /// Every deployment of every alias, each `provider/model` once (for health checks).
+    pub fn deployments(&self) -> Vec<Deployment> {
+        let mut seen = std::collections::HashSet::new();
+        self.aliases
+            .values()
+            .flat_map(|a| a.deployments.iter())
+            .filter(|d| seen.insert((Arc::clone(&d.provider.name), Arc::clone(&d.model))))
+            .cloned()
+            .collect()
+    }
+
     /// A random number for jitter (not for anything secret).
     pub fn random(&self) -> u64 {
         self.next_u64()

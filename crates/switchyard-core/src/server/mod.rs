@@ -109,6 +109,7 @@ impl Prepared {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
+        self.spawn_health_checks(rx.clone());
         let server = serve_until(listener, Arc::clone(&self.gw), rx);
         tokio::pin!(server);
         tokio::select! {
@@ -123,6 +124,15 @@ impl Prepared {
         )
     }
 
+    /// Starts the active health checks on the current runtime, when configured; they stop with
+    /// `stop`.
+    fn spawn_health_checks(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        if let Some(cfg) = self.gw.health.config().health_checks {
+            let gw = Arc::new(self.gw.for_worker());
+            tokio::spawn(pipeline::probe::run(gw, cfg, stop));
+        }
+    }
+
     /// Serves with one single-threaded runtime per listener, each on its own thread with its
     /// own upstream connection pool (the nginx worker model): a request is accepted, proxied and
     /// answered on one thread, so no cross-thread wake-ups sit on the hot path. The listeners
@@ -134,6 +144,7 @@ impl Prepared {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        self.spawn_health_checks(stop_rx.clone());
         let (done_tx, mut done_rx) =
             tokio::sync::mpsc::channel::<std::io::Result<()>>(listeners.len().max(1));
         let workers = listeners.len();

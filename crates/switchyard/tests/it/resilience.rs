@@ -862,3 +862,75 @@ models:
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn active_health_checks_open_and_close_breakers_without_client_traffic() {
+    use std::sync::atomic::AtomicBool;
+    let up = Arc::new(AtomicBool::new(false));
+    let probes = Arc::new(AtomicUsize::new(0));
+    let (state, seen) = (Arc::clone(&up), Arc::clone(&probes));
+    let url = scripted(move |req| {
+        let healthy = state.load(Ordering::SeqCst);
+        let seen = Arc::clone(&seen);
+        async move {
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            if String::from_utf8_lossy(&body).contains(r#""max_tokens":1"#) {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            if healthy {
+                ok()
+            } else {
+                failure(503, None)
+            }
+        }
+    })
+    .await;
+    let cfg = format!(
+        r#"
+providers:
+  p: {{type: openai, base_url: "{url}/v1"}}
+models:
+  checked:
+    deployments: [{{provider: p, model: m}}]
+resilience:
+  breaker: {{consecutive_failures: 2, open_for: 60s}}
+  health_checks: {{interval: 40ms, timeout: 1s}}
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let state_of = || {
+        let url = format!("{}/health/deployments", gw.url);
+        async move {
+            let v = get(&url, &[]).await.json();
+            v["deployments"][0]["breaker"].as_str().map(str::to_owned)
+        }
+    };
+    let mut opened = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        if state_of().await.as_deref() == Some("open") {
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "failed probes opened the breaker");
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("checked")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.error()["code"], "upstream_unavailable");
+
+    up.store(true, Ordering::SeqCst);
+    let mut closed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        if state_of().await.as_deref() == Some("closed") {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a good probe closed it well before open_for (60 s)");
+    let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("checked")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(probes.load(Ordering::SeqCst) >= 3);
+}
