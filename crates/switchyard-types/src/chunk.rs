@@ -1,5 +1,5 @@
-//! Writing OpenAI `chat.completion.chunk` payloads, for every translator whose client speaks
-//! OpenAI's streaming format.
+//! Writing OpenAI answers, for every translator whose client speaks OpenAI's format: whole
+//! `chat.completion` bodies ([`ChatCompletionOut`]) and `chat.completion.chunk` payloads.
 //!
 //! A translated stream is hundreds of chunks that differ only in their choice: `id`, `object`,
 //! `created` and `model` are the same in each. [`ChunkWriter`] serialises that head once and
@@ -83,6 +83,53 @@ impl ChunkWriter {
 
 fn serialising(e: serde_json::Error) -> TranslateError {
     TranslateError::body(format!("serialising: {e}"))
+}
+
+/// A `chat.completion` body, members in OpenAI's order.
+#[derive(Serialize)]
+pub(crate) struct ChatCompletionOut<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: u64,
+    pub(crate) model: &'a str,
+    pub(crate) choices: [ChoiceOut<'a>; 1],
+    pub(crate) usage: crate::anthropic::response::UsageOut,
+}
+
+/// The one choice of a translated answer.
+#[derive(Serialize)]
+pub(crate) struct ChoiceOut<'a> {
+    pub(crate) index: u32,
+    pub(crate) message: ChatMessageOut<'a>,
+    pub(crate) logprobs: (),
+    pub(crate) finish_reason: &'static str,
+}
+
+/// The assistant message of a translated answer.
+#[derive(Serialize)]
+pub(crate) struct ChatMessageOut<'a> {
+    pub(crate) role: &'static str,
+    pub(crate) content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tool_calls: Vec<ToolCallOut<'a>>,
+}
+
+/// A whole tool call in a translated answer.
+#[derive(Serialize)]
+pub(crate) struct ToolCallOut<'a> {
+    pub(crate) id: &'a str,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    pub(crate) function: FunctionOut<'a>,
+}
+
+/// A tool call's function, its arguments as JSON text.
+#[derive(Serialize)]
+pub(crate) struct FunctionOut<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) arguments: String,
 }
 
 /// The delta of a chunk as the Anthropic and Bedrock translators write it.

@@ -50,6 +50,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{error_type_for_status, finish_reason, stop_reason, TranslateError, JSON_TOOL_NAME};
+use crate::chunk::{ChatCompletionOut, ChatMessageOut, ChoiceOut, FunctionOut, ToolCallOut};
 use crate::openai::{ErrorBody, ErrorObject, Usage};
 
 /// Key under which [`chat_to_messages_response`] keeps tool call arguments that are not a JSON
@@ -142,48 +143,6 @@ pub(crate) struct BlockIn<'a> {
     pub(crate) name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub(crate) input: Option<&'a RawValue>,
-}
-
-#[derive(Serialize)]
-struct ChatCompletionOut<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [ChoiceOut<'a>; 1],
-    usage: UsageOut,
-}
-
-#[derive(Serialize)]
-struct ChoiceOut<'a> {
-    index: u32,
-    message: ChatMessageOut<'a>,
-    logprobs: (),
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct ChatMessageOut<'a> {
-    role: &'static str,
-    content: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCallOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct ToolCallOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionOut<'a> {
-    name: &'a str,
-    arguments: String,
 }
 
 /// OpenAI's usage object as written on the wire.

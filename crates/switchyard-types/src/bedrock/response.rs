@@ -24,11 +24,12 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::anthropic::response::{minify_json, to_json, UsageOut};
 use crate::anthropic::{TranslateError, JSON_TOOL_NAME};
+use crate::chunk::{ChatCompletionOut, ChatMessageOut, ChoiceOut, FunctionOut, ToolCallOut};
 use crate::openai::Usage;
 
 /// Converse's `usage` object (in a response, and in a stream's `metadata` event).
@@ -128,48 +129,6 @@ struct ReasoningIn<'a> {
 struct ReasoningTextIn<'a> {
     #[serde(default, borrow)]
     text: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct ChatCompletionOut<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [ChoiceOut<'a>; 1],
-    usage: UsageOut,
-}
-
-#[derive(Serialize)]
-struct ChoiceOut<'a> {
-    index: u32,
-    message: ChatMessageOut<'a>,
-    logprobs: (),
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct ChatMessageOut<'a> {
-    role: &'static str,
-    content: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCallOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct ToolCallOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionOut<'a> {
-    name: &'a str,
-    arguments: String,
 }
 
 /// OpenAI `finish_reason` for a Converse stop reason, given whether any tool call reaches the
