@@ -287,3 +287,60 @@ pub(crate) fn json_output(req: &Obj) -> Res<Option<(Value, &str)>> {
     );
     Ok(Some((schema, description)))
 }
+
+/// Which side of the conversation a provider message is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// The role's name, the same in Anthropic's and Bedrock's formats.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+/// One provider message being assembled from OpenAI messages (for APIs whose turns must
+/// alternate and carry tool results as user content: Anthropic, Bedrock).
+pub(crate) struct Turn {
+    pub(crate) role: Role,
+    pub(crate) blocks: Vec<Value>,
+}
+
+/// Appends `blocks` as a turn of `role`, merged into the previous turn when it has the same
+/// role (OpenAI allows consecutive same-role messages; these APIs require alternation).
+pub(crate) fn push_turn(turns: &mut Vec<Turn>, role: Role, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some(t) if t.role == role => t.blocks.extend(blocks),
+        _ => turns.push(Turn { role, blocks }),
+    }
+}
+
+/// Checks the conversation is not empty and puts each user turn's tool results first, as both
+/// APIs require after an assistant turn with tool calls.
+pub(crate) fn finish_turns(turns: &mut [Turn], is_tool_result: fn(&Value) -> bool) -> Res<()> {
+    if turns.is_empty() {
+        return Err(TranslateError::field(
+            "messages",
+            "`messages` must contain at least one user or assistant message with content",
+        ));
+    }
+    for t in turns {
+        if t.role == Role::User && t.blocks.iter().any(is_tool_result) {
+            let (mut results, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut t.blocks)
+                .into_iter()
+                .partition(is_tool_result);
+            results.extend(rest);
+            t.blocks = results;
+        }
+    }
+    Ok(())
+}

@@ -76,7 +76,7 @@ use serde_json::{json, Value};
 use super::{TranslateError, DEFAULT_MAX_TOKENS, JSON_TOOL_NAME};
 
 use crate::access::*;
-use crate::chat_in::{self, base64_data_url, ToolChoice as Choice};
+use crate::chat_in::{self, base64_data_url, Role, ToolChoice as Choice, Turn};
 
 /// The provider as error messages name it.
 const TARGET: &str = "Anthropic models";
@@ -149,7 +149,7 @@ pub fn chat_to_messages(body: &[u8], model: &str) -> Result<ChatToMessages, Tran
     out.insert("model".into(), model.into());
     out.insert(
         "messages".into(),
-        Value::Array(turns.into_iter().map(Turn::into_json).collect()),
+        Value::Array(turns.into_iter().map(Turn::into_anthropic).collect()),
     );
     if !system.is_empty() {
         out.insert("system".into(), blocks_or_string(system));
@@ -410,25 +410,9 @@ pub fn messages_to_chat(body: &[u8], model: &str) -> Result<MessagesToChat, Tran
 // OpenAI → Anthropic
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    User,
-    Assistant,
-}
-
-/// One Anthropic message being assembled.
-struct Turn {
-    role: Role,
-    blocks: Vec<Value>,
-}
-
 impl Turn {
-    fn into_json(self) -> Value {
-        let role = match self.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        json!({"role": role, "content": blocks_or_string(self.blocks)})
+    fn into_anthropic(self) -> Value {
+        json!({"role": self.role.as_str(), "content": blocks_or_string(self.blocks)})
     }
 }
 
@@ -497,29 +481,9 @@ fn chat_conversation(req: &Obj) -> Res<(Vec<Value>, Vec<Turn>)> {
                 ));
             }
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some(t) if t.role == role => t.blocks.extend(blocks),
-            _ => turns.push(Turn { role, blocks }),
-        }
+        chat_in::push_turn(&mut turns, role, blocks);
     }
-    if turns.is_empty() {
-        return Err(TranslateError::field(
-            "messages",
-            "`messages` must contain at least one user or assistant message with content",
-        ));
-    }
-    for t in &mut turns {
-        if t.role == Role::User && t.blocks.iter().any(is_tool_result) {
-            let (mut results, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut t.blocks)
-                .into_iter()
-                .partition(is_tool_result);
-            results.extend(rest);
-            t.blocks = results;
-        }
-    }
+    chat_in::finish_turns(&mut turns, is_tool_result)?;
     Ok((system, turns))
 }
 
