@@ -577,14 +577,25 @@ fn deserialize<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Gatew
     Ok(value)
 }
 
-async fn dispatch(
+/// An upstream answer whose head arrived with a success status.
+pub(crate) struct Opened {
+    pub(crate) parts: http::response::Parts,
+    pub(crate) body: UpstreamBody,
+    pub(crate) reply: Box<dyn crate::providers::Reply>,
+    pub(crate) provider: Arc<str>,
+    pub(crate) deadline: Instant,
+}
+
+/// Sends the request to `deployment` and waits for its response head; a non-success answer is
+/// read and classified into the error.
+pub(crate) async fn open(
     gw: &Gateway,
-    ctx: &mut RequestCtx,
+    op: Operation,
     deployment: &Deployment,
     body: &[u8],
     client_headers: &HeaderMap,
-    client_model: Arc<str>,
-) -> Result<Reply, GatewayError> {
+    client_model: &Arc<str>,
+) -> Result<Opened, GatewayError> {
     let provider = gw
         .providers
         .get(&deployment.provider.name)
@@ -592,16 +603,14 @@ async fn dispatch(
         .ok_or_else(|| {
             GatewayError::Internal(format!("no adapter for `{}`", deployment.provider.name))
         })?;
-    ctx.provider = Some(Arc::clone(provider.name()));
-    ctx.upstream_model = Some(Arc::clone(&deployment.model));
     let up = provider.build_request(&Exchange {
-        op: ctx.op,
+        op,
         body,
         headers: client_headers,
         model: &deployment.model,
-        client_model: &client_model,
+        client_model,
     })?;
-    let mut reply = up.reply;
+    let reply = up.reply;
     let mut request = Request::post(up.uri)
         .body(Full::new(up.body))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -647,16 +656,47 @@ async fn dispatch(
         let body = read_upstream(incoming, MAX_ERROR_BODY, deadline, &name, t.total, true).await?;
         return Err(provider.classify_error(parts.status, &parts.headers, &body));
     }
-    let headers = serving_headers(ctx, &parts.headers);
-    let is_sse = parts
+    Ok(Opened {
+        parts,
+        body: incoming,
+        reply,
+        provider: name,
+        deadline,
+    })
+}
+
+/// Whether an upstream answer is a stream (server-sent events or AWS eventstream).
+pub(crate) fn is_stream(parts: &http::response::Parts) -> bool {
+    parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.starts_with("text/event-stream")
                 || v.starts_with("application/vnd.amazon.eventstream")
-        });
-    if is_sse {
+        })
+}
+
+async fn dispatch(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    deployment: &Deployment,
+    body: &[u8],
+    client_headers: &HeaderMap,
+    client_model: Arc<str>,
+) -> Result<Reply, GatewayError> {
+    ctx.provider = Some(Arc::clone(&deployment.provider.name));
+    ctx.upstream_model = Some(Arc::clone(&deployment.model));
+    let Opened {
+        parts,
+        body: incoming,
+        mut reply,
+        provider: name,
+        deadline,
+    } = open(gw, ctx.op, deployment, body, client_headers, &client_model).await?;
+    let t = deployment.timeouts;
+    let headers = serving_headers(ctx, &parts.headers);
+    if is_stream(&parts) {
         let relay_ctx = ctx.detach();
         let relay = SseRelay::new(
             incoming,
