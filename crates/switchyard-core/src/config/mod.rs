@@ -187,6 +187,8 @@ pub struct ModelAlias {
     pub hedge: Option<HedgeDelay>,
     /// The answer clients get instead of an error when nothing could serve them.
     pub degrade: Option<Arc<str>>,
+    /// Continue a stream that breaks mid-way on another deployment.
+    pub stream_resume: bool,
 }
 
 /// A fallback of an alias: where to go next, and on which failures.

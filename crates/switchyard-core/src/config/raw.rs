@@ -242,6 +242,9 @@ pub struct RawModel {
     pub hedge: Option<RawHedge>,
     /// The answer when nothing could serve a request.
     pub on_failure: Option<RawOnFailure>,
+    /// Continue broken streams on another deployment.
+    #[serde(default)]
+    pub stream_resume: bool,
 }
 
 /// `models.<alias>.on_failure:`

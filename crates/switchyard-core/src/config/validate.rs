@@ -295,6 +295,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
                 fallbacks: Vec::new(),
                 hedge: None,
                 degrade: None,
+                stream_resume: false,
             },
         );
     }
@@ -485,6 +486,7 @@ impl Validator<'_> {
                     fallbacks,
                     hedge,
                     degrade,
+                    stream_resume: m.stream_resume,
                 },
             );
         }

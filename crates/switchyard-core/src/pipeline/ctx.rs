@@ -38,6 +38,8 @@ pub struct RequestCtx {
     pub usage: Option<Usage>,
     /// Deployments that did not serve the request, in order, and why.
     pub abandoned: Vec<Abandoned>,
+    /// How to continue a stream that breaks, for aliases with `stream_resume`.
+    pub resume: Option<Arc<super::stream::ResumePlan>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -95,6 +97,7 @@ impl RequestCtx {
             ttft_ms: None,
             usage: None,
             abandoned: Vec::new(),
+            resume: None,
             logged: false,
         }
     }
@@ -121,6 +124,7 @@ impl RequestCtx {
         c.route_rule = self.route_rule;
         c.stream = self.stream;
         c.abandoned = self.abandoned.clone();
+        c.resume = self.resume.clone();
         c.logged = true;
         c
     }

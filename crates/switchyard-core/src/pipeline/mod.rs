@@ -148,7 +148,18 @@ async fn route_and_serve(
     let mut visited = vec![parsed.model.clone()];
     loop {
         let served = match capable(gw, ctx.op, parsed, req.0, route.candidates) {
-            Ok(candidates) => serve(gw, ctx, &candidates, route.hedge, req).await,
+            Ok(candidates) => {
+                if route.stream_resume && ctx.stream && ctx.op == Operation::ChatCompletions {
+                    ctx.resume = Some(Arc::new(stream::ResumePlan {
+                        gw: gw.clone(),
+                        candidates: candidates.clone(),
+                        body: req.0.clone(),
+                        headers: req.1.clone(),
+                        client_model: Arc::clone(req.2),
+                    }));
+                }
+                serve(gw, ctx, &candidates, route.hedge, req).await
+            }
             Err(e) => Err(e),
         };
         let err = match served {
@@ -697,8 +708,9 @@ async fn dispatch(
     let t = deployment.timeouts;
     let headers = serving_headers(ctx, &parts.headers);
     if is_stream(&parts) {
+        let plan = ctx.resume.clone();
         let relay_ctx = ctx.detach();
-        let relay = SseRelay::new(
+        let mut relay = SseRelay::new(
             incoming,
             name,
             reply,
@@ -707,6 +719,9 @@ async fn dispatch(
             deadline,
             relay_ctx,
         );
+        if let Some(plan) = plan {
+            relay = relay.with_resume(plan, deployment.clone());
+        }
         let mut resp = Response::new(Body::new(relay));
         *resp.status_mut() = parts.status;
         resp.headers_mut().extend(headers);

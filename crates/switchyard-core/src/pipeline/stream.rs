@@ -45,7 +45,50 @@ pub struct SseRelay {
     ctx: Option<RequestCtx>,
     saw_done: bool,
     upstream_error: bool,
+    resume: Option<Resume>,
 }
+
+/// What a stream needs to continue on another deployment after it broke (alias option
+/// `stream_resume`): the original request, where it may go, and the text already sent.
+pub struct ResumePlan {
+    /// A handle on the gateway (shared state, this worker's client).
+    pub gw: super::Gateway,
+    /// The alias's candidates, in order.
+    pub candidates: Vec<crate::config::Deployment>,
+    /// The client's request body.
+    pub body: Bytes,
+    /// The client's headers.
+    pub headers: http::HeaderMap,
+    /// The model name the client asked for.
+    pub client_model: Arc<str>,
+}
+
+impl std::fmt::Debug for ResumePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResumePlan")
+            .field("candidates", &self.candidates.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A continuation's upstream exchange being opened.
+type Opening = Pin<Box<dyn Future<Output = Result<super::Opened, GatewayError>> + Send>>;
+
+/// A relay's resume state.
+struct Resume {
+    plan: Arc<ResumePlan>,
+    /// The deployment now streaming.
+    current: crate::config::Deployment,
+    /// Assistant text the client has received so far.
+    sent: String,
+    /// Continuations still allowed.
+    left: u32,
+    /// The continuation being opened.
+    pending: Option<Opening>,
+}
+
+/// Most continuations of one stream.
+const MAX_RESUMES: u32 = 2;
 
 impl SseRelay {
     /// Wraps an upstream event-stream body. `timeouts` gives the idle gap and the total budget
@@ -73,6 +116,94 @@ impl SseRelay {
             ctx: Some(ctx),
             saw_done: false,
             upstream_error: false,
+            resume: None,
+        }
+    }
+
+    /// Lets the stream continue on another deployment when it breaks (OpenAI clients only:
+    /// the text sent so far is read back from their chunks).
+    pub fn with_resume(
+        mut self,
+        plan: Arc<ResumePlan>,
+        current: crate::config::Deployment,
+    ) -> Self {
+        if self.api == ClientApi::OpenAi {
+            self.resume = Some(Resume {
+                plan,
+                current,
+                sent: String::new(),
+                left: MAX_RESUMES,
+                pending: None,
+            });
+        }
+        self
+    }
+
+    /// Starts a continuation after `err`, if this stream may resume: the original request with
+    /// the text sent so far as an assistant prefix, on the next deployment.
+    fn start_resume(&mut self, err: &GatewayError) -> bool {
+        let Some(r) = self.resume.as_mut() else {
+            return false;
+        };
+        if r.left == 0 || self.upstream_error || !crate::resilience::is_retryable(err) {
+            return false;
+        }
+        let Ok(serde_json::Value::Object(mut req)) =
+            serde_json::from_slice::<serde_json::Value>(&r.plan.body)
+        else {
+            return false;
+        };
+        let Some(serde_json::Value::Array(messages)) = req.get_mut("messages") else {
+            return false;
+        };
+        if !r.sent.is_empty() {
+            messages.push(serde_json::json!({"role": "assistant", "content": r.sent}));
+        }
+        let Ok(body) = serde_json::to_vec(&req) else {
+            return false;
+        };
+        let candidates = &r.plan.candidates;
+        let at = candidates
+            .iter()
+            .position(|d| d.provider.name == r.current.provider.name && d.model == r.current.model);
+        let next = match at {
+            Some(i) => candidates[(i + 1) % candidates.len()].clone(),
+            None => r.current.clone(),
+        };
+        r.left -= 1;
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.note_failure(&r.current, err);
+        }
+        r.current = next.clone();
+        let plan = Arc::clone(&r.plan);
+        r.pending = Some(Box::pin(async move {
+            super::open(
+                &plan.gw,
+                crate::providers::Operation::ChatCompletions,
+                &next,
+                &body,
+                &plan.headers,
+                &plan.client_model,
+            )
+            .await
+        }));
+        true
+    }
+
+    /// Collects the assistant text of the OpenAI chunks in `written`.
+    fn note_sent(&mut self, written: &[u8]) {
+        let Some(r) = self.resume.as_mut() else {
+            return;
+        };
+        for line in written.split(|b| *b == b'\n') {
+            let Some(data) = line.strip_prefix(b"data: ") else {
+                continue;
+            };
+            if let Ok(chunk) = serde_json::from_slice::<serde_json::Value>(data) {
+                if let Some(text) = chunk["choices"][0]["delta"]["content"].as_str() {
+                    r.sent.push_str(text);
+                }
+            }
         }
     }
 
@@ -85,12 +216,21 @@ impl SseRelay {
         }
     }
 
-    /// Ends the stream with an error event appended to `out`.
+    /// Ends the stream with an error event appended to `out` — or, when the stream may resume,
+    /// starts the continuation and sends what `out` holds so far.
     fn fail(
         &mut self,
+        cx: &mut Context<'_>,
         mut out: BytesMut,
         err: GatewayError,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if self.start_resume(&err) {
+            if out.is_empty() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+        }
         out.extend_from_slice(&stream_error_event(&err, self.api));
         self.finish(Outcome::StreamError, Some(&err));
         Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
@@ -112,7 +252,12 @@ impl SseRelay {
     /// event ever reaches the client.
     fn relay_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
         let mark = out.len();
-        match self.reply.event(event, out) {
+        let status = self.reply.event(event, out);
+        if status.is_ok() && self.resume.is_some() {
+            let written = out[mark..].to_vec();
+            self.note_sent(&written);
+        }
+        match status {
             Ok(StreamStatus::Continue) => {}
             Ok(StreamStatus::Done) => self.saw_done = true,
             Ok(StreamStatus::UpstreamError) => self.upstream_error = true,
@@ -173,6 +318,38 @@ impl Body for SseRelay {
             if this.ctx.is_none() {
                 return Poll::Ready(None);
             }
+            if let Some(pending) = this.resume.as_mut().and_then(|r| r.pending.as_mut()) {
+                let opened = match pending.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(opened) => opened,
+                };
+                if let Some(r) = this.resume.as_mut() {
+                    r.pending = None;
+                }
+                match opened {
+                    Ok(o) if super::is_stream(&o.parts) => {
+                        this.upstream = o.body;
+                        this.reply = o.reply;
+                        this.provider = o.provider;
+                        this.buf.clear();
+                        this.idle.as_mut().reset(Instant::now() + this.idle_after);
+                        this.deadline.as_mut().reset(o.deadline);
+                        if let Some(ctx) = this.ctx.as_mut() {
+                            ctx.provider = Some(Arc::clone(&this.provider));
+                        }
+                    }
+                    Ok(o) => {
+                        let kind = UpstreamErrorKind::Malformed(
+                            "the continuation of a resumed stream is not a stream".into(),
+                        );
+                        let err = GatewayError::upstream(&o.provider, kind);
+                        this.resume = None;
+                        return this.fail(cx, out, err);
+                    }
+                    // Another continuation may still be allowed (`fail` decides).
+                    Err(e) => return this.fail(cx, out, e),
+                }
+            }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Pending => {
                     if !out.is_empty() {
@@ -184,14 +361,14 @@ impl Body for SseRelay {
                             phase: TimeoutPhase::Total,
                             after: this.total,
                         };
-                        return this.fail(out, GatewayError::upstream(&provider, kind));
+                        return this.fail(cx, out, GatewayError::upstream(&provider, kind));
                     }
                     if this.idle.as_mut().poll(cx).is_ready() {
                         let kind = UpstreamErrorKind::Timeout {
                             phase: TimeoutPhase::StreamIdle,
                             after: this.idle_after,
                         };
-                        return this.fail(out, GatewayError::upstream(&provider, kind));
+                        return this.fail(cx, out, GatewayError::upstream(&provider, kind));
                     }
                     return Poll::Pending;
                 }
@@ -202,7 +379,7 @@ impl Body for SseRelay {
                     this.idle.as_mut().reset(Instant::now() + this.idle_after);
                     this.buf.extend_from_slice(&data);
                     if let Err(e) = this.drain_events(&mut out) {
-                        return this.fail(out, e);
+                        return this.fail(cx, out, e);
                     }
                     // Keep reading while upstream data is already here (never waiting for more):
                     // events that arrived together leave in one write, as nginx relays them.
@@ -213,20 +390,20 @@ impl Body for SseRelay {
                 Poll::Ready(Some(Err(e))) => {
                     let provider = Arc::clone(&this.provider);
                     let kind = UpstreamErrorKind::Body(format!("upstream stream broke off: {e}"));
-                    return this.fail(out, GatewayError::upstream(&provider, kind));
+                    return this.fail(cx, out, GatewayError::upstream(&provider, kind));
                 }
                 Poll::Ready(None) => {
                     if !this.buf.is_empty() && this.reply.framing() == Framing::EventStream {
                         let provider = Arc::clone(&this.provider);
                         let kind = UpstreamErrorKind::Body("stream ended inside a message".into());
-                        return this.fail(out, GatewayError::upstream(&provider, kind));
+                        return this.fail(cx, out, GatewayError::upstream(&provider, kind));
                     }
                     if !this.buf.is_empty() {
                         // A last event without its trailing blank line.
                         let rest = std::mem::take(&mut this.buf);
                         let trimmed = rest.strip_suffix(b"\n").unwrap_or(&rest);
                         if let Err(e) = this.relay_event(trimmed, &mut out) {
-                            return this.fail(out, e);
+                            return this.fail(cx, out, e);
                         }
                     }
                     if !this.saw_done && !this.upstream_error {
@@ -237,7 +414,7 @@ impl Body for SseRelay {
                             Ok(StreamStatus::Continue) => {}
                             Err(e) => {
                                 out.truncate(mark);
-                                return this.fail(out, e);
+                                return this.fail(cx, out, e);
                             }
                         }
                     }
@@ -258,7 +435,7 @@ impl Body for SseRelay {
                         "upstream ended the stream before its end marker (`[DONE]` or `message_stop`)"
                             .into(),
                     );
-                    return this.fail(out, GatewayError::upstream(&provider, kind));
+                    return this.fail(cx, out, GatewayError::upstream(&provider, kind));
                 }
             }
         }

@@ -40,6 +40,8 @@ pub struct Route {
     pub hedge: Option<crate::resilience::HedgeDelay>,
     /// The alias's answer for when nothing could serve the request.
     pub degrade: Option<Arc<str>>,
+    /// Whether a broken stream continues on another deployment.
+    pub stream_resume: bool,
 }
 
 impl Router {
@@ -90,6 +92,7 @@ impl Router {
                 fallbacks: alias.fallbacks.clone(),
                 hedge: alias.hedge,
                 degrade: alias.degrade.clone(),
+                stream_resume: alias.stream_resume,
             });
         }
         if let Some((provider, upstream_model)) = model.split_once('/') {
@@ -110,6 +113,7 @@ impl Router {
                     fallbacks: Vec::new(),
                     hedge: None,
                     degrade: None,
+                    stream_resume: false,
                 });
             }
         }

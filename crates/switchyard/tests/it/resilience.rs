@@ -934,3 +934,102 @@ resilience:
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(probes.load(Ordering::SeqCst) >= 3);
 }
+
+#[tokio::test]
+async fn a_broken_stream_resumes_on_the_next_deployment_without_losing_or_repeating_text() {
+    let mock = keyed_mock().await;
+    let received = Arc::new(parking_lot::Mutex::new(None::<serde_json::Value>));
+    let seen = Arc::clone(&received);
+    let rest = scripted(move |req| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+            *seen.lock() = serde_json::from_slice(&body).ok();
+            let (tx, resp) = sse_response();
+            tokio::spawn(async move {
+                let chunk = |delta: &str, finish: &str| {
+                    format!(
+                        "data: {{\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+                    )
+                };
+                for piece in [
+                    chunk(r#"{"role":"assistant","content":""}"#, "null"),
+                    chunk(r#"{"content":" and the rest."}"#, "null"),
+                    chunk("{}", r#""stop""#),
+                    "data: [DONE]\n\n".to_owned(),
+                ] {
+                    if tx.send(Ok(bytes::Bytes::from(piece))).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            resp
+        }
+    })
+    .await;
+    let cfg = format!(
+        r#"
+providers:
+  breaking:
+    type: openai
+    base_url: "{mock}/v1"
+    api_key: ${{UPSTREAM_KEY}}
+    headers: {{x-mock-schedule: "drop=5"}}
+  rest: {{type: openai, base_url: "{rest}/v1"}}
+models:
+  resumable:
+    stream_resume: true
+    deployments:
+      - {{provider: breaking, model: m-first, weight: 1000000}}
+      - {{provider: rest, model: m-rest, weight: 1}}
+  plain:
+    deployments: [{{provider: breaking, model: m-first}}]
+"#
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let body = |model: &str| {
+        format!(
+            r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"tell me"}}],"mock":{{"words":40}}}}"#
+        )
+    };
+    let r = post(&url, &body("resumable")).await;
+    assert_eq!(r.status, 200);
+    let events = sse_data(&r.body);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.contains("\"error\"")),
+        "{events:?}"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(text.ends_with(" and the rest."), "{text}");
+    let first_part = text.trim_end_matches(" and the rest.");
+    assert!(!first_part.is_empty());
+    // The continuation was asked with exactly what the client had received as an assistant
+    // prefix: nothing lost, nothing repeated.
+    let sent = received
+        .lock()
+        .clone()
+        .expect("the continuation reached the next deployment");
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["role"], "assistant");
+    assert_eq!(messages.last().unwrap()["content"], first_part);
+    assert_eq!(sent["model"], "m-rest");
+
+    // Without `stream_resume` the break ends the stream with an error event, as before.
+    let r = post(&url, &body("plain")).await;
+    let events = sse_data(&r.body);
+    assert!(events.last().unwrap().contains("\"error\""), "{events:?}");
+}
