@@ -123,6 +123,7 @@ async fn run(
         Err(err @ GatewayError::Upstream(_)) if ctx.op != Operation::Embeddings => match degrade {
             Some(message) => {
                 ctx.note_degraded(&err);
+                resilience::Events::add(&gw.health.events.degraded);
                 Ok(Reply::Complete(degrade::response(
                     ctx,
                     &client_model,
@@ -177,6 +178,7 @@ async fn route_and_serve(
             return Err(err);
         };
         ctx.note_fallback(&next.alias, kind);
+        resilience::Events::add(&gw.health.events.fallbacks);
         visited.push(next.alias.clone());
         route = gw.router.route(&next.alias)?;
         ctx.route_rule = Some("fallback");
@@ -234,6 +236,7 @@ async fn hedged(
         return settle(ctx, &pair[0], &health[0], c, r).map_err(|e| vec![(0, e)]);
     }
     health[1].budget.record_request();
+    health[1].counters.hedge();
     let mut second = Box::pin(attempt(gw, ctx.fork(), &pair[1], req));
     let mut failures = Vec::new();
     let mut pending = [true, true];
@@ -248,6 +251,7 @@ async fn hedged(
             // The loser's future is dropped with this function: its connection closes, so the
             // provider stops generating.
             health[other].breaker.release();
+            health[other].counters.hedge_lost();
             ctx.note_cancelled(&pair[other], "hedge_lost");
         }
         match settle(ctx, &pair[i], &health[i], c, r) {
@@ -270,6 +274,7 @@ fn settle(
     match r {
         Ok(mut reply) => {
             health.breaker.record(true);
+            health.counters.success();
             let attempts = ctx.attempts(false) + 1;
             let abandoned = ctx.abandoned_summary();
             let resp = match &mut reply {
@@ -281,6 +286,7 @@ fn settle(
         }
         Err(e) => {
             health.breaker.record(!resilience::is_unhealthy(&e));
+            health.counters.failure(&e);
             ctx.note_failure(d, &e);
             Err(e)
         }
@@ -363,6 +369,7 @@ async fn serve(
             if last.is_none() {
                 let d = &candidates[0];
                 ctx.provider = Some(Arc::clone(&d.provider.name));
+                resilience::Events::add(&gw.health.events.circuit_open);
                 last = Some(GatewayError::upstream(
                     &d.provider.name,
                     UpstreamErrorKind::CircuitOpen,
@@ -375,7 +382,10 @@ async fn serve(
         // retry storm); failing over to one not yet tried is a first request there.
         if tries[i] == 0 {
             health.budget.record_request();
-        } else if !health.budget.try_retry() {
+        } else if health.budget.try_retry() {
+            health.counters.retry();
+        } else {
+            health.counters.retry_denied();
             health.breaker.release();
             ctx.note_skip(d, "retry_budget_exhausted");
             break;
@@ -396,6 +406,7 @@ async fn serve(
         match dispatch(gw, ctx, d, body, headers, Arc::clone(client_model)).await {
             Ok(mut reply) => {
                 health.breaker.record(true);
+                health.counters.success();
                 health.latency.record(sent_at.elapsed());
                 let resp = match &mut reply {
                     Reply::Complete(r) | Reply::Streaming(r) => r,
@@ -405,6 +416,7 @@ async fn serve(
             }
             Err(e) => {
                 health.breaker.record(!resilience::is_unhealthy(&e));
+                health.counters.failure(&e);
                 ctx.note_failure(d, &e);
                 if !resilience::is_retryable(&e) {
                     return Err(e);

@@ -171,6 +171,7 @@ impl SseRelay {
             None => r.current.clone(),
         };
         r.left -= 1;
+        crate::resilience::Events::add(&r.plan.gw.health.events.stream_resumes);
         if let Some(ctx) = self.ctx.as_mut() {
             ctx.note_failure(&r.current, err);
         }

@@ -12,6 +12,7 @@ pub mod budget;
 pub mod reset;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,6 +99,76 @@ pub struct DeploymentHealth {
     pub budget: RetryBudget,
     /// Its recent times to response headers.
     pub latency: LatencyWindow,
+    /// What happened to its attempts, for `/metrics`.
+    pub counters: Counters,
+}
+
+/// Attempt outcomes of one deployment since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    successes: AtomicU64,
+    failures: [AtomicU64; FailureKind::ALL.len()],
+    retries: AtomicU64,
+    retries_denied: AtomicU64,
+    hedges: AtomicU64,
+    hedges_lost: AtomicU64,
+}
+
+impl Counters {
+    /// An attempt that got a good answer.
+    pub fn success(&self) {
+        self.successes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An attempt that failed with `err` (upstream failures only are counted by kind).
+    pub fn failure(&self, err: &GatewayError) {
+        if let GatewayError::Upstream(u) = err {
+            let kind = u.failure();
+            if let Some(i) = FailureKind::ALL.iter().position(|k| *k == kind) {
+                self.failures[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A re-send to this deployment (its budget allowed it).
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A re-send its budget refused.
+    pub fn retry_denied(&self) {
+        self.retries_denied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A hedge attempt sent to this deployment.
+    pub fn hedge(&self) {
+        self.hedges.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An attempt here cancelled because a hedge elsewhere answered first.
+    pub fn hedge_lost(&self) {
+        self.hedges_lost.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Gateway-wide resilience events since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Events {
+    /// Requests moved on to a fallback alias.
+    pub fallbacks: AtomicU64,
+    /// Requests answered with an alias's degradation message.
+    pub degraded: AtomicU64,
+    /// Streams continued on another deployment.
+    pub stream_resumes: AtomicU64,
+    /// Requests refused because every breaker was open.
+    pub circuit_open: AtomicU64,
+}
+
+impl Events {
+    /// Adds one to `counter`.
+    pub fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The most recent times to response headers of one deployment, for percentile estimates
@@ -166,6 +237,8 @@ pub struct Health {
     cfg: ResilienceConfig,
     /// provider → model → state.
     map: RwLock<HealthMap>,
+    /// Gateway-wide events.
+    pub events: Events,
 }
 
 /// One deployment's state as the health endpoint shows it.
@@ -187,6 +260,7 @@ impl Health {
         Self {
             cfg,
             map: RwLock::default(),
+            events: Events::default(),
         }
     }
 
@@ -215,6 +289,7 @@ impl Health {
                     breaker: Breaker::new(self.cfg.breaker),
                     budget: RetryBudget::new(self.cfg.budget),
                     latency: LatencyWindow::default(),
+                    counters: Counters::default(),
                 })
             });
         Arc::clone(entry)
@@ -240,6 +315,139 @@ impl Health {
         out.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
         out
     }
+}
+
+impl Health {
+    /// The Prometheus text exposition of breaker states and attempt counters for `deployments`
+    /// (the configured ones: labels stay a bounded set whatever clients send).
+    pub fn render_metrics(&self, deployments: &[(Arc<str>, Arc<str>)]) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut family =
+            |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, u64)>| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for (labels, v) in rows {
+                    let _ = writeln!(out, "{name}{labels} {v}");
+                }
+            };
+        let states: Vec<_> = deployments
+            .iter()
+            .map(|(p, m)| (p, m, self.get(p, m)))
+            .collect();
+        let lbl = |p: &str, m: &str, extra: &str| {
+            format!(
+                "{{provider=\"{}\",model=\"{}\"{extra}}}",
+                escape(p),
+                escape(m)
+            )
+        };
+        family(
+            "switchyard_breaker_state",
+            "gauge",
+            "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
+            &mut states.iter().map(|(p, m, h)| {
+                let v = match h.breaker.snapshot().0 {
+                    BreakerState::Closed => 0,
+                    BreakerState::HalfOpen => 1,
+                    BreakerState::Open => 2,
+                };
+                (lbl(p, m, ""), v)
+            }),
+        );
+        family(
+            "switchyard_breaker_opened_total",
+            "counter",
+            "Times each deployment's circuit breaker opened.",
+            &mut states
+                .iter()
+                .map(|(p, m, h)| (lbl(p, m, ""), h.breaker.snapshot().1)),
+        );
+        family(
+            "switchyard_upstream_attempts_total",
+            "counter",
+            "Upstream attempts per deployment by outcome (ok, or the normalised failure kind).",
+            &mut states.iter().flat_map(|(p, m, h)| {
+                let ok = (lbl(p, m, ",outcome=\"ok\""), load(&h.counters.successes));
+                let failed =
+                    FailureKind::ALL
+                        .iter()
+                        .zip(&h.counters.failures)
+                        .map(move |(k, c)| {
+                            (lbl(p, m, &format!(",outcome=\"{}\"", k.as_str())), load(c))
+                        });
+                std::iter::once(ok).chain(failed)
+            }),
+        );
+        for (name, help, pick) in [
+            (
+                "switchyard_retries_total",
+                "Re-sends to a deployment that already failed the request.",
+                (|c: &Counters| &c.retries) as fn(&Counters) -> &AtomicU64,
+            ),
+            (
+                "switchyard_retries_denied_total",
+                "Re-sends refused by the deployment's retry budget.",
+                |c: &Counters| &c.retries_denied,
+            ),
+            (
+                "switchyard_hedges_total",
+                "Hedge attempts sent to the deployment.",
+                |c: &Counters| &c.hedges,
+            ),
+            (
+                "switchyard_hedges_lost_total",
+                "Attempts cancelled because a hedge elsewhere answered first.",
+                |c: &Counters| &c.hedges_lost,
+            ),
+        ] {
+            family(
+                name,
+                "counter",
+                help,
+                &mut states
+                    .iter()
+                    .map(|(p, m, h)| (lbl(p, m, ""), load(pick(&h.counters)))),
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "switchyard_fallbacks_total",
+                "Requests moved on to a fallback alias.",
+                &self.events.fallbacks,
+            ),
+            (
+                "switchyard_degraded_total",
+                "Requests answered with an alias's degradation message.",
+                &self.events.degraded,
+            ),
+            (
+                "switchyard_stream_resumes_total",
+                "Streams continued on another deployment.",
+                &self.events.stream_resumes,
+            ),
+            (
+                "switchyard_circuit_open_rejections_total",
+                "Requests refused because every breaker was open.",
+                &self.events.circuit_open,
+            ),
+        ] {
+            family(
+                name,
+                "counter",
+                help,
+                &mut std::iter::once((String::new(), load(counter))),
+            );
+        }
+        out
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Whether an outcome says the deployment itself is unhealthy (what breakers count). The

@@ -283,6 +283,7 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/models/{id}", get(model))
         .route("/health", get(health))
         .route("/health/deployments", get(deployments_health))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -392,6 +393,27 @@ async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Re
             })
             .collect();
     json(StatusCode::OK, &serde_json::json!({"deployments": data}))
+}
+
+/// Prometheus metrics of the resilience stage (same auth as the API). Labels are the
+/// configured deployments only, a bounded set.
+async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
+    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+        return e.to_response();
+    }
+    let deployments: Vec<_> =
+        s.gw.router
+            .deployments()
+            .into_iter()
+            .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
+            .collect();
+    let body = s.gw.health.render_metrics(&deployments);
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
 }
 
 async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<Body>) -> Response {

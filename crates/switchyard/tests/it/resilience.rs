@@ -1033,3 +1033,39 @@ models:
     let events = sse_data(&r.body);
     assert!(events.last().unwrap().contains("\"error\""), "{events:?}");
 }
+
+#[tokio::test]
+async fn metrics_show_breakers_attempts_and_fallbacks() {
+    let mock = keyed_mock().await;
+    let cfg = scheduled_config(&mock, "503,ok").replace(
+        "  flaky:\n    deployments: [{provider: flaky, model: m-flaky}]\n",
+        "  flaky:\n    deployments: [{provider: flaky, model: m-flaky}]\n    fallbacks: [{alias: steady}]\n  steady:\n    deployments: [{provider: steady, model: m-steady}]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    for _ in 0..4 {
+        let r = post(&url, &chat("flaky")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let m = get(&format!("{}/metrics", gw.url), &[]).await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    let text = m.text();
+    for line in [
+        r#"switchyard_breaker_state{provider="flaky",model="m-flaky"} 0"#,
+        r#"switchyard_upstream_attempts_total{provider="flaky",model="m-flaky",outcome="ok"} 2"#,
+        r#"switchyard_upstream_attempts_total{provider="flaky",model="m-flaky",outcome="overloaded"} 2"#,
+        r#"switchyard_upstream_attempts_total{provider="steady",model="m-steady",outcome="ok"} 2"#,
+        "switchyard_fallbacks_total 2",
+        "# TYPE switchyard_retries_total counter",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    // Models a client names directly never become labels.
+    let _ = post(&url, &chat("steady/some-model-a-client-made-up")).await;
+    let text = get(&format!("{}/metrics", gw.url), &[]).await.text();
+    assert!(!text.contains("made-up"), "{text}");
+}
