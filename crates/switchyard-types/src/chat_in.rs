@@ -145,6 +145,18 @@ pub(crate) fn tool_call<'a>(call: &'a Value, path: &str, target: &str) -> Res<Ca
     })
 }
 
+/// The URL of an `image_url` content part at `pp` (an object with `url`, or the URL as a
+/// string), and the path to report problems with it under.
+pub(crate) fn image_url<'a>(part: &'a Obj, pp: &str) -> Res<(&'a str, String)> {
+    let ip = join(pp, "image_url");
+    match member(part, "image_url") {
+        Some(Value::Object(o)) => Ok((req_str(o, &ip, "url")?, join(&ip, "url"))),
+        Some(Value::String(s)) => Ok((s.as_str(), ip)),
+        Some(_) => Err(wrong_type(&ip, "an object with a `url`")),
+        None => Err(missing(&ip)),
+    }
+}
+
 /// Splits the part of a data URL after `data:` into its lower-cased media type and base64
 /// payload; `None` unless it is base64-encoded.
 pub(crate) fn base64_data_url(rest: &str) -> Option<(String, &str)> {

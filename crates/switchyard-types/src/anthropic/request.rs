@@ -550,13 +550,7 @@ fn user_blocks(m: &Obj, p: &str) -> Res<Vec<Value>> {
 }
 
 fn image_block(part: &Obj, pp: &str) -> Res<Value> {
-    let ip = join(pp, "image_url");
-    let (url, url_path) = match member(part, "image_url") {
-        Some(Value::Object(o)) => (req_str(o, &ip, "url")?, join(&ip, "url")),
-        Some(Value::String(s)) => (s.as_str(), ip),
-        Some(_) => return Err(wrong_type(&ip, "an object with a `url`")),
-        None => return Err(missing(&ip)),
-    };
+    let (url, url_path) = chat_in::image_url(part, pp)?;
     if let Some(rest) = strip_prefix_ci(url, "data:") {
         let (mime, data) = base64_data_url(rest).ok_or_else(|| {
             TranslateError::field(
