@@ -10,6 +10,18 @@ use serde_json::Value;
 use crate::access::*;
 use crate::anthropic::TranslateError;
 
+/// The request's `messages`, which must not be empty.
+pub(crate) fn messages(req: &Obj) -> Res<&Vec<Value>> {
+    let messages = req_array(req, "", "messages")?;
+    if messages.is_empty() {
+        return Err(TranslateError::field(
+            "messages",
+            "`messages` must contain at least one message",
+        ));
+    }
+    Ok(messages)
+}
+
 /// Text-only content (system, developer and tool messages): a string or `text` parts. Empty
 /// texts are left out.
 pub(crate) fn texts<'a>(content: Option<&'a Value>, path: &str) -> Res<Vec<&'a str>> {

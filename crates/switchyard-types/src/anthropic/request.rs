@@ -304,13 +304,7 @@ pub fn messages_to_chat(body: &[u8], model: &str) -> Result<MessagesToChat, Tran
     if let Some(system) = anthropic_system(&req)? {
         messages.push(json!({"role": "system", "content": system}));
     }
-    let input = req_array(&req, "", "messages")?;
-    if input.is_empty() {
-        return Err(TranslateError::field(
-            "messages",
-            "`messages` must contain at least one message",
-        ));
-    }
+    let input = chat_in::messages(&req)?;
     let last = input.len() - 1;
     for (i, m) in input.iter().enumerate() {
         let p = format!("messages[{i}]");
@@ -447,13 +441,7 @@ fn reject_chat_options(req: &Obj) -> Res<()> {
 
 /// The system blocks and the alternating turns of an OpenAI conversation.
 fn chat_conversation(req: &Obj) -> Res<(Vec<Value>, Vec<Turn>)> {
-    let messages = req_array(req, "", "messages")?;
-    if messages.is_empty() {
-        return Err(TranslateError::field(
-            "messages",
-            "`messages` must contain at least one message",
-        ));
-    }
+    let messages = chat_in::messages(req)?;
     let mut system = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     for (i, m) in messages.iter().enumerate() {

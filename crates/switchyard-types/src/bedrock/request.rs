@@ -210,13 +210,7 @@ fn reject_chat_options(req: &Obj) -> Res<()> {
 
 /// The system blocks and the alternating turns of an OpenAI conversation.
 fn conversation(req: &Obj) -> Res<(Vec<Value>, Vec<Turn>)> {
-    let messages = req_array(req, "", "messages")?;
-    if messages.is_empty() {
-        return Err(TranslateError::field(
-            "messages",
-            "`messages` must contain at least one message",
-        ));
-    }
+    let messages = chat_in::messages(req)?;
     let mut system = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     let mut documents = 0usize;

@@ -528,13 +528,7 @@ impl Turn {
 
 /// The system instruction parts and the contents of an OpenAI conversation.
 fn conversation(req: &Obj) -> Res<(Vec<Value>, Vec<Turn>)> {
-    let messages = req_array(req, "", "messages")?;
-    if messages.is_empty() {
-        return Err(TranslateError::field(
-            "messages",
-            "`messages` must contain at least one message",
-        ));
-    }
+    let messages = chat_in::messages(req)?;
     let mut system = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     // tool_call_id → function name, from the assistant messages seen so far.
