@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use crate::config::Deployment;
 use crate::error::{FailureKind, GatewayError};
 use crate::providers::Operation;
+use crate::telemetry::metrics::{Observation, RequestMetrics};
 
 /// What the pipeline learned about a request so far.
 #[derive(Debug)]
@@ -40,6 +41,9 @@ pub struct RequestCtx {
     pub abandoned: Vec<Abandoned>,
     /// How to continue a stream that breaks, for aliases with `stream_resume`.
     pub resume: Option<Arc<super::stream::ResumePlan>>,
+    /// Where the finished request is counted for `/metrics` (set by the pipeline; contexts
+    /// built outside it, e.g. in unit tests, count nowhere).
+    pub metrics: Option<Arc<RequestMetrics>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -70,7 +74,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    /// Stable snake_case name (log lines, metrics, the request log).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -98,6 +103,7 @@ impl RequestCtx {
             usage: None,
             abandoned: Vec::new(),
             resume: None,
+            metrics: None,
             logged: false,
         }
     }
@@ -125,6 +131,7 @@ impl RequestCtx {
         c.stream = self.stream;
         c.abandoned = self.abandoned.clone();
         c.resume = self.resume.clone();
+        c.metrics = self.metrics.clone();
         c.logged = true;
         c
     }
@@ -257,6 +264,19 @@ impl RequestCtx {
             Some(GatewayError::Internal(_)) => line!(error),
             Some(_) if status >= 500 => line!(warn),
             _ => line!(info),
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.observe(&Observation {
+                alias: self.client_model.as_deref(),
+                provider: self.provider.as_deref(),
+                model: self.upstream_model.as_deref(),
+                outcome: outcome.as_str(),
+                error_kind,
+                usage: self.usage,
+                cost_usd: None,
+                latency_s: self.started.elapsed().as_secs_f64(),
+                ttft_s: self.ttft_ms.map(|ms| ms / 1000.0),
+            });
         }
     }
 }

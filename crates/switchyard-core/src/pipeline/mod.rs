@@ -54,6 +54,7 @@ pub struct Gateway {
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body_size: usize,
     pub(crate) health: Arc<Health>,
+    pub(crate) metrics: Arc<crate::telemetry::metrics::RequestMetrics>,
 }
 
 impl Gateway {
@@ -77,6 +78,7 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         .get::<RequestId>()
         .map_or_else(|| Arc::from("-"), |r| Arc::clone(&r.0));
     let mut ctx = RequestCtx::new(id, op);
+    ctx.metrics = Some(Arc::clone(&gw.metrics));
     let mut resp = match run(&gw, &mut ctx, req).await {
         Ok(Reply::Complete(resp)) => {
             ctx.log(resp.status().as_u16(), Outcome::Completed, None);

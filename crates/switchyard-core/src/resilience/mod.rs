@@ -338,8 +338,8 @@ impl Health {
         let lbl = |p: &str, m: &str, extra: &str| {
             format!(
                 "{{provider=\"{}\",model=\"{}\"{extra}}}",
-                escape(p),
-                escape(m)
+                crate::telemetry::escape_label(p),
+                crate::telemetry::escape_label(m)
             )
         };
         family(
@@ -444,12 +444,6 @@ impl Health {
 }
 
 /// Escapes a Prometheus label value.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Whether an outcome says the deployment itself is unhealthy (what breakers count). The
 /// client's own mistakes and refusals say nothing about the deployment.
 pub fn is_unhealthy(err: &GatewayError) -> bool {

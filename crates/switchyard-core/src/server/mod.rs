@@ -32,6 +32,7 @@ use crate::pipeline::{self, Gateway, Logged};
 use crate::providers::{self, ClientApi, Operation};
 use crate::resilience::Health;
 use crate::routing::Router;
+use crate::telemetry::metrics::RequestMetrics;
 
 /// The request id, stored in request extensions by the edge middleware.
 #[derive(Debug, Clone)]
@@ -81,6 +82,18 @@ impl Prepared {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             adapters.insert(Arc::clone(&p.name), adapter);
         }
+        let metrics = {
+            let deployments: Vec<_> = config
+                .models
+                .values()
+                .flat_map(|a| a.deployments.iter())
+                .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
+                .collect();
+            RequestMetrics::new(
+                config.models.keys().map(String::as_str),
+                deployments.iter().map(|(p, m)| (&**p, &**m)),
+            )
+        };
         let gw = Gateway {
             auth: Arc::new(Authenticator::new(config.auth.clone())),
             router: Arc::new(
@@ -92,6 +105,7 @@ impl Prepared {
             timeouts: config.server.timeouts,
             max_body_size: config.server.max_body_size,
             health: Arc::new(Health::new(config.resilience)),
+            metrics: Arc::new(metrics),
         };
         Ok(Self {
             gw: Arc::new(gw),
@@ -395,8 +409,8 @@ async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Re
     json(StatusCode::OK, &serde_json::json!({"deployments": data}))
 }
 
-/// Prometheus metrics of the resilience stage (same auth as the API). Labels are the
-/// configured deployments only, a bounded set.
+/// Prometheus metrics: the resilience stage's per-deployment series and the per-request series
+/// (same auth as the API). Labels are configured names only, a bounded set.
 async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
     if let Err(e) = s.gw.auth.authenticate(req.headers()) {
         return e.to_response();
@@ -407,7 +421,8 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
             .into_iter()
             .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
             .collect();
-    let body = s.gw.health.render_metrics(&deployments);
+    let mut body = s.gw.health.render_metrics(&deployments);
+    s.gw.metrics.render(&mut body);
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -1,6 +1,8 @@
 //! Logging set-up: structured lines (text or JSON) on stdout, every request line carrying its
 //! request id.
 
+pub mod metrics;
+
 use tracing::level_filters::LevelFilter;
 
 use crate::config::{LogFormat, LogLevel};
@@ -47,4 +49,11 @@ pub fn parse_format(s: &str) -> Option<LogFormat> {
         "text" => Some(LogFormat::Text),
         _ => None,
     }
+}
+
+/// Escapes a Prometheus label value (backslash, quote, newline).
+pub fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
