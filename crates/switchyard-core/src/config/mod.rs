@@ -41,6 +41,15 @@ pub struct Config {
     pub capabilities: HashMap<String, Capabilities>,
     /// Retries, retry budget and circuit breakers.
     pub resilience: ResilienceConfig,
+    /// Trace export.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `telemetry:`: where traces go (nowhere by default).
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP trace export, when configured.
+    pub otlp: Option<crate::telemetry::otlp::OtlpConfig>,
 }
 
 /// `server:` after validation.
@@ -137,6 +146,20 @@ pub enum ProviderKind {
         /// The key pair (and session token) requests are signed with.
         credentials: AwsCredentials,
     },
+}
+
+impl ProviderKind {
+    /// The GenAI semantic-convention provider name (`gen_ai.provider.name`), for traces.
+    pub fn genai_name(&self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Azure { .. } => "azure.ai.openai",
+            Self::Anthropic { .. } => "anthropic",
+            Self::Gemini => "gcp.gemini",
+            Self::Vertex => "gcp.vertex_ai",
+            Self::Bedrock { .. } => "aws.bedrock",
+        }
+    }
 }
 
 /// AWS credentials for SigV4 signing. The secret and the session token are [`Secret`]s, so

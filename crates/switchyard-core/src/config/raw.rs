@@ -35,6 +35,30 @@ pub struct RawConfig {
     /// Retries, retry budget and circuit breakers.
     #[serde(default)]
     pub resilience: RawResilience,
+    /// Trace export.
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+}
+
+/// `telemetry:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// OpenTelemetry trace export over OTLP/HTTP; off when absent.
+    pub otlp: Option<RawOtlp>,
+}
+
+/// `telemetry.otlp:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOtlp {
+    /// Collector base URL (`/v1/traces` is appended unless the URL already ends with it).
+    pub endpoint: EnvString,
+    /// Headers sent with every export (e.g. an auth token).
+    #[serde(default)]
+    pub headers: BTreeMap<String, EnvString>,
+    /// The `service.name` resource attribute.
+    pub service_name: Option<String>,
 }
 
 /// `resilience:`

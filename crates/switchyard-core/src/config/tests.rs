@@ -372,3 +372,22 @@ fn embedded_default_adds_gemini_from_its_key_and_the_gemini_demo() {
         "mock-gemini"
     );
 }
+
+#[test]
+fn otlp_export_is_off_by_default_and_validated_when_set() {
+    assert!(load("", &[]).unwrap().telemetry.otlp.is_none());
+    let c = load(
+        "telemetry:\n  otlp:\n    endpoint: http://127.0.0.1:4318/\n    headers: {authorization: \"Bearer ${T}\"}\n",
+        &[("T", "tok")],
+    )
+    .unwrap();
+    let o = c.telemetry.otlp.unwrap();
+    assert_eq!(o.traces_url.to_string(), "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(o.service_name, "switchyard");
+    assert!(o.headers[0].1.is_sensitive());
+    assert!(!format!("{o:?}").contains("tok"), "{o:?}");
+    let e = err("telemetry:\n  otlp:\n    endpoint: \"ftp://x\"\n");
+    assert!(e.contains("telemetry.otlp.endpoint"), "{e}");
+    let e = err("telemetry:\n  otlp:\n    endpoint: http://x\n    sample: 1\n");
+    assert!(e.contains("sample"), "{e}");
+}

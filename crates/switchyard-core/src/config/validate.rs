@@ -18,7 +18,8 @@ use crate::resilience::{
 
 use super::{
     AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, Fallback, ModelAlias,
-    Problem, ProviderConfig, ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
+    Problem, ProviderConfig, ProviderKind, Secret, ServerConfig, TelemetryConfig, Timeouts,
+    VirtualKey,
 };
 
 /// Default listen address: loopback only, so a fresh install is never exposed by accident.
@@ -318,6 +319,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         models,
         capabilities: HashMap::new(),
         resilience: ResilienceConfig::default(),
+        telemetry: TelemetryConfig::default(),
     }
 }
 
@@ -492,6 +494,7 @@ impl Validator<'_> {
         }
         let capabilities = self.capabilities(&raw.capabilities);
         let resilience = self.resilience(&raw.resilience);
+        let telemetry = self.telemetry(&raw.telemetry);
         Config {
             server,
             auth,
@@ -499,6 +502,7 @@ impl Validator<'_> {
             models,
             capabilities,
             resilience,
+            telemetry,
         }
     }
 
@@ -842,6 +846,68 @@ impl Validator<'_> {
         }
     }
 
+    /// Extra HTTP headers (`headers:` maps), values marked sensitive: they often carry tokens.
+    fn headers(
+        &mut self,
+        raw: &BTreeMap<String, raw::EnvString>,
+        at: &[Seg],
+    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let mut headers = Vec::new();
+        for (hname, value) in raw {
+            let mut p = at.to_vec();
+            p.push(key(hname));
+            let parsed_name = http::HeaderName::from_bytes(hname.as_bytes());
+            let parsed_value = http::HeaderValue::from_str(&value.0);
+            match (parsed_name, parsed_value) {
+                (Ok(n), Ok(mut v)) => {
+                    v.set_sensitive(true);
+                    headers.push((n, v));
+                }
+                (Err(_), _) => self.problem(&p, "is not a valid HTTP header name"),
+                (_, Err(_)) => {
+                    self.problem(&p, "has a value that is not a valid HTTP header value")
+                }
+            }
+        }
+        headers
+    }
+
+    /// `telemetry:`: the OTLP trace endpoint, if any.
+    fn telemetry(&mut self, raw: &raw::RawTelemetry) -> TelemetryConfig {
+        let Some(o) = &raw.otlp else {
+            return TelemetryConfig::default();
+        };
+        let at = |k: &str| vec![key("telemetry"), key("otlp"), key(k)];
+        let headers = self.headers(&o.headers, &at("headers"));
+        let base = o.endpoint.0.trim().trim_end_matches('/');
+        let url = if base.ends_with("/v1/traces") {
+            base.to_owned()
+        } else {
+            format!("{base}/v1/traces")
+        };
+        let traces_url = match url.parse::<http::Uri>() {
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => u,
+            _ => {
+                self.problem(&at("endpoint"), "must be an http:// or https:// URL");
+                return TelemetryConfig::default();
+            }
+        };
+        let service_name = o
+            .service_name
+            .clone()
+            .unwrap_or_else(|| "switchyard".into());
+        if service_name.trim().is_empty() {
+            self.problem(&at("service_name"), "must not be empty");
+        }
+        TelemetryConfig {
+            otlp: Some(crate::telemetry::otlp::OtlpConfig {
+                traces_url,
+                headers,
+                service_name,
+            }),
+        }
+    }
+
     fn provider(&mut self, name: &str, raw: &raw::RawProvider) -> Option<ProviderConfig> {
         let path = [key("providers"), key(name)];
         let before = self.problems.len();
@@ -971,23 +1037,7 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut headers = Vec::new();
-        for (hname, value) in &raw.headers {
-            let mut p = at("headers");
-            p.push(key(hname));
-            let parsed_name = http::HeaderName::from_bytes(hname.as_bytes());
-            let parsed_value = http::HeaderValue::from_str(&value.0);
-            match (parsed_name, parsed_value) {
-                (Ok(n), Ok(mut v)) => {
-                    v.set_sensitive(true);
-                    headers.push((n, v));
-                }
-                (Err(_), _) => self.problem(&p, "is not a valid HTTP header name"),
-                (_, Err(_)) => {
-                    self.problem(&p, "has a value that is not a valid HTTP header value")
-                }
-            }
-        }
+        let headers = self.headers(&raw.headers, &at("headers"));
         let api_key = raw.api_key.as_ref().map(|k| Secret::new(k.0.clone()));
         if let Some(k) = &api_key {
             if http::HeaderValue::from_str(k.expose()).is_err() {

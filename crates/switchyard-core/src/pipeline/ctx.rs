@@ -9,6 +9,7 @@ use crate::config::Deployment;
 use crate::error::{FailureKind, GatewayError};
 use crate::providers::Operation;
 use crate::telemetry::metrics::{Observation, RequestMetrics};
+use crate::telemetry::otlp::{Finished, RequestTrace};
 
 /// What the pipeline learned about a request so far.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct RequestCtx {
     pub provider: Option<Arc<str>>,
     /// The upstream model.
     pub upstream_model: Option<Arc<str>>,
+    /// The serving provider's GenAI name (`openai`, `aws.bedrock`, ...), for traces.
+    pub provider_kind: Option<&'static str>,
     /// Routing rule that chose the deployment.
     pub route_rule: Option<&'static str>,
     /// Whether the client asked for a stream.
@@ -44,6 +47,8 @@ pub struct RequestCtx {
     /// Where the finished request is counted for `/metrics` (set by the pipeline; contexts
     /// built outside it, e.g. in unit tests, count nowhere).
     pub metrics: Option<Arc<RequestMetrics>>,
+    /// The request's trace, when traces are exported and the client's trace is sampled.
+    pub trace: Option<RequestTrace>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -97,6 +102,7 @@ impl RequestCtx {
             client_model: None,
             provider: None,
             upstream_model: None,
+            provider_kind: None,
             route_rule: None,
             stream: false,
             ttft_ms: None,
@@ -104,6 +110,7 @@ impl RequestCtx {
             abandoned: Vec::new(),
             resume: None,
             metrics: None,
+            trace: None,
             logged: false,
         }
     }
@@ -132,6 +139,7 @@ impl RequestCtx {
         c.abandoned = self.abandoned.clone();
         c.resume = self.resume.clone();
         c.metrics = self.metrics.clone();
+        c.trace = self.trace.clone();
         c.logged = true;
         c
     }
@@ -276,6 +284,21 @@ impl RequestCtx {
                 cost_usd: None,
                 latency_s: self.started.elapsed().as_secs_f64(),
                 ttft_s: self.ttft_ms.map(|ms| ms / 1000.0),
+            });
+        }
+        if let Some(trace) = self.trace.take() {
+            trace.finish(Finished {
+                operation: self.op.genai_name(),
+                request_id: &self.request_id,
+                request_model: self.client_model.as_deref(),
+                response_model: self.upstream_model.as_deref(),
+                provider_kind: self.provider_kind,
+                status,
+                outcome: outcome.as_str(),
+                error: error.map(|e| (e.kind().as_str(), e.to_string())),
+                tokens: self.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+                stream: self.stream,
+                route: self.route_rule,
             });
         }
     }

@@ -35,6 +35,7 @@ use crate::providers::{Exchange, Operation, Provider};
 use crate::resilience::{self, Health};
 use crate::routing::Router;
 use crate::server::RequestId;
+use crate::telemetry::otlp::RequestTrace;
 
 /// Largest upstream error body read (the rest is discarded): errors are small, and a broken
 /// upstream must not make the gateway buffer megabytes of HTML.
@@ -55,6 +56,7 @@ pub struct Gateway {
     pub(crate) max_body_size: usize,
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: Arc<crate::telemetry::metrics::RequestMetrics>,
+    pub(crate) tracer: Option<Arc<crate::telemetry::otlp::Tracer>>,
 }
 
 impl Gateway {
@@ -79,6 +81,12 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         .map_or_else(|| Arc::from("-"), |r| Arc::clone(&r.0));
     let mut ctx = RequestCtx::new(id, op);
     ctx.metrics = Some(Arc::clone(&gw.metrics));
+    if let Some(tracer) = &gw.tracer {
+        ctx.trace = Some(RequestTrace::start(
+            tracer,
+            req.headers().get("traceparent"),
+        ));
+    }
     let mut resp = match run(&gw, &mut ctx, req).await {
         Ok(Reply::Complete(resp)) => {
             ctx.log(resp.status().as_u16(), Outcome::Completed, None);
@@ -620,6 +628,7 @@ pub(crate) async fn open(
     body: &[u8],
     client_headers: &HeaderMap,
     client_model: &Arc<str>,
+    traceparent: Option<HeaderValue>,
 ) -> Result<Opened, GatewayError> {
     let provider = gw
         .providers
@@ -640,6 +649,9 @@ pub(crate) async fn open(
         .body(Full::new(up.body))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     *request.headers_mut() = up.headers;
+    if let Some(tp) = traceparent {
+        request.headers_mut().insert("traceparent", tp);
+    }
 
     let t = deployment.timeouts;
     let sent_at = Instant::now();
@@ -712,13 +724,61 @@ async fn dispatch(
 ) -> Result<Reply, GatewayError> {
     ctx.provider = Some(Arc::clone(&deployment.provider.name));
     ctx.upstream_model = Some(Arc::clone(&deployment.model));
+    ctx.provider_kind = Some(deployment.provider.kind.genai_name());
+    let traceparent = ctx.trace.as_mut().map(|t| {
+        t.begin_attempt(
+            deployment.provider.kind.genai_name(),
+            &deployment.provider.name,
+            &deployment.model,
+        )
+    });
+    let result = dispatch_opened(
+        gw,
+        ctx,
+        deployment,
+        body,
+        client_headers,
+        client_model,
+        traceparent,
+    )
+    .await;
+    if let Some(t) = ctx.trace.as_mut() {
+        match &result {
+            Err(e) => t.end_attempt(Some((e.kind().as_str(), e.to_string()))),
+            Ok(Reply::Complete(_)) => t.end_attempt(None),
+            // A stream's attempt ends with the request (the relay holds the context).
+            Ok(Reply::Streaming(_)) => {}
+        }
+    }
+    result
+}
+
+/// Opens the upstream exchange at `deployment` and turns its answer into the client's reply.
+async fn dispatch_opened(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    deployment: &Deployment,
+    body: &[u8],
+    client_headers: &HeaderMap,
+    client_model: Arc<str>,
+    traceparent: Option<HeaderValue>,
+) -> Result<Reply, GatewayError> {
     let Opened {
         parts,
         body: incoming,
         mut reply,
         provider: name,
         deadline,
-    } = open(gw, ctx.op, deployment, body, client_headers, &client_model).await?;
+    } = open(
+        gw,
+        ctx.op,
+        deployment,
+        body,
+        client_headers,
+        &client_model,
+        traceparent,
+    )
+    .await?;
     let t = deployment.timeouts;
     let headers = serving_headers(ctx, &parts.headers);
     if is_stream(&parts) {

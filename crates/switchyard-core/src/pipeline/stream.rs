@@ -185,6 +185,7 @@ impl SseRelay {
                 &body,
                 &plan.headers,
                 &plan.client_model,
+                None,
             )
             .await
         }));

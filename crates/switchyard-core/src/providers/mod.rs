@@ -43,6 +43,14 @@ impl Operation {
         }
     }
 
+    /// The GenAI semantic-convention operation name (`gen_ai.operation.name`), for traces.
+    pub fn genai_name(self) -> &'static str {
+        match self {
+            Self::ChatCompletions | Self::Messages => "chat",
+            Self::Embeddings => "embeddings",
+        }
+    }
+
     /// The wire format the client speaks, which decides the shape of every answer, errors
     /// included.
     pub fn client_api(self) -> ClientApi {

@@ -33,6 +33,7 @@ use crate::providers::{self, ClientApi, Operation};
 use crate::resilience::Health;
 use crate::routing::Router;
 use crate::telemetry::metrics::RequestMetrics;
+use crate::telemetry::otlp::Tracer;
 
 /// The request id, stored in request extensions by the edge middleware.
 #[derive(Debug, Clone)]
@@ -106,6 +107,10 @@ impl Prepared {
             max_body_size: config.server.max_body_size,
             health: Arc::new(Health::new(config.resilience)),
             metrics: Arc::new(metrics),
+            tracer: config
+                .telemetry
+                .otlp
+                .map(|o| Tracer::start(o, config.server.timeouts.connect)),
         };
         Ok(Self {
             gw: Arc::new(gw),
@@ -132,10 +137,16 @@ impl Prepared {
         }
         tracing::info!(deadline = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
         let _ = tx.send(true);
-        finish_drain(
-            tokio::time::timeout(self.shutdown_timeout, server).await,
-            self.shutdown_timeout,
-        )
+        let drained = tokio::time::timeout(self.shutdown_timeout, server).await;
+        self.flush().await;
+        finish_drain(drained, self.shutdown_timeout)
+    }
+
+    /// Sends what the exporters still hold, after the last request finished.
+    async fn flush(&self) {
+        if let Some(t) = &self.gw.tracer {
+            t.flush(Duration::from_secs(5)).await;
+        }
     }
 
     /// Starts the active health checks on the current runtime, when configured; they stop with
@@ -204,6 +215,7 @@ impl Prepared {
             result
         })
         .await;
+        self.flush().await;
         finish_drain(drained, self.shutdown_timeout)
     }
 }

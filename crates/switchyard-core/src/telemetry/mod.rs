@@ -2,6 +2,7 @@
 //! request id.
 
 pub mod metrics;
+pub mod otlp;
 
 use tracing::level_filters::LevelFilter;
 

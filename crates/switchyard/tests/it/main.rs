@@ -18,3 +18,4 @@ mod resilience;
 mod sdk;
 mod shutdown;
 mod streaming;
+mod tracing;
