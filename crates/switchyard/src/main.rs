@@ -245,7 +245,43 @@ async fn run(cfg: Config, path: Option<String>) -> anyhow::Result<()> {
             "no API keys configured: any client that can reach {addr} may use the gateway"
         );
     }
+    reload_on_hangup(prepared.reloader(), path)?;
     prepared.serve_workers(listeners, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// On SIGHUP, re-reads the config file given to `serve`, validates it and swaps it in; a file
+/// that fails validation leaves the running config in place and the log says why. Registered
+/// before serving, so a SIGHUP never terminates the process.
+fn reload_on_hangup(
+    reloader: switchyard_core::server::reload::Reloader,
+    path: Option<String>,
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let Some(path) = &path else {
+                    tracing::warn!("SIGHUP: no config file to reload (serving the embedded default)");
+                    continue;
+                };
+                match reloader.reload_file(path, &env::ProcessEnv) {
+                    Ok(generation) => {
+                        tracing::info!(config = %path, generation, "SIGHUP: config reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        config = %path,
+                        error = %e,
+                        "SIGHUP: config reload failed; keeping the running config"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (reloader, path);
     Ok(())
 }
 
