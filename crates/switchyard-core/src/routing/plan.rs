@@ -165,6 +165,8 @@ pub struct Candidate {
     pub breaker: BreakerState,
     /// Quality tier.
     pub quality: u8,
+    /// Position among the alias's deployments in the config (priority and round-robin order).
+    pub position: usize,
 }
 
 /// A planned route with its explanation.
@@ -353,10 +355,20 @@ impl Router {
             });
         }
         let now = Instant::now();
+        let configured = self.aliases.get(&step.alias).map(|a| &a.deployments);
         let mut cands: Vec<Candidate> = route
             .candidates
             .iter()
-            .map(|d| self.candidate(d, req, policy, health, now, explain))
+            .map(|d| {
+                let mut c = self.candidate(d, req, policy, health, now, explain);
+                c.position = configured
+                    .and_then(|ds| {
+                        ds.iter()
+                            .position(|x| x.provider.name == d.provider.name && x.model == d.model)
+                    })
+                    .unwrap_or(0);
+                c
+            })
             .collect();
         let mut order: Vec<usize> = if policy.is_some() {
             (0..cands.len()).filter(|&i| cands[i].eligible).collect()
@@ -492,6 +504,7 @@ impl Router {
             headroom,
             breaker: h.breaker.snapshot().0,
             quality: self.quality(d),
+            position: 0,
         }
     }
 
@@ -507,7 +520,7 @@ impl Router {
         let (mut live, standby): (Vec<usize>, Vec<usize>) = order
             .into_iter()
             .partition(|&i| cands[i].deployment.weight > 0);
-        let by_config = |v: &mut Vec<usize>| v.sort_unstable();
+        let by_config = |v: &mut Vec<usize>| v.sort_by_key(|&i| cands[i].position);
         let mut standby = standby;
         by_config(&mut standby);
         match p.strategy {
