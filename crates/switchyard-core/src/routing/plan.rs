@@ -509,7 +509,8 @@ impl Router {
     }
 
     /// Orders eligible candidates (`order`, in the resolved weighted order) by the strategy.
-    /// Standby deployments (weight 0) always come last, in config order.
+    /// Standby deployments (weight 0) come last, in config order; only a deployment running
+    /// out of provider quota (quota and scored strategies) goes behind them.
     fn order(
         &self,
         p: &AliasPolicy,
@@ -558,16 +559,17 @@ impl Router {
                 // Unknown prices last: never counted as free.
                 sort_by_f64(&mut live, |i| cands[i].estimated_cost.unwrap_or(f64::INFINITY));
             }
-            Strategy::Quota => {
-                demote_low_quota(&mut live, cands);
-            }
+            Strategy::Quota => {}
             Strategy::Scored => {
                 score(p, cands, &live);
                 sort_by_f64(&mut live, |i| cands[i].score.map_or(f64::INFINITY, |s| s.total));
-                demote_low_quota(&mut live, cands);
             }
         }
         live.extend(standby);
+        if matches!(p.strategy, Strategy::Quota | Strategy::Scored) {
+            // A deployment about to run out goes behind even the standbys.
+            demote_low_quota(&mut live, cands);
+        }
         live
     }
 }

@@ -292,7 +292,7 @@ mod policies {
         assert_eq!(first(&decide(&r, &h, &Req::new(), "x")), "a/m1");
         a.stats.set_quota(reading(0), now);
         let d = decide(&r, &h, &Req::new(), "x");
-        assert_eq!(order(&d), ["a/m1", "b/m2"], "standby stays behind even a low one");
+        assert_eq!(order(&d), ["b/m2", "a/m1"], "even a standby goes before an exhausted one");
         for _ in 0..20 {
             assert_eq!(order(&decide(&r2, &h, &Req::new(), "x")), ["b/m2", "a/m1"]);
         }
