@@ -247,7 +247,8 @@ impl Validator<'_> {
             match &m.routing {
                 Some(r) => {
                     let policy = self.policy(alias, r, raw);
-                    let routes_elsewhere = policy.classifier.is_some()
+                    // The raw classifier counts even when invalid: its own problems say why.
+                    let routes_elsewhere = r.classifier.is_some()
                         || policy.rules.iter().any(|r| {
                             r.when.is_empty() && !matches!(r.action, Action::Deployments(_))
                         });

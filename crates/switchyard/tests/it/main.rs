@@ -14,6 +14,7 @@ mod errors;
 mod gemini;
 mod harness;
 mod resilience;
+mod routing;
 mod sdk;
 mod shutdown;
 mod streaming;
