@@ -211,4 +211,6 @@ impl Router {
 }
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
