@@ -168,7 +168,22 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             .iter()
             .map(|d| format!("{}/{} (weight {})", d.provider.name, d.model, d.weight))
             .collect();
-        writeln!(out, "  {alias} -> {}", deps.join(", "))?;
+        let policy = cfg.routing.policies.get(alias).map_or(String::new(), |p| {
+            let mut parts = vec![format!("strategy {}", p.strategy.as_str())];
+            if !p.rules.is_empty() {
+                parts.push(format!("{} rules", p.rules.len()));
+            }
+            if p.classifier.is_some() {
+                parts.push("classifier".to_owned());
+            }
+            format!(" [{}]", parts.join(", "))
+        });
+        let deps = if deps.is_empty() {
+            "(routed by rules or classifier)".to_owned()
+        } else {
+            deps.join(", ")
+        };
+        writeln!(out, "  {alias} -> {deps}{policy}")?;
     }
     Ok(())
 }
