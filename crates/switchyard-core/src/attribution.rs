@@ -53,9 +53,8 @@ impl Attribution {
         let mut tags: Vec<(Arc<str>, Arc<str>)> = Vec::new();
         let mut body_user: Option<String> = None;
         // One scan of the body finds both members.
-        let [metadata, user] =
-            switchyard_types::json::top_level_values(body, ["metadata", "user"])
-                .unwrap_or_default();
+        let [metadata, user] = switchyard_types::json::top_level_values(body, ["metadata", "user"])
+            .unwrap_or_default();
         if let Some(span) = metadata.filter(|_| op != Operation::Embeddings) {
             read_metadata(op, &body[span], &mut tags, &mut body_user)?;
         }
@@ -65,7 +64,9 @@ impl Attribution {
             }
         }
         if let Some(v) = headers.get(TAGS_HEADER) {
-            let text = v.to_str().map_err(|_| bad(TAGS_HEADER, "is not ASCII text"))?;
+            let text = v
+                .to_str()
+                .map_err(|_| bad(TAGS_HEADER, "is not ASCII text"))?;
             for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').ok_or_else(|| {
                     bad(
@@ -89,7 +90,9 @@ impl Attribution {
             Some(u) if u.len() > MAX_USER_LEN || u.chars().any(char::is_control) => {
                 return Err(bad(
                     "user",
-                    &format!("must be at most {MAX_USER_LEN} characters without control characters"),
+                    &format!(
+                        "must be at most {MAX_USER_LEN} characters without control characters"
+                    ),
                 ));
             }
             Some(u) => Some(Arc::from(u)),
@@ -245,7 +248,11 @@ mod tests {
             a.tags_summary().as_deref(),
             Some("experiment=b,feature=search,tier=gold")
         );
-        let h = resolve(&headers(&[("x-switchyard-user", "alice")]), r#"{"user":"u-1"}"#).unwrap();
+        let h = resolve(
+            &headers(&[("x-switchyard-user", "alice")]),
+            r#"{"user":"u-1"}"#,
+        )
+        .unwrap();
         assert_eq!(h.user.as_deref(), Some("alice"));
     }
 
@@ -283,7 +290,10 @@ mod tests {
         }
         let long = format!("k={}", "v".repeat(65));
         let mut h = HeaderMap::new();
-        h.insert("x-switchyard-tags", http::HeaderValue::from_str(&long).unwrap());
+        h.insert(
+            "x-switchyard-tags",
+            http::HeaderValue::from_str(&long).unwrap(),
+        );
         assert!(resolve(&h, "{}").is_err());
         let many: Vec<String> = (0..17).map(|i| format!("k{i}=v")).collect();
         let mut h = HeaderMap::new();

@@ -38,7 +38,11 @@ pub(crate) struct QuotaState {
 }
 
 /// Enforces and reports the quota.
-pub(crate) async fn enforce(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+pub(crate) async fn enforce(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(q) = shared.cfg.quota else {
         return next.run(req).await;
     };
@@ -79,15 +83,24 @@ pub(crate) async fn enforce(State(shared): State<Arc<Shared>>, req: Request, nex
     let reset_ms = u64::try_from(reset_in.as_millis()).unwrap_or(u64::MAX);
     let h = resp.headers_mut();
     h.insert("x-ratelimit-limit-requests", HeaderValue::from(q.limit));
-    h.insert("x-ratelimit-remaining-requests", HeaderValue::from(remaining));
+    h.insert(
+        "x-ratelimit-remaining-requests",
+        HeaderValue::from(remaining),
+    );
     h.insert(
         "x-ratelimit-reset-requests",
         crate::header_str(crate::limits::format_duration_ms(reset_ms)),
     );
     if h.contains_key("anthropic-ratelimit-requests-remaining") {
         let at = crate::limits::format_rfc3339(crate::unix_millis().saturating_add(reset_ms));
-        h.insert("anthropic-ratelimit-requests-limit", HeaderValue::from(q.limit));
-        h.insert("anthropic-ratelimit-requests-remaining", HeaderValue::from(remaining));
+        h.insert(
+            "anthropic-ratelimit-requests-limit",
+            HeaderValue::from(q.limit),
+        );
+        h.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from(remaining),
+        );
         h.insert("anthropic-ratelimit-requests-reset", crate::header_str(at));
     }
     resp
@@ -113,18 +126,24 @@ mod tests {
         })
         .await;
         for left in ["2", "1", "0"] {
-            let (status, h, _) = mock.post_json("/v1/chat/completions", &chat_body(json!({}))).await;
+            let (status, h, _) = mock
+                .post_json("/v1/chat/completions", &chat_body(json!({})))
+                .await;
             assert_eq!(status, StatusCode::OK);
             assert_eq!(h["x-ratelimit-limit-requests"], "3");
             assert_eq!(h["x-ratelimit-remaining-requests"], left);
         }
-        let (status, h, body) = mock.post_json("/v1/chat/completions", &chat_body(json!({}))).await;
+        let (status, h, body) = mock
+            .post_json("/v1/chat/completions", &chat_body(json!({})))
+            .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(h["x-ratelimit-remaining-requests"], "0");
         assert!(h.contains_key("retry-after"));
         assert_eq!(body["error"]["code"], "rate_limit_exceeded");
         tokio::time::sleep(Duration::from_millis(350)).await;
-        let (status, h, _) = mock.post_json("/v1/chat/completions", &chat_body(json!({}))).await;
+        let (status, h, _) = mock
+            .post_json("/v1/chat/completions", &chat_body(json!({})))
+            .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(h["x-ratelimit-remaining-requests"], "2");
     }

@@ -279,7 +279,9 @@ fn reload_on_hangup(
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 let Some(path) = &path else {
-                    tracing::warn!("SIGHUP: no config file to reload (serving the embedded default)");
+                    tracing::warn!(
+                        "SIGHUP: no config file to reload (serving the embedded default)"
+                    );
                     continue;
                 };
                 match reloader.reload_file(path, &env::ProcessEnv) {

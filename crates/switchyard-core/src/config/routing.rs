@@ -318,9 +318,13 @@ impl Validator<'_> {
                 );
             }
         }
-        if r.weights.is_some() && weights.cost + weights.latency + weights.errors + weights.quality <= 0.0
+        if r.weights.is_some()
+            && weights.cost + weights.latency + weights.errors + weights.quality <= 0.0
         {
-            self.problem(&path(&at, &[key("weights")]), "at least one weight must be above 0");
+            self.problem(
+                &path(&at, &[key("weights")]),
+                "at least one weight must be above 0",
+            );
         }
         let strategy = r.strategy.unwrap_or_default();
         if r.weights.is_some() && strategy != Strategy::Scored {
@@ -507,11 +511,7 @@ impl Validator<'_> {
             keys: w.key.clone(),
             teams: w.team.clone(),
             users: w.user.clone(),
-            tags: w
-                .tags
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            tags: w.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             headers,
             has_tools: w.has_tools,
             has_images: w.has_images,
@@ -561,7 +561,10 @@ impl Validator<'_> {
             None => {
                 self.problem(
                     &path(at, &[key("default")]),
-                    format!("unknown label `{}`; labels are simple, complex and code", c.default),
+                    format!(
+                        "unknown label `{}`; labels are simple, complex and code",
+                        c.default
+                    ),
                 );
                 None
             }
@@ -577,7 +580,10 @@ impl Validator<'_> {
             {
                 self.problem(
                     &path(&jat, &[key("model")]),
-                    format!("the judge alias `{}` must not classify prompts itself", j.model),
+                    format!(
+                        "the judge alias `{}` must not classify prompts itself",
+                        j.model
+                    ),
                 );
             }
             let timeout = j.timeout.map_or(DEFAULT_JUDGE_TIMEOUT, |t| t.0);

@@ -835,7 +835,9 @@ impl Validator<'_> {
             if team.is_some_and(|t| {
                 t.is_empty()
                     || t.len() > 64
-                    || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+                    || !t
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
             }) {
                 let mut p = path.to_vec();
                 p.push(key("team"));

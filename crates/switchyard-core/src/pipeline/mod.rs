@@ -740,7 +740,9 @@ async fn dispatch(
         deadline,
     } = match opened {
         Ok(o) => {
-            health.stats.record_latency(sent_at.elapsed(), Instant::now());
+            health
+                .stats
+                .record_latency(sent_at.elapsed(), Instant::now());
             health.stats.record_outcome(true, Instant::now());
             // Held by the context, so it ends with the request (for streams, with the body).
             ctx.inflight = Some(inflight);

@@ -80,7 +80,11 @@ pub(crate) fn fallback(
         narrow: None,
         reason: None,
     };
-    Ok(gw.router.plan(&req, &step, &gw.health, false)?.into_route()?.0)
+    Ok(gw
+        .router
+        .plan(&req, &step, &gw.health, false)?
+        .into_route()?
+        .0)
 }
 
 /// Labels the prompt: the judge's answer (cached by prompt) when the classifier has a judge,
@@ -237,7 +241,8 @@ pub(crate) async fn explain(gw: &Gateway, req: Request<Body>) -> Result<Value, G
         Selection::Classify(c) => {
             let heuristic = Router::heuristic_label(&c, &body, &parsed.features);
             let cached = c.judge.as_ref().and_then(|_| {
-                let text = crate::routing::estimate::last_user_text(&body, classify::MAX_PROMPT_BYTES);
+                let text =
+                    crate::routing::estimate::last_user_text(&body, classify::MAX_PROMPT_BYTES);
                 gw.router.judge_cache(&parsed.model)?.get(&text)
             });
             let (label, by) = match (cached, &c.judge) {
@@ -245,7 +250,15 @@ pub(crate) async fn explain(gw: &Gateway, req: Request<Body>) -> Result<Value, G
                 (None, Some(_)) => (heuristic, "heuristic (dry run: the judge is not called)"),
                 (None, None) => (heuristic, "heuristic"),
             };
-            let step = gw.router.classified(&c, label, if cached.is_some() { "cache" } else { "heuristic" });
+            let step = gw.router.classified(
+                &c,
+                label,
+                if cached.is_some() {
+                    "cache"
+                } else {
+                    "heuristic"
+                },
+            );
             classifier = json!({"label": label.as_str(), "by": by, "alias": step.alias});
             step
         }
@@ -327,7 +340,12 @@ fn runtime_capability_checks(
         let caps = gw.router.capabilities(&c.deployment);
         let describe = || format!("`{}`", c.deployment.model);
         let verdict = crate::capabilities::check(&caps, op, &parsed.needs, body, &describe);
-        c.checks.retain(|k| !matches!(k.name, "tools" | "vision" | "json_schema" | "context_window"));
+        c.checks.retain(|k| {
+            !matches!(
+                k.name,
+                "tools" | "vision" | "json_schema" | "context_window"
+            )
+        });
         c.checks.push(crate::routing::Check {
             name: "capabilities",
             passed: verdict.is_ok(),
@@ -349,11 +367,18 @@ fn runtime_capability_checks(
         .candidates
         .retain(|d| !refused.iter().any(|r| same(r, d)));
     if decision.route.candidates.is_empty() && !decision.candidates.is_empty() {
-        decision.refusal = Some("No deployment can serve this request (see the candidates' checks).".to_owned());
+        decision.refusal =
+            Some("No deployment can serve this request (see the candidates' checks).".to_owned());
     }
 }
 
-fn candidate_json(gw: &Gateway, c: &Candidate, chosen: bool, rank: Option<usize>, now: Instant) -> Value {
+fn candidate_json(
+    gw: &Gateway,
+    c: &Candidate,
+    chosen: bool,
+    rank: Option<usize>,
+    now: Instant,
+) -> Value {
     let d = &c.deployment;
     let price = gw.router.pricing().price(d);
     json!({
@@ -395,7 +420,14 @@ pub(crate) fn price_json(p: &crate::pricing::Price, source: &str) -> Value {
 }
 
 fn stats_json(c: &Candidate, now: Instant) -> Value {
-    stats_value(&c.stats, c.p95_ms, None, c.breaker.as_str(), c.headroom, now)
+    stats_value(
+        &c.stats,
+        c.p95_ms,
+        None,
+        c.breaker.as_str(),
+        c.headroom,
+        now,
+    )
 }
 
 /// One deployment's live statistics as JSON (the explain and stats endpoints share it).
@@ -448,7 +480,9 @@ pub(crate) fn deployment_stats(gw: &Gateway, headers: &HeaderMap) -> Result<Valu
             let h = gw.health.get(&d.provider.name, &d.model);
             let snap = h.stats.snapshot(now);
             let ms = |x: std::time::Duration| x.as_secs_f64() * 1000.0;
-            let headroom = h.stats.headroom(0, crate::routing::policy::DEFAULT_QUOTA_RESERVE, now);
+            let headroom = h
+                .stats
+                .headroom(0, crate::routing::policy::DEFAULT_QUOTA_RESERVE, now);
             let price = gw.router.pricing().price(d);
             json!({
                 "deployment": format!("{}/{}", d.provider.name, d.model),

@@ -75,7 +75,9 @@ fn config_overrides_win_and_unknown_prices_are_none_never_free() {
     let mut overrides = HashMap::new();
     overrides.insert("p/gpt-4o".to_owned(), Price::flat(1.0, 2.0));
     let pricing = Pricing::new(overrides);
-    let c = pricing.cost(&deps[0], &usage(1_000_000, 1_000_000, 0, 0)).unwrap();
+    let c = pricing
+        .cost(&deps[0], &usage(1_000_000, 1_000_000, 0, 0))
+        .unwrap();
     assert!(close(c.usd, 3.0));
     assert_eq!(c.source, PriceSource::Config);
     assert!(pricing.cost(&deps[1], &usage(10, 10, 0, 0)).is_none());

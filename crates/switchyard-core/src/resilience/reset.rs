@@ -245,7 +245,10 @@ mod tests {
             ("anthropic-ratelimit-requests-reset", "2026-11-23T19:30:04Z"),
             ("anthropic-ratelimit-input-tokens-remaining", "5000"),
             ("anthropic-ratelimit-output-tokens-remaining", "800"),
-            ("anthropic-ratelimit-output-tokens-reset", "2026-11-23T19:30:02Z"),
+            (
+                "anthropic-ratelimit-output-tokens-reset",
+                "2026-11-23T19:30:02Z",
+            ),
         ]);
         let q = quota(&anthropic, now).unwrap();
         assert_eq!(q.remaining_requests, Some(3));

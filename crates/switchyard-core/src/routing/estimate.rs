@@ -78,17 +78,15 @@ pub fn chat(req: &ChatCompletionRequest<'_>, body: &[u8]) -> Features {
                 #[serde(rename = "type", borrow)]
                 kind: Option<Cow<'a, str>>,
             }
-            serde_json::from_slice::<Rf<'_>>(rf).is_ok_and(|r| r.kind.as_deref() == Some("json_schema"))
+            serde_json::from_slice::<Rf<'_>>(rf)
+                .is_ok_and(|r| r.kind.as_deref() == Some("json_schema"))
         });
     Features {
         stream: req.is_stream(),
         has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
         has_images: est.images,
         json_schema,
-        max_tokens: req
-            .max_completion_tokens
-            .or(req.max_tokens)
-            .map(u64::from),
+        max_tokens: req.max_completion_tokens.or(req.max_tokens).map(u64::from),
         prompt_tokens: est.tokens,
     }
 }

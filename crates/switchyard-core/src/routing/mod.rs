@@ -23,9 +23,9 @@ use std::sync::Arc;
 pub use plan::{Candidate, Check, Decision, RouteRequest, Score, Selection, Step};
 
 use crate::capabilities::{Capabilities, CapabilityTable};
-use crate::pricing::Pricing;
 use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig, Timeouts};
 use crate::error::GatewayError;
+use crate::pricing::Pricing;
 
 /// Resolves model names to deployments.
 #[derive(Debug)]

@@ -433,8 +433,12 @@ impl Router {
                 // Unknown counts as capable, as in the capability check.
                 let passed = has != Some(false);
                 let detail = (!passed || explain).then(|| match (has, asked) {
-                    (Some(false), true) => format!("the request needs {}; the model lacks it", cap.as_str()),
-                    (Some(false), false) => format!("the alias requires {}; the model lacks it", cap.as_str()),
+                    (Some(false), true) => {
+                        format!("the request needs {}; the model lacks it", cap.as_str())
+                    }
+                    (Some(false), false) => {
+                        format!("the alias requires {}; the model lacks it", cap.as_str())
+                    }
                     (None, _) => format!("{} unknown for this model (not refused)", cap.as_str()),
                     (Some(true), _) => format!("has {}", cap.as_str()),
                 });
@@ -444,7 +448,10 @@ impl Router {
                     detail,
                 });
             }
-            if let Some(window) = caps.context_window.filter(|_| req.op != Operation::Embeddings) {
+            if let Some(window) = caps
+                .context_window
+                .filter(|_| req.op != Operation::Embeddings)
+            {
                 let need = f.prompt_tokens + f.max_tokens.unwrap_or(0);
                 let passed = need <= u64::from(window);
                 checks.push(Check {
@@ -550,19 +557,27 @@ impl Router {
                     let a = (self.next_u64() % n) as usize;
                     let b = (a + 1 + (self.next_u64() % (n - 1)) as usize) % live.len();
                     let (a, b) = (a.min(b), a.max(b));
-                    let pick = if cost(&cands[live[b]]) < cost(&cands[live[a]]) { b } else { a };
+                    let pick = if cost(&cands[live[b]]) < cost(&cands[live[a]]) {
+                        b
+                    } else {
+                        a
+                    };
                     let first = live.remove(pick);
                     live.insert(0, first);
                 }
             }
             Strategy::Cheapest => {
                 // Unknown prices last: never counted as free.
-                sort_by_f64(&mut live, |i| cands[i].estimated_cost.unwrap_or(f64::INFINITY));
+                sort_by_f64(&mut live, |i| {
+                    cands[i].estimated_cost.unwrap_or(f64::INFINITY)
+                });
             }
             Strategy::Quota => {}
             Strategy::Scored => {
                 score(p, cands, &live);
-                sort_by_f64(&mut live, |i| cands[i].score.map_or(f64::INFINITY, |s| s.total));
+                sort_by_f64(&mut live, |i| {
+                    cands[i].score.map_or(f64::INFINITY, |s| s.total)
+                });
             }
         }
         live.extend(standby);
@@ -596,9 +611,8 @@ fn sort_by_f64(v: &mut [usize], key: impl Fn(usize) -> f64) {
 /// Moves deployments whose provider quota is running out behind the others (soonest reset
 /// first among them): they stay as a last resort for failover.
 fn demote_low_quota(v: &mut Vec<usize>, cands: &[Candidate]) {
-    let (ok, mut low): (Vec<usize>, Vec<usize>) = v
-        .iter()
-        .partition(|&&i| cands[i].headroom == Headroom::Ok);
+    let (ok, mut low): (Vec<usize>, Vec<usize>) =
+        v.iter().partition(|&&i| cands[i].headroom == Headroom::Ok);
     low.sort_by_key(|&i| match cands[i].headroom {
         Headroom::Low { resets_in } => resets_in.unwrap_or(std::time::Duration::MAX),
         Headroom::Ok => std::time::Duration::ZERO,
@@ -632,7 +646,11 @@ fn score(p: &AliasPolicy, cands: &mut [Candidate], live: &[usize]) {
         };
         // An unmeasured deployment counts as average, neither favoured nor shunned.
         let lat = latency(c).unwrap_or(mean_latency);
-        let lat = if max_latency > 0.0 { lat / max_latency } else { 0.0 };
+        let lat = if max_latency > 0.0 {
+            lat / max_latency
+        } else {
+            0.0
+        };
         let errors = c.stats.error_rate.unwrap_or(0.0).clamp(0.0, 1.0);
         let quality = f64::from(5u8.saturating_sub(c.quality.clamp(1, 5))) / 4.0;
         let total = w.cost * cost + w.latency * lat + w.errors * errors + w.quality * quality;
@@ -658,7 +676,10 @@ fn refusal(alias: &str, cands: &[Candidate]) -> String {
                 .map_or_else(String::new, |k| {
                     format!("{} ({})", k.name, k.detail.as_deref().unwrap_or("failed"))
                 });
-            format!("`{}/{}`: {why}", c.deployment.provider.name, c.deployment.model)
+            format!(
+                "`{}/{}`: {why}",
+                c.deployment.provider.name, c.deployment.model
+            )
         })
         .collect();
     format!(
@@ -690,7 +711,6 @@ fn matches(m: &Match, req: &RouteRequest<'_>) -> bool {
         && m.has_images.is_none_or(|x| x == f.has_images)
         && m.stream.is_none_or(|x| x == f.stream)
         && m.prompt_tokens.is_none_or(|r| r.contains(f.prompt_tokens))
-        && m
-            .max_tokens
+        && m.max_tokens
             .is_none_or(|r| f.max_tokens.is_some_and(|t| r.contains(t)))
 }

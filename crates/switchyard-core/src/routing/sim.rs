@@ -42,13 +42,41 @@ struct Sim {
 fn sims() -> HashMap<&'static str, Sim> {
     HashMap::from([
         // A small, cheap, reasonably fast model.
-        ("a/small", Sim { base_ms: 420.0, error_rate: 0.01, capacity: 60.0 }),
+        (
+            "a/small",
+            Sim {
+                base_ms: 420.0,
+                error_rate: 0.01,
+                capacity: 60.0,
+            },
+        ),
         // A frontier model: fast, 15x the price.
-        ("b/frontier", Sim { base_ms: 300.0, error_rate: 0.005, capacity: 60.0 }),
+        (
+            "b/frontier",
+            Sim {
+                base_ms: 300.0,
+                error_rate: 0.005,
+                capacity: 60.0,
+            },
+        ),
         // A mid-priced model behind a slow provider.
-        ("c/slow", Sim { base_ms: 1100.0, error_rate: 0.02, capacity: 60.0 }),
+        (
+            "c/slow",
+            Sim {
+                base_ms: 1100.0,
+                error_rate: 0.02,
+                capacity: 60.0,
+            },
+        ),
         // The cheapest, but flaky and without tools.
-        ("d/flaky", Sim { base_ms: 350.0, error_rate: 0.15, capacity: 60.0 }),
+        (
+            "d/flaky",
+            Sim {
+                base_ms: 350.0,
+                error_rate: 0.15,
+                capacity: 60.0,
+            },
+        ),
     ])
 }
 
@@ -123,7 +151,14 @@ fn traffic(n: usize) -> Vec<Shape> {
                 max_tokens,
                 output: (max_tokens as f64 * (0.3 + 0.6 * rng.next())) as u64,
                 tools: rng.next() < 0.2,
-                draws: [rng.next(), rng.next(), rng.next(), rng.next(), rng.next(), rng.next()],
+                draws: [
+                    rng.next(),
+                    rng.next(),
+                    rng.next(),
+                    rng.next(),
+                    rng.next(),
+                    rng.next(),
+                ],
             }
         })
         .collect()
@@ -172,7 +207,9 @@ async fn run(strategy: &str, shapes: &[Shape], rate_per_s: f64) -> Tally {
             let Selection::Resolved(step) = router.select(&req) else {
                 return;
             };
-            let decision = router.plan(&req, &step, &health, false).unwrap_or_else(|e| panic!("{e}"));
+            let decision = router
+                .plan(&req, &step, &health, false)
+                .unwrap_or_else(|e| panic!("{e}"));
             let started = Instant::now();
             let candidates = decision.route.candidates.clone();
             let mut violated = false;
@@ -187,7 +224,12 @@ async fn run(strategy: &str, shapes: &[Shape], rate_per_s: f64) -> Tally {
                 }
                 let guard = InFlight::begin(Arc::clone(&h));
                 let in_flight = h.stats.in_flight();
-                let ms = latency_ms(sim, in_flight, shape.draws[attempt * 3], shape.draws[attempt * 3 + 1]);
+                let ms = latency_ms(
+                    sim,
+                    in_flight,
+                    shape.draws[attempt * 3],
+                    shape.draws[attempt * 3 + 1],
+                );
                 let fails = shape.draws[attempt * 3 + 2] < sim.error_rate;
                 // A failure shows after part of the time; a success after all of it.
                 let wait = if fails { ms * 0.5 } else { ms };
@@ -202,7 +244,8 @@ async fn run(strategy: &str, shapes: &[Shape], rate_per_s: f64) -> Tally {
                     continue;
                 }
                 h.latency.record(Duration::from_secs_f64(ms / 1000.0));
-                h.stats.record_latency(Duration::from_secs_f64(ms / 1000.0), now);
+                h.stats
+                    .record_latency(Duration::from_secs_f64(ms / 1000.0), now);
                 let price = router.pricing().price(d).map(|(p, _)| p);
                 t.cost += price.map_or(0.0, |p| p.estimate(shape.prompt, shape.output));
                 *t.by_deployment.entry(id).or_default() += 1;
@@ -242,10 +285,9 @@ fn check_violation(
         return false;
     }
     let no_tools = f.has_tools && router.capabilities(d).tools == Some(false);
-    let cost = router
-        .pricing()
-        .price(d)
-        .map_or(f64::INFINITY, |(p, _)| p.estimate(f.prompt_tokens, f.output_tokens()));
+    let cost = router.pricing().price(d).map_or(f64::INFINITY, |(p, _)| {
+        p.estimate(f.prompt_tokens, f.output_tokens())
+    });
     let p95 = h
         .latency
         .quantile(0.95)
@@ -280,7 +322,13 @@ async fn scored_routing_beats_round_robin_on_cost_at_no_worse_p95_without_violat
         mix.sort();
         let mix: Vec<String> = mix
             .iter()
-            .map(|(k, v)| format!("{}:{:.0}%", k.split('/').nth(1).unwrap_or(k), **v as f64 * 100.0 / REQUESTS as f64))
+            .map(|(k, v)| {
+                format!(
+                    "{}:{:.0}%",
+                    k.split('/').nth(1).unwrap_or(k),
+                    **v as f64 * 100.0 / REQUESTS as f64
+                )
+            })
             .collect();
         eprintln!(
             "| {strategy} | ${:.2} | {p:.0} ms | {:.1}% | {:.2}% | {} | {} |",
@@ -292,11 +340,31 @@ async fn scored_routing_beats_round_robin_on_cost_at_no_worse_p95_without_violat
         );
         rows.push((strategy, t.cost, p, err, t.violations));
     }
-    let get = |s: &str| rows.iter().find(|r| r.0 == s).copied().unwrap_or_else(|| panic!("{s}"));
+    let get = |s: &str| {
+        rows.iter()
+            .find(|r| r.0 == s)
+            .copied()
+            .unwrap_or_else(|| panic!("{s}"))
+    };
     let rr = get("round_robin");
     let scored = get("scored");
-    assert!(scored.1 < rr.1, "scored cost {} not below round robin {}", scored.1, rr.1);
-    assert!(scored.2 <= rr.2, "scored p95 {} above round robin {}", scored.2, rr.2);
+    assert!(
+        scored.1 < rr.1,
+        "scored cost {} not below round robin {}",
+        scored.1,
+        rr.1
+    );
+    assert!(
+        scored.2 <= rr.2,
+        "scored p95 {} above round robin {}",
+        scored.2,
+        rr.2
+    );
     assert_eq!(scored.4, 0, "scored routing violated a constraint");
-    assert!(scored.3 <= rr.3, "scored error rate {} above round robin {}", scored.3, rr.3);
+    assert!(
+        scored.3 <= rr.3,
+        "scored error rate {} above round robin {}",
+        scored.3,
+        rr.3
+    );
 }

@@ -237,7 +237,9 @@ impl DeploymentStats {
         if let Some(left) = q.remaining_requests(now) {
             if left.saturating_sub(in_flight) < keep(r.limit_requests) {
                 return Headroom::Low {
-                    resets_in: r.reset_requests.map(|d| (q.at + d).saturating_duration_since(now)),
+                    resets_in: r
+                        .reset_requests
+                        .map(|d| (q.at + d).saturating_duration_since(now)),
                 };
             }
         }
@@ -245,7 +247,9 @@ impl DeploymentStats {
             let need = tokens.max(keep(r.limit_tokens));
             if left < need {
                 return Headroom::Low {
-                    resets_in: r.reset_tokens.map(|d| (q.at + d).saturating_duration_since(now)),
+                    resets_in: r
+                        .reset_tokens
+                        .map(|d| (q.at + d).saturating_duration_since(now)),
                 };
             }
         }

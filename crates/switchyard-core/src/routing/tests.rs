@@ -171,10 +171,19 @@ mod policies {
     fn round_robin_takes_turns() {
         let r = router(&three("round_robin", ""));
         let h = health();
-        let firsts: Vec<String> = (0..6).map(|_| first(&decide(&r, &h, &Req::new(), "x"))).collect();
+        let firsts: Vec<String> = (0..6)
+            .map(|_| first(&decide(&r, &h, &Req::new(), "x")))
+            .collect();
         assert_eq!(
             firsts,
-            ["a/gpt-4o", "b/gpt-4o-mini", "c/claude-3-haiku", "a/gpt-4o", "b/gpt-4o-mini", "c/claude-3-haiku"]
+            [
+                "a/gpt-4o",
+                "b/gpt-4o-mini",
+                "c/claude-3-haiku",
+                "a/gpt-4o",
+                "b/gpt-4o-mini",
+                "c/claude-3-haiku"
+            ]
         );
     }
 
@@ -182,7 +191,10 @@ mod policies {
     fn least_inflight_prefers_the_idlest() {
         let r = router(&three("least_inflight", ""));
         let h = health();
-        let _a = [InFlight::begin(stats(&h, "a/gpt-4o")), InFlight::begin(stats(&h, "a/gpt-4o"))];
+        let _a = [
+            InFlight::begin(stats(&h, "a/gpt-4o")),
+            InFlight::begin(stats(&h, "a/gpt-4o")),
+        ];
         let b = InFlight::begin(stats(&h, "b/gpt-4o-mini"));
         let _c = InFlight::begin(stats(&h, "c/claude-3-haiku"));
         let _c2 = InFlight::begin(stats(&h, "c/claude-3-haiku"));
@@ -190,7 +202,11 @@ mod policies {
             assert_eq!(first(&decide(&r, &h, &Req::new(), "x")), "b/gpt-4o-mini");
         }
         drop(b);
-        let _b = [InFlight::begin(stats(&h, "b/gpt-4o-mini")), InFlight::begin(stats(&h, "b/gpt-4o-mini")), InFlight::begin(stats(&h, "b/gpt-4o-mini"))];
+        let _b = [
+            InFlight::begin(stats(&h, "b/gpt-4o-mini")),
+            InFlight::begin(stats(&h, "b/gpt-4o-mini")),
+            InFlight::begin(stats(&h, "b/gpt-4o-mini")),
+        ];
         // Now a and c tie at two: either may lead, never b.
         for _ in 0..10 {
             assert_ne!(first(&decide(&r, &h, &Req::new(), "x")), "b/gpt-4o-mini");
@@ -202,9 +218,15 @@ mod policies {
         let r = router(&three("latency", ""));
         let h = health();
         let now = tokio::time::Instant::now();
-        stats(&h, "a/gpt-4o").stats.record_latency(Duration::from_millis(900), now);
-        stats(&h, "b/gpt-4o-mini").stats.record_latency(Duration::from_millis(100), now);
-        stats(&h, "c/claude-3-haiku").stats.record_latency(Duration::from_millis(400), now);
+        stats(&h, "a/gpt-4o")
+            .stats
+            .record_latency(Duration::from_millis(900), now);
+        stats(&h, "b/gpt-4o-mini")
+            .stats
+            .record_latency(Duration::from_millis(100), now);
+        stats(&h, "c/claude-3-haiku")
+            .stats
+            .record_latency(Duration::from_millis(400), now);
         let mut firsts: HashMap<String, u32> = HashMap::new();
         for _ in 0..300 {
             let d = decide(&r, &h, &Req::new(), "x");
@@ -222,14 +244,24 @@ mod policies {
         let b = f64::from(firsts["b/gpt-4o-mini"]) / 300.0;
         assert!((0.55..0.80).contains(&b), "{firsts:?}");
         // In-flight load counts: ten requests at b make its cost 100 × 11 > 400.
-        let _load: Vec<_> = (0..10).map(|_| InFlight::begin(stats(&h, "b/gpt-4o-mini"))).collect();
+        let _load: Vec<_> = (0..10)
+            .map(|_| InFlight::begin(stats(&h, "b/gpt-4o-mini")))
+            .collect();
         for _ in 0..50 {
             assert_ne!(first(&decide(&r, &h, &Req::new(), "x")), "b/gpt-4o-mini");
         }
         // Estimates decay while a deployment is idle, so a slow one is tried again later.
-        let before = stats(&h, "a/gpt-4o").stats.snapshot(tokio::time::Instant::now()).latency_ms.unwrap();
+        let before = stats(&h, "a/gpt-4o")
+            .stats
+            .snapshot(tokio::time::Instant::now())
+            .latency_ms
+            .unwrap();
         tokio::time::advance(Duration::from_secs(120)).await;
-        let after = stats(&h, "a/gpt-4o").stats.snapshot(tokio::time::Instant::now()).latency_ms.unwrap();
+        let after = stats(&h, "a/gpt-4o")
+            .stats
+            .snapshot(tokio::time::Instant::now())
+            .latency_ms
+            .unwrap();
         assert!(after < before / 5.0, "{before} → {after}");
     }
 
@@ -255,9 +287,21 @@ mod policies {
         let r = router("  x:\n    deployments:\n      - {provider: a, model: gpt-4o}\n      - {provider: b, model: house-model}\n      - {provider: c, model: claude-3-haiku}\n      - {provider: a, model: gpt-4o-mini}\n    routing:\n      strategy: cheapest\n");
         let h = health();
         let d = decide(&r, &h, &Req::new(), "x");
-        assert_eq!(order(&d), ["a/gpt-4o-mini", "c/claude-3-haiku", "a/gpt-4o", "b/house-model"]);
+        assert_eq!(
+            order(&d),
+            [
+                "a/gpt-4o-mini",
+                "c/claude-3-haiku",
+                "a/gpt-4o",
+                "b/house-model"
+            ]
+        );
         // 1000 in, 500 out at 0.15 / 0.60 per million.
-        let mini = d.candidates.iter().find(|c| &*c.deployment.model == "gpt-4o-mini").unwrap();
+        let mini = d
+            .candidates
+            .iter()
+            .find(|c| &*c.deployment.model == "gpt-4o-mini")
+            .unwrap();
         assert!((mini.estimated_cost.unwrap() - (1000.0 * 0.15 + 500.0 * 0.6) / 1e6).abs() < 1e-12);
         // A config price overrides the table.
         let r = router("  x:\n    deployments:\n      - {provider: a, model: gpt-4o, price: {input: 0.01, output: 0.01}}\n      - {provider: a, model: gpt-4o-mini}\n    routing:\n      strategy: cheapest\n");
@@ -279,8 +323,9 @@ mod policies {
         let a = stats(&h, "a/m1");
         a.stats.set_quota(reading(2), now);
         // Room to spare: both stay in the weighted rotation.
-        let firsts: std::collections::HashSet<String> =
-            (0..40).map(|_| first(&decide(&r2, &h, &Req::new(), "x"))).collect();
+        let firsts: std::collections::HashSet<String> = (0..40)
+            .map(|_| first(&decide(&r2, &h, &Req::new(), "x")))
+            .collect();
         assert_eq!(firsts.len(), 2, "{firsts:?}");
         // One request left but one in flight: effectively none.
         a.stats.set_quota(reading(1), now);
@@ -292,7 +337,11 @@ mod policies {
         assert_eq!(first(&decide(&r, &h, &Req::new(), "x")), "a/m1");
         a.stats.set_quota(reading(0), now);
         let d = decide(&r, &h, &Req::new(), "x");
-        assert_eq!(order(&d), ["b/m2", "a/m1"], "even a standby goes before an exhausted one");
+        assert_eq!(
+            order(&d),
+            ["b/m2", "a/m1"],
+            "even a standby goes before an exhausted one"
+        );
         for _ in 0..20 {
             assert_eq!(order(&decide(&r2, &h, &Req::new(), "x")), ["b/m2", "a/m1"]);
         }
@@ -312,7 +361,11 @@ mod policies {
             tokio::time::Instant::now(),
         );
         for _ in 0..20 {
-            assert_eq!(first(&decide(&r2, &h, &Req::new(), "x")), "b/m2", "needs ~1500 tokens");
+            assert_eq!(
+                first(&decide(&r2, &h, &Req::new(), "x")),
+                "b/m2",
+                "needs ~1500 tokens"
+            );
         }
     }
 
@@ -325,7 +378,11 @@ mod policies {
         let r = router(&models);
         let h = health();
         let now = tokio::time::Instant::now();
-        for (dep, ms) in [("a/gpt-4o", 500), ("b/gpt-4o-mini", 600), ("c/claude-3-haiku", 700)] {
+        for (dep, ms) in [
+            ("a/gpt-4o", 500),
+            ("b/gpt-4o-mini", 600),
+            ("c/claude-3-haiku", 700),
+        ] {
             for _ in 0..30 {
                 let s = stats(&h, dep);
                 s.latency.record(Duration::from_millis(ms));
@@ -335,9 +392,18 @@ mod policies {
         // gpt-4o: 1000×2.5 + 500×10 = 0.0075 USD > max_cost: never chosen.
         let d = decide(&r, &h, &Req::new(), "x");
         assert_eq!(order(&d), ["b/gpt-4o-mini", "c/claude-3-haiku"]);
-        let a = d.candidates.iter().find(|c| &*c.deployment.model == "gpt-4o").unwrap();
+        let a = d
+            .candidates
+            .iter()
+            .find(|c| &*c.deployment.model == "gpt-4o")
+            .unwrap();
         assert!(!a.eligible);
-        let failed: Vec<_> = a.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+        let failed: Vec<_> = a
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect();
         assert_eq!(failed, ["max_cost"]);
         assert!(d.candidates[0].score.unwrap().total < d.candidates[1].score.unwrap().total);
         // Errors at the cheapest push it behind.
@@ -347,17 +413,24 @@ mod policies {
         assert_eq!(first(&decide(&r, &h, &Req::new(), "x")), "c/claude-3-haiku");
         // A latency budget excludes a slow deployment.
         for _ in 0..300 {
-            stats(&h, "c/claude-3-haiku").latency.record(Duration::from_millis(2500));
+            stats(&h, "c/claude-3-haiku")
+                .latency
+                .record(Duration::from_millis(2500));
         }
         let d = decide(&r, &h, &Req::new(), "x");
         assert_eq!(order(&d), ["b/gpt-4o-mini"]);
         // When nothing is left, the request is refused with every deployment's reason.
         for _ in 0..300 {
-            stats(&h, "b/gpt-4o-mini").latency.record(Duration::from_millis(2500));
+            stats(&h, "b/gpt-4o-mini")
+                .latency
+                .record(Duration::from_millis(2500));
         }
         let err = decide(&r, &h, &Req::new(), "x").into_route().unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("max_cost") && msg.contains("latency_budget"), "{msg}");
+        assert!(
+            msg.contains("max_cost") && msg.contains("latency_budget"),
+            "{msg}"
+        );
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
     }
 
@@ -388,7 +461,11 @@ mod policies {
         let mut req = Req::new();
         assert_eq!(&*decide(&r, &h, &req, "x").label, "alias:weighted");
         req.attribution.team = Some(Arc::from("research"));
-        assert_eq!(&*decide(&r, &h, &req, "x").label, "alias:weighted", "the tag is missing");
+        assert_eq!(
+            &*decide(&r, &h, &req, "x").label,
+            "alias:weighted",
+            "the tag is missing"
+        );
         req.attribution.tags = vec![(Arc::from("tier"), Arc::from("gold"))];
         let d = decide(&r, &h, &req, "x");
         assert_eq!(&*d.label, "rule:research>alias");
@@ -399,8 +476,13 @@ mod policies {
         assert_eq!(order(&d), ["b/m2"]);
         assert_eq!(&*d.label, "rule:tools-on-b>alias:weighted");
         let mut req = Req::new();
-        req.headers.insert("x-route", http::HeaderValue::from_static("fast"));
-        assert_eq!(&*decide(&r, &h, &req, "x").label, "alias:weighted", "max_tokens 500 > 100");
+        req.headers
+            .insert("x-route", http::HeaderValue::from_static("fast"));
+        assert_eq!(
+            &*decide(&r, &h, &req, "x").label,
+            "alias:weighted",
+            "max_tokens 500 > 100"
+        );
         req.features.max_tokens = Some(50);
         assert_eq!(&*decide(&r, &h, &req, "x").label, "rule:hdr>alias");
     }
@@ -438,19 +520,38 @@ mod policies {
         assert_eq!(step.alias, "smart");
         assert_eq!(step.reason.as_deref(), Some("classifier:complex/heuristic"));
         let f = Features::default();
-        let body = |t: &str| serde_json::to_vec(&serde_json::json!({"messages":[{"role":"user","content":t}]})).unwrap();
-        assert_eq!(Router::heuristic_label(&c, &body("What is the capital of France?"), &f), Label::Simple);
+        let body = |t: &str| {
+            serde_json::to_vec(&serde_json::json!({"messages":[{"role":"user","content":t}]}))
+                .unwrap()
+        };
         assert_eq!(
-            Router::heuristic_label(&c, &body("Fix this Python function:\n```\ndef f(x): return x+\n```"), &f),
+            Router::heuristic_label(&c, &body("What is the capital of France?"), &f),
+            Label::Simple
+        );
+        assert_eq!(
+            Router::heuristic_label(
+                &c,
+                &body("Fix this Python function:\n```\ndef f(x): return x+\n```"),
+                &f
+            ),
             Label::Code
         );
         assert_eq!(
             Router::heuristic_label(&c, &body("Compare the trade-offs of these two database designs and explain why one scales better, step by step."), &f),
             Label::Complex
         );
-        assert_eq!(Router::heuristic_label(&c, &body("I trust you. Say hi."), &f), Label::Simple);
-        let long = Features { prompt_tokens: 5000, ..Features::default() };
-        assert_eq!(Router::heuristic_label(&c, &body("hi"), &long), Label::Complex);
+        assert_eq!(
+            Router::heuristic_label(&c, &body("I trust you. Say hi."), &f),
+            Label::Simple
+        );
+        let long = Features {
+            prompt_tokens: 5000,
+            ..Features::default()
+        };
+        assert_eq!(
+            Router::heuristic_label(&c, &body("hi"), &long),
+            Label::Complex
+        );
     }
 
     #[test]
@@ -458,7 +559,10 @@ mod policies {
         use super::super::classify::{read_answer, JudgeCache};
         assert_eq!(read_answer("Code."), Some(Label::Code));
         assert_eq!(read_answer("  simple"), Some(Label::Simple));
-        assert_eq!(read_answer("This is complex, not code"), Some(Label::Complex));
+        assert_eq!(
+            read_answer("This is complex, not code"),
+            Some(Label::Complex)
+        );
         assert_eq!(read_answer("simpler"), None);
         let cache = JudgeCache::new(2);
         cache.put("a", Label::Code);
@@ -478,25 +582,53 @@ mod policies {
 
     #[test]
     fn bad_routing_config_names_the_key() {
-        let e = config_error("  x:\n    deployments: [{provider: a, model: m}]\n    routing: {strategy: fastest}\n");
-        assert!(e.contains("models.x.routing.strategy") && e.contains("unknown variant"), "{e}");
+        let e = config_error(
+            "  x:\n    deployments: [{provider: a, model: m}]\n    routing: {strategy: fastest}\n",
+        );
+        assert!(
+            e.contains("models.x.routing.strategy") && e.contains("unknown variant"),
+            "{e}"
+        );
         let e = config_error("  y:\n    deployments: [{provider: a, model: m}]\n  x:\n    routing:\n      rules:\n        - name: s\n          split: [{alias: y, percent: 60}, {alias: y, percent: 30}]\n");
-        assert!(e.contains("models.x.routing.rules[0].split") && e.contains("add up to 100"), "{e}");
+        assert!(
+            e.contains("models.x.routing.rules[0].split") && e.contains("add up to 100"),
+            "{e}"
+        );
         let e = config_error("  x:\n    deployments: [{provider: a, model: m}]\n    routing:\n      rules: [{name: r, alias: nope}]\n");
-        assert!(e.contains("models.x.routing.rules[0].alias") && e.contains("unknown alias `nope`"), "{e}");
+        assert!(
+            e.contains("models.x.routing.rules[0].alias") && e.contains("unknown alias `nope`"),
+            "{e}"
+        );
         let e = config_error("  x:\n    deployments: [{provider: a, model: m}]\n    routing:\n      rules: [{name: r, deployments: [b/m]}]\n");
-        assert!(e.contains("rules[0].deployments[0]") && e.contains("not a deployment of `x`"), "{e}");
+        assert!(
+            e.contains("rules[0].deployments[0]") && e.contains("not a deployment of `x`"),
+            "{e}"
+        );
         let e = config_error("  x:\n    deployments: [{provider: a, model: m, price: {input: 1, output: 2}}]\n  y:\n    deployments: [{provider: a, model: m, price: {input: 1, output: 3}}]\n");
-        assert!(e.contains("models.y.deployments[0].price") && e.contains("different price"), "{e}");
+        assert!(
+            e.contains("models.y.deployments[0].price") && e.contains("different price"),
+            "{e}"
+        );
         let e = config_error("  x:\n    routing: {strategy: latency}\n");
-        assert!(e.contains("models.x.deployments") && e.contains("at least one deployment"), "{e}");
+        assert!(
+            e.contains("models.x.deployments") && e.contains("at least one deployment"),
+            "{e}"
+        );
         let e = config_error("  x:\n    deployments: [{provider: a, model: m, quality: 9}]\n");
         assert!(e.contains("models.x.deployments[0].quality"), "{e}");
         let e = config_error("  x:\n    deployments: [{provider: a, model: m}]\n    routing:\n      strategy: priority\n      weights: {cost: 1}\n");
         assert!(e.contains("only the `scored` strategy"), "{e}");
         let e = config_error("  j:\n    deployments: [{provider: a, model: m}]\n  x:\n    routing:\n      classifier:\n        labels: {simple: j, hard: j}\n        default: code\n        judge: {model: x}\n");
-        assert!(e.contains("labels.hard") && e.contains("classifier.default") && e.contains("judge.model"), "{e}");
+        assert!(
+            e.contains("labels.hard")
+                && e.contains("classifier.default")
+                && e.contains("judge.model"),
+            "{e}"
+        );
         let e = config_error("  x:\n    deployments: [{provider: a, model: m}]\n    routing:\n      constraints: {capabilities: [telepathy], max_cost: -1}\n");
-        assert!(e.contains("capabilities[0]") && e.contains("max_cost"), "{e}");
+        assert!(
+            e.contains("capabilities[0]") && e.contains("max_cost"),
+            "{e}"
+        );
     }
 }

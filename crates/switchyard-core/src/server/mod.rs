@@ -82,7 +82,8 @@ impl Prepared {
         let (mock_url, mock) = mock.unzip();
         let server = config.server.clone();
         let resilience = config.resilience;
-        let parts = reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
+        let parts =
+            reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
         let gw = Gateway {
             auth: Arc::clone(&parts.auth),
             router: Arc::clone(&parts.router),
@@ -374,11 +375,12 @@ async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
     if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let data: Vec<_> =
-        s.gw().router
-            .alias_names()
-            .map(|a| model_object(a, s.created))
-            .collect();
+    let data: Vec<_> = s
+        .gw()
+        .router
+        .alias_names()
+        .map(|a| model_object(a, s.created))
+        .collect();
     json(
         StatusCode::OK,
         &serde_json::json!({"object": "list", "data": data}),
@@ -391,19 +393,20 @@ async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Re
     if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let data: Vec<_> =
-        s.gw().health
-            .snapshot()
-            .into_iter()
-            .map(|h| {
-                serde_json::json!({
-                    "provider": &*h.provider,
-                    "model": &*h.model,
-                    "breaker": h.state.as_str(),
-                    "times_opened": h.opened,
-                })
+    let data: Vec<_> = s
+        .gw()
+        .health
+        .snapshot()
+        .into_iter()
+        .map(|h| {
+            serde_json::json!({
+                "provider": &*h.provider,
+                "model": &*h.model,
+                "breaker": h.state.as_str(),
+                "times_opened": h.opened,
             })
-            .collect();
+        })
+        .collect();
     json(StatusCode::OK, &serde_json::json!({"deployments": data}))
 }
 
@@ -413,12 +416,13 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
     if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let deployments: Vec<_> =
-        s.gw().router
-            .deployments()
-            .into_iter()
-            .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
-            .collect();
+    let deployments: Vec<_> = s
+        .gw()
+        .router
+        .deployments()
+        .into_iter()
+        .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
+        .collect();
     let body = s.gw().health.render_metrics(&deployments);
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(

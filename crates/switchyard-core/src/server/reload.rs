@@ -72,8 +72,8 @@ pub(crate) fn build_parts(config: Config, mock_url: Option<&str>) -> Result<Live
     }
     let mut adapters: HashMap<Arc<str>, Arc<dyn Provider>> = HashMap::new();
     for p in config.providers.values() {
-        let adapter = providers::build(p, mock_url)
-            .map_err(|e| format!("provider `{}`: {e}", p.name))?;
+        let adapter =
+            providers::build(p, mock_url).map_err(|e| format!("provider `{}`: {e}", p.name))?;
         adapters.insert(Arc::clone(&p.name), adapter);
     }
     let router = Router::new(config.models, config.providers, config.server.timeouts)

@@ -24,7 +24,9 @@ async fn mocks(n: usize) -> String {
     let mut yaml = String::from("providers:\n");
     for i in 0..n {
         let url = mock(switchyard_mock::MockConfig::default()).await;
-        yaml.push_str(&format!("  p{i}:\n    type: openai\n    base_url: \"{url}/v1\"\n"));
+        yaml.push_str(&format!(
+            "  p{i}:\n    type: openai\n    base_url: \"{url}/v1\"\n"
+        ));
     }
     yaml
 }
@@ -125,7 +127,11 @@ async fn strategies_order_deployments_and_say_so_in_the_route_header() {
         assert_eq!(r.header("x-switchyard-route"), Some("alias:round_robin"));
         turns.push(deployment(&r));
     }
-    assert_eq!(turns[..3].iter().collect::<HashSet<_>>().len(), 3, "{turns:?}");
+    assert_eq!(
+        turns[..3].iter().collect::<HashSet<_>>().len(),
+        3,
+        "{turns:?}"
+    );
     assert_eq!(turns[..3], turns[3..], "{turns:?}");
     let r = chat(&gw.url, "cheap", &[], "").await;
     assert_eq!(deployment(&r), "p1/house");
@@ -230,12 +236,30 @@ async fn rules_route_by_key_team_user_tags_headers_and_features() {
     let gw = start(&yaml).await;
     let lab = ("authorization", "Bearer sk-lab-key-1");
     let app = ("authorization", "Bearer sk-app-key-1");
-    let r = chat(&gw.url, "chat", &[lab, ("x-switchyard-tags", "tier=gold")], "").await;
+    let r = chat(
+        &gw.url,
+        "chat",
+        &[lab, ("x-switchyard-tags", "tier=gold")],
+        "",
+    )
+    .await;
     assert_eq!(deployment(&r), "p1/big");
-    assert_eq!(r.header("x-switchyard-route"), Some("rule:research-gold>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("rule:research-gold>alias")
+    );
     // The same team without the tag does not match.
-    let r = chat(&gw.url, "chat", &[lab, ("x-switchyard-tags", "tier=silver")], "").await;
-    assert_ne!(r.header("x-switchyard-route"), Some("rule:research-gold>alias"));
+    let r = chat(
+        &gw.url,
+        "chat",
+        &[lab, ("x-switchyard-tags", "tier=silver")],
+        "",
+    )
+    .await;
+    assert_ne!(
+        r.header("x-switchyard-route"),
+        Some("rule:research-gold>alias")
+    );
     // The body's `user` (or the header) names the user.
     let r = chat(&gw.url, "chat", &[app], r#""user":"alice""#).await;
     assert_eq!(r.header("x-switchyard-route"), Some("rule:vip>alias"));
@@ -243,15 +267,28 @@ async fn rules_route_by_key_team_user_tags_headers_and_features() {
     assert_eq!(r.header("x-switchyard-route"), Some("rule:vip>alias"));
     let r = chat(&gw.url, "chat", &[app, ("x-priority", "high")], "").await;
     assert_eq!(r.header("x-switchyard-route"), Some("rule:urgent>alias"));
-    let tools = r#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#;
+    let tools =
+        r#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#;
     let r = chat(&gw.url, "chat", &[app], tools).await;
     assert_eq!(deployment(&r), "p2/tooly");
-    assert_eq!(r.header("x-switchyard-route"), Some("rule:tools>alias:weighted"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("rule:tools>alias:weighted")
+    );
     let r = chat(&gw.url, "chat", &[app], "").await;
     assert_eq!(deployment(&r), "p0/small");
-    assert_eq!(r.header("x-switchyard-route"), Some("rule:app-key>alias:weighted"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("rule:app-key>alias:weighted")
+    );
     // A malformed tag is a 400 naming it.
-    let r = chat(&gw.url, "chat", &[app, ("x-switchyard-tags", "tier=gold!")], "").await;
+    let r = chat(
+        &gw.url,
+        "chat",
+        &[app, ("x-switchyard-tags", "tier=gold!")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 400);
     let e = r.error();
     assert_eq!(e["param"], "x-switchyard-tags");
@@ -283,7 +320,11 @@ async fn percentage_split_is_sticky_per_user() {
         let hdr = [("x-switchyard-user", user.as_str())];
         let first = deployment(&chat(&gw.url, "chat", &hdr, "").await);
         for _ in 0..2 {
-            assert_eq!(deployment(&chat(&gw.url, "chat", &hdr, "").await), first, "{user}");
+            assert_eq!(
+                deployment(&chat(&gw.url, "chat", &hdr, "").await),
+                first,
+                "{user}"
+            );
         }
         let r = chat(&gw.url, "chat", &hdr, "").await;
         let route = r.header("x-switchyard-route").unwrap();
@@ -318,16 +359,24 @@ async fn heuristic_classifier_sends_prompts_by_label() {
     let url = format!("{}/v1/chat/completions", gw.url);
     let r = send(Method::POST, &url, &[], ask("What's the capital of Peru?")).await;
     assert_eq!(deployment(&r), "p0/small");
-    assert_eq!(r.header("x-switchyard-route"), Some("classifier:simple/heuristic>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("classifier:simple/heuristic>alias")
+    );
     let r = send(
         Method::POST,
         &url,
         &[],
-        ask("Why does this Rust code not compile?\n```rust\nfn main() { let x: i32 = \"a\"; }\n```"),
+        ask(
+            "Why does this Rust code not compile?\n```rust\nfn main() { let x: i32 = \"a\"; }\n```",
+        ),
     )
     .await;
     assert_eq!(deployment(&r), "p2/code");
-    assert_eq!(r.header("x-switchyard-route"), Some("classifier:code/heuristic>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("classifier:code/heuristic>alias")
+    );
     let r = send(
         Method::POST,
         &url,
@@ -398,19 +447,31 @@ async fn judge_classifier_labels_through_the_gateway_with_cache_timeout_and_defa
     };
     let r = send(Method::POST, &url, &[], ask("help me with rust lifetimes")).await;
     assert_eq!(deployment(&r), "p1/code");
-    assert_eq!(r.header("x-switchyard-route"), Some("classifier:code/judge>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("classifier:code/judge>alias")
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // The same prompt again: answered from the cache, no second judge call.
     let r = send(Method::POST, &url, &[], ask("help me with rust lifetimes")).await;
-    assert_eq!(r.header("x-switchyard-route"), Some("classifier:code/cache>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("classifier:code/cache>alias")
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let r = send(Method::POST, &url, &[], ask("hello there")).await;
     assert_eq!(deployment(&r), "p0/small");
-    assert_eq!(r.header("x-switchyard-route"), Some("classifier:simple/judge>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("classifier:simple/judge>alias")
+    );
     // A judge slower than its timeout: the default label, and the request is not held up.
     let r = send(Method::POST, &url, &[], ask("a slow one")).await;
     assert_eq!(deployment(&r), "p1/code");
-    assert_eq!(r.header("x-switchyard-route"), Some("classifier:code/default>alias"));
+    assert_eq!(
+        r.header("x-switchyard-route"),
+        Some("classifier:code/default>alias")
+    );
 }
 
 #[tokio::test]
@@ -467,9 +528,14 @@ models:
     assert_eq!(mini["eligible"], true);
     assert!(mini["score"]["total"].is_number());
     assert!(mini["estimated_cost_usd"].as_f64().unwrap() > 0.0);
-    assert!(mini["price"]["source"].as_str().unwrap().contains("openai.com"));
+    assert!(mini["price"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("openai.com"));
     let chosen = v["decision"]["deployment"].as_str().unwrap();
-    assert!(cands.iter().any(|c| c["chosen"] == true && c["deployment"] == chosen));
+    assert!(cands
+        .iter()
+        .any(|c| c["chosen"] == true && c["deployment"] == chosen));
     assert_eq!(v["decision"]["order"].as_array().unwrap().len(), 2);
     assert_eq!(v["request"]["max_tokens"], 100);
     // A rule narrowing to a violator: nothing is left, and explain says why.
@@ -477,7 +543,10 @@ models:
     let v = r.json();
     assert_eq!(v["rule"], "rule:vip");
     assert_eq!(v["decision"]["deployment"], Value::Null);
-    assert!(v["decision"]["refused"].as_str().unwrap().contains("max_cost"));
+    assert!(v["decision"]["refused"]
+        .as_str()
+        .unwrap()
+        .contains("max_cost"));
     // No upstream call was made.
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     // Bad input gets OpenAI-shaped errors.
@@ -526,15 +595,25 @@ resilience:
     for _ in 0..20 {
         let r = chat(&gw.url, "chat", &[], "").await;
         assert_eq!(r.status, 200, "a client saw {}: {}", r.status, r.text());
-        assert_eq!(r.header("x-switchyard-attempts"), Some("1"), "no retry was needed");
+        assert_eq!(
+            r.header("x-switchyard-attempts"),
+            Some("1"),
+            "no retry was needed"
+        );
         *served.entry(deployment(&r)).or_default() += 1;
     }
     assert_eq!(served["limited/m"], 5, "{served:?}");
     assert_eq!(served["spare/m"], 15, "{served:?}");
     // The limited deployment was used to its last request, and never rate limited.
-    let direct = post(&format!("{limited}/v1/chat/completions"), &chat_body("m", "")).await;
+    let direct = post(
+        &format!("{limited}/v1/chat/completions"),
+        &chat_body("m", ""),
+    )
+    .await;
     assert_eq!(direct.status, 429);
-    let stats = get(&format!("{}/v1/deployments/stats", gw.url), &[]).await.json();
+    let stats = get(&format!("{}/v1/deployments/stats", gw.url), &[])
+        .await
+        .json();
     let row = stats["data"]
         .as_array()
         .unwrap()
@@ -566,30 +645,55 @@ async fn stats_endpoint_reports_live_figures_fed_by_every_request() {
         Method::POST,
         &format!("{}/v1/chat/completions", gw.url),
         &[],
-        chat_body("st", r#""stream":true,"mock":{"words":6,"chunk_delay_ms":150}"#),
+        chat_body(
+            "st",
+            r#""stream":true,"mock":{"words":6,"chunk_delay_ms":150}"#,
+        ),
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let v = get(&format!("{}/v1/deployments/stats", gw.url), &[]).await.json();
+    let v = get(&format!("{}/v1/deployments/stats", gw.url), &[])
+        .await
+        .json();
     let rows = v["data"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
-    let in_flight: u64 = rows.iter().map(|r| r["stats"]["in_flight"].as_u64().unwrap()).sum();
+    let in_flight: u64 = rows
+        .iter()
+        .map(|r| r["stats"]["in_flight"].as_u64().unwrap())
+        .sum();
     assert_eq!(in_flight, 1, "{v}");
     let slow = rows.iter().find(|r| r["provider"] == "s").unwrap();
     let fast = rows.iter().find(|r| r["provider"] == "f").unwrap();
     assert_eq!(slow["stats"]["requests"], 3, "{slow}");
     assert_eq!(fast["stats"]["requests"], 3, "{fast}");
-    assert!(slow["stats"]["latency_ms"].as_f64().unwrap() >= 25.0, "{slow}");
-    assert!(fast["stats"]["latency_ms"].as_f64().unwrap() < slow["stats"]["latency_ms"].as_f64().unwrap());
+    assert!(
+        slow["stats"]["latency_ms"].as_f64().unwrap() >= 25.0,
+        "{slow}"
+    );
+    assert!(
+        fast["stats"]["latency_ms"].as_f64().unwrap()
+            < slow["stats"]["latency_ms"].as_f64().unwrap()
+    );
     assert!(slow["stats"]["ttft_ms"].is_number());
     assert_eq!(slow["stats"]["error_rate"], 0.0);
     assert_eq!(slow["stats"]["breaker"], "closed");
-    assert!(slow["stats"]["quota"]["remaining_requests"].as_u64().unwrap() > 0);
+    assert!(
+        slow["stats"]["quota"]["remaining_requests"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert!(fast["price"]["input"].is_number());
-    assert_eq!(slow["price"], Value::Null, "unknown price is shown as unknown");
+    assert_eq!(
+        slow["price"],
+        Value::Null,
+        "unknown price is shown as unknown"
+    );
     let (_, err) = frames(&mut resp.into_body()).await;
     assert!(err.is_none());
-    let v = get(&format!("{}/v1/deployments/stats", gw.url), &[]).await.json();
+    let v = get(&format!("{}/v1/deployments/stats", gw.url), &[])
+        .await
+        .json();
     let in_flight: u64 = v["data"]
         .as_array()
         .unwrap()
@@ -602,15 +706,23 @@ async fn stats_endpoint_reports_live_figures_fed_by_every_request() {
 #[tokio::test]
 async fn reload_swaps_routes_keeps_in_flight_streams_and_rejects_bad_configs() {
     let providers = mocks(2).await;
-    let first = format!("{providers}models:\n  chat:\n    deployments: [{{provider: p0, model: before}}]\n");
+    let first = format!(
+        "{providers}models:\n  chat:\n    deployments: [{{provider: p0, model: before}}]\n"
+    );
     let gw = start(&first).await;
-    assert_eq!(deployment(&chat(&gw.url, "chat", &[], "").await), "p0/before");
+    assert_eq!(
+        deployment(&chat(&gw.url, "chat", &[], "").await),
+        "p0/before"
+    );
     // A stream started before the reload ends on the old route.
     let resp = open(
         Method::POST,
         &format!("{}/v1/chat/completions", gw.url),
         &[],
-        chat_body("chat", r#""stream":true,"mock":{"words":5,"chunk_delay_ms":60}"#),
+        chat_body(
+            "chat",
+            r#""stream":true,"mock":{"words":5,"chunk_delay_ms":60}"#,
+        ),
     )
     .await;
     assert_eq!(resp.headers()["x-switchyard-deployment"], "p0/before");
@@ -622,20 +734,32 @@ async fn reload_swaps_routes_keeps_in_flight_streams_and_rejects_bad_configs() {
         .reload(from_yaml(&second, &HashMap::new()).unwrap())
         .unwrap();
     assert_eq!(generation, 1);
-    assert_eq!(deployment(&chat(&gw.url, "chat", &[], "").await), "p1/after");
-    assert_eq!(deployment(&chat(&gw.url, "extra", &[], "").await), "p0/more");
+    assert_eq!(
+        deployment(&chat(&gw.url, "chat", &[], "").await),
+        "p1/after"
+    );
+    assert_eq!(
+        deployment(&chat(&gw.url, "extra", &[], "").await),
+        "p0/more"
+    );
     let (frames, err) = frames(&mut resp.into_body()).await;
     assert!(err.is_none());
     assert!(String::from_utf8_lossy(&concat(&frames)).ends_with("data: [DONE]\n\n"));
     // A file that fails validation changes nothing.
-    let bad = write_temp("bad.yaml", "models:\n  chat:\n    deployments: [{provider: nope, model: x}]\n");
+    let bad = write_temp(
+        "bad.yaml",
+        "models:\n  chat:\n    deployments: [{provider: nope, model: x}]\n",
+    );
     let e = gw
         .reloader
         .reload_file(bad.to_str().unwrap(), &HashMap::<String, String>::new())
         .unwrap_err();
     assert!(e.contains("unknown provider `nope`"), "{e}");
     assert_eq!(gw.reloader.generation(), 1);
-    assert_eq!(deployment(&chat(&gw.url, "chat", &[], "").await), "p1/after");
+    assert_eq!(
+        deployment(&chat(&gw.url, "chat", &[], "").await),
+        "p1/after"
+    );
     let models = get(&format!("{}/v1/models", gw.url), &[]).await.json();
     assert_eq!(models["data"].as_array().unwrap().len(), 2);
 }
