@@ -108,6 +108,13 @@ pub fn quota(headers: &HeaderMap, now: SystemTime) -> Option<QuotaReading> {
     if openai.remaining_requests.is_some() || openai.remaining_tokens.is_some() {
         return Some(openai);
     }
+    // Most responses without OpenAI's headers carry none at all: skip building names.
+    if !headers
+        .keys()
+        .any(|k| k.as_str().starts_with("anthropic-ratelimit-"))
+    {
+        return None;
+    }
     let family = |f: &str| {
         (
             num(&format!("anthropic-ratelimit-{f}-limit")),
