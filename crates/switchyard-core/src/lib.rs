@@ -6,12 +6,14 @@
 //! handles an unset or invalid setting. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod attribution;
 pub mod auth;
 pub mod capabilities;
 pub mod config;
 pub mod error;
 pub mod http_client;
 pub mod pipeline;
+pub mod pricing;
 pub mod providers;
 pub mod resilience;
 pub mod routing;

@@ -23,6 +23,7 @@ mod gemini;
 mod knobs;
 mod limits;
 mod openai;
+mod quota;
 mod sse;
 mod text;
 
@@ -37,6 +38,7 @@ use axum::Router;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 pub use bedrock::{BEDROCK_ACCESS_KEY_ID, BEDROCK_SECRET_ACCESS_KEY};
+pub use quota::RequestQuota;
 
 /// How the mock behaves when a request does not say otherwise (see the `"mock"` body knobs).
 #[derive(Clone, Debug, Default)]
@@ -51,6 +53,9 @@ pub struct MockConfig {
     /// routes take `x-goog-api-key: <key>` (or `?key=<key>`) and its Vertex AI routes
     /// `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
+    /// A request quota for this instance whose rate-limit headers count down to zero, then
+    /// 429s until its window ends (see the `quota` module).
+    pub quota: Option<RequestQuota>,
 }
 
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
@@ -73,6 +78,7 @@ pub fn router(cfg: MockConfig) -> Router {
         cfg,
         window: limits::RateWindow::default(),
         schedules: parking_lot::Mutex::default(),
+        quota: quota::QuotaState::default(),
     });
     Router::new()
         .merge(openai::routes())
@@ -95,6 +101,10 @@ pub fn router(cfg: MockConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             knobs::schedule,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            quota::enforce,
         ))
         .with_state(shared)
 }
@@ -163,6 +173,8 @@ pub(crate) struct Shared {
     window: limits::RateWindow,
     /// Requests seen per `x-mock-schedule` value, to pick each one's step.
     schedules: parking_lot::Mutex<std::collections::HashMap<String, usize>>,
+    /// The request quota's state, when one is configured.
+    quota: quota::QuotaState,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

@@ -168,7 +168,22 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             .iter()
             .map(|d| format!("{}/{} (weight {})", d.provider.name, d.model, d.weight))
             .collect();
-        writeln!(out, "  {alias} -> {}", deps.join(", "))?;
+        let policy = cfg.routing.policies.get(alias).map_or(String::new(), |p| {
+            let mut parts = vec![format!("strategy {}", p.strategy.as_str())];
+            if !p.rules.is_empty() {
+                parts.push(format!("{} rules", p.rules.len()));
+            }
+            if p.classifier.is_some() {
+                parts.push("classifier".to_owned());
+            }
+            format!(" [{}]", parts.join(", "))
+        });
+        let deps = if deps.is_empty() {
+            "(routed by rules or classifier)".to_owned()
+        } else {
+            deps.join(", ")
+        };
+        writeln!(out, "  {alias} -> {deps}{policy}")?;
     }
     Ok(())
 }
@@ -245,7 +260,45 @@ async fn run(cfg: Config, path: Option<String>) -> anyhow::Result<()> {
             "no API keys configured: any client that can reach {addr} may use the gateway"
         );
     }
+    reload_on_hangup(prepared.reloader(), path)?;
     prepared.serve_workers(listeners, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// On SIGHUP, re-reads the config file given to `serve`, validates it and swaps it in; a file
+/// that fails validation leaves the running config in place and the log says why. Registered
+/// before serving, so a SIGHUP never terminates the process.
+fn reload_on_hangup(
+    reloader: switchyard_core::server::reload::Reloader,
+    path: Option<String>,
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let Some(path) = &path else {
+                    tracing::warn!(
+                        "SIGHUP: no config file to reload (serving the embedded default)"
+                    );
+                    continue;
+                };
+                match reloader.reload_file(path, &env::ProcessEnv) {
+                    Ok(generation) => {
+                        tracing::info!(config = %path, generation, "SIGHUP: config reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        config = %path,
+                        error = %e,
+                        "SIGHUP: config reload failed; keeping the running config"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (reloader, path);
     Ok(())
 }
 

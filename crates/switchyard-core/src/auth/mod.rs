@@ -45,6 +45,15 @@ impl Authenticator {
         Self { config }
     }
 
+    /// The team of the virtual key named `name`, from its config.
+    pub fn team_of(&self, name: &str) -> Option<Arc<str>> {
+        self.config
+            .virtual_keys
+            .iter()
+            .find(|k| &*k.name == name)
+            .and_then(|k| k.team.clone())
+    }
+
     /// Finds the principal for a request's headers.
     ///
     /// Accepts `Authorization: Bearer <key>` (what OpenAI SDKs send), `api-key` (Azure SDKs) and

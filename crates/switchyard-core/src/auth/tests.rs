@@ -11,6 +11,7 @@ fn auth() -> Authenticator {
         virtual_keys: vec![VirtualKey {
             name: Arc::from("team-a"),
             sha256: sha256(b"sk-team-a-1"),
+            team: Some(Arc::from("research")),
         }],
     })
 }
@@ -75,4 +76,11 @@ fn disabled_auth_is_anonymous() {
         a.authenticate(&HeaderMap::new()).unwrap(),
         Principal::Anonymous
     );
+}
+
+#[test]
+fn a_virtual_key_names_its_team() {
+    let a = auth();
+    assert_eq!(a.team_of("team-a").as_deref(), Some("research"));
+    assert_eq!(a.team_of("nobody"), None);
 }

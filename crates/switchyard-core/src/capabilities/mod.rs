@@ -53,35 +53,52 @@ impl Capabilities {
 
 /// The built-in record for an upstream model name, if it is a known model.
 ///
-/// Names are matched by their longest known prefix after removing decorations providers add:
-/// Gemini's `models/`, Bedrock's cross-region (`us.`, `eu.`, ...) and vendor (`anthropic.`,
-/// `amazon.`) prefixes.
+/// Names are matched by their longest known prefix after [`canonical_model_name`].
 pub fn builtin(model: &str) -> Option<Capabilities> {
-    let name: std::borrow::Cow<'_, str> = if model.bytes().any(|b| b.is_ascii_uppercase()) {
-        model.to_ascii_lowercase().into()
-    } else {
-        model.into()
-    };
-    let mut name = name.strip_prefix("models/").unwrap_or(&name);
-    for region in [
-        "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
-    ] {
-        if let Some(rest) = name.strip_prefix(region) {
-            name = rest;
-            break;
-        }
-    }
-    for vendor in ["anthropic.", "amazon.", "google.", "openai."] {
-        if let Some(rest) = name.strip_prefix(vendor) {
-            name = rest;
-            break;
-        }
-    }
+    let name = canonical_model_name(model);
     builtin::TABLE
         .iter()
         .filter(|(prefix, _)| name.starts_with(prefix))
         .max_by_key(|(prefix, _)| prefix.len())
         .map(|(_, caps)| *caps)
+}
+
+/// An upstream model name with the decorations providers add removed, lower-cased: Gemini's
+/// `models/`, Bedrock's cross-region (`us.`, `eu.`, ...) and vendor (`anthropic.`, `amazon.`)
+/// prefixes. Built-in tables (capabilities, prices) are keyed by what is left, so one entry
+/// serves a model under every provider that hosts it.
+pub fn canonical_model_name(model: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let name: Cow<'_, str> = if model.bytes().any(|b| b.is_ascii_uppercase()) {
+        model.to_ascii_lowercase().into()
+    } else {
+        model.into()
+    };
+    let mut start = 0;
+    let mut rest: &str = &name;
+    if let Some(r) = rest.strip_prefix("models/") {
+        start += rest.len() - r.len();
+        rest = r;
+    }
+    for region in [
+        "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
+    ] {
+        if let Some(r) = rest.strip_prefix(region) {
+            start += rest.len() - r.len();
+            rest = r;
+            break;
+        }
+    }
+    for vendor in ["anthropic.", "amazon.", "google.", "openai."] {
+        if let Some(r) = rest.strip_prefix(vendor) {
+            start += rest.len() - r.len();
+            break;
+        }
+    }
+    match name {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[start..]),
+        Cow::Owned(o) => Cow::Owned(o[start..].to_owned()),
+    }
 }
 
 /// Capability records for the deployments of one gateway: built-ins with config overrides.

@@ -7,6 +7,7 @@
 pub mod env;
 mod locate;
 pub mod raw;
+pub mod routing;
 mod secret;
 pub mod units;
 mod validate;
@@ -43,6 +44,8 @@ pub struct Config {
     pub resilience: ResilienceConfig,
     /// Trace export.
     pub telemetry: TelemetryConfig,
+    /// Routing policies of the aliases, deployment prices and quality tiers.
+    pub routing: crate::routing::policy::RoutingConfig,
 }
 
 /// `telemetry:`: where traces go (nowhere by default).
@@ -108,12 +111,15 @@ pub struct VirtualKey {
     pub name: Arc<str>,
     /// SHA-256 of the key.
     pub sha256: [u8; 32],
+    /// The team the key belongs to (attribution, routing rules).
+    pub team: Option<Arc<str>>,
 }
 
 impl fmt::Debug for VirtualKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirtualKey")
             .field("name", &self.name)
+            .field("team", &self.team)
             .finish_non_exhaustive()
     }
 }

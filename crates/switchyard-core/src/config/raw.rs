@@ -198,6 +198,8 @@ pub struct RawVirtualKey {
     pub key: Option<EnvString>,
     /// Hex SHA-256 of the key, so the clear key never has to be on the gateway host.
     pub key_sha256: Option<String>,
+    /// The team the key belongs to, for attribution and routing rules.
+    pub team: Option<String>,
 }
 
 /// Provider types.
@@ -255,7 +257,9 @@ pub struct RawProvider {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    /// Where the alias can be served.
+    /// Where the alias can be served (may be empty when `routing` sends every request
+    /// elsewhere: a classifier or a rule without conditions).
+    #[serde(default)]
     pub deployments: Vec<RawDeployment>,
     /// Other aliases to try, in order, when every deployment failed.
     #[serde(default)]
@@ -269,6 +273,8 @@ pub struct RawModel {
     /// Continue broken streams on another deployment.
     #[serde(default)]
     pub stream_resume: bool,
+    /// Routing policy: strategy, constraints, rules, classifier.
+    pub routing: Option<super::routing::RawRouting>,
 }
 
 /// `models.<alias>.on_failure:`
@@ -313,6 +319,10 @@ pub struct RawDeployment {
     pub weight: Option<u32>,
     /// Upstream timeouts for this deployment, over the alias's.
     pub timeouts: Option<RawTimeouts>,
+    /// Price in USD per million tokens, over the built-in table.
+    pub price: Option<super::routing::RawPrice>,
+    /// Quality tier, 1 (lowest) to 5, for scored routing.
+    pub quality: Option<u8>,
 }
 
 /// Log output format.

@@ -320,6 +320,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         capabilities: HashMap::new(),
         resilience: ResilienceConfig::default(),
         telemetry: TelemetryConfig::default(),
+        routing: Default::default(),
     }
 }
 
@@ -342,7 +343,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
-struct Validator<'t> {
+pub(super) struct Validator<'t> {
     text: &'t str,
     /// For settings with an environment fallback (Bedrock's region and AWS credentials).
     env: &'t dyn EnvSource,
@@ -354,7 +355,12 @@ fn key(s: &str) -> Seg {
 }
 
 impl Validator<'_> {
-    fn problem(&mut self, path: &[Seg], message: impl Into<String>) {
+    /// Problems recorded so far.
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
+    pub(super) fn problem(&mut self, path: &[Seg], message: impl Into<String>) {
         let mut key = String::new();
         for seg in path {
             match seg {
@@ -402,12 +408,6 @@ impl Validator<'_> {
                 self.problem(
                     &path,
                     "alias names must be non-empty and contain no whitespace",
-                );
-            }
-            if m.deployments.is_empty() {
-                self.problem(
-                    &[key("models"), key(alias), key("deployments")],
-                    "needs at least one deployment",
                 );
             }
             let alias_timeouts = self.timeouts(
@@ -495,6 +495,7 @@ impl Validator<'_> {
         let capabilities = self.capabilities(&raw.capabilities);
         let resilience = self.resilience(&raw.resilience);
         let telemetry = self.telemetry(&raw.telemetry);
+        let routing = self.routing(&raw);
         Config {
             server,
             auth,
@@ -503,6 +504,7 @@ impl Validator<'_> {
             capabilities,
             resilience,
             telemetry,
+            routing,
         }
     }
 
@@ -833,10 +835,23 @@ impl Validator<'_> {
                     None
                 }
             };
+            let team = vk.team.as_deref().map(str::trim);
+            if team.is_some_and(|t| {
+                t.is_empty()
+                    || t.len() > 64
+                    || !t
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+            }) {
+                let mut p = path.to_vec();
+                p.push(key("team"));
+                self.problem(&p, "team names are 1 to 64 of A-Z a-z 0-9 _ - . :");
+            }
             if let Some(sha256) = digest {
                 virtual_keys.push(VirtualKey {
                     name: Arc::from(vk.name.as_str()),
                     sha256,
+                    team: team.map(Arc::from),
                 });
             }
         }

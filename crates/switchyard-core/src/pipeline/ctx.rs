@@ -5,6 +5,7 @@ use std::sync::Arc;
 use switchyard_types::openai::Usage;
 use tokio::time::Instant;
 
+use crate::attribution::Attribution;
 use crate::config::Deployment;
 use crate::error::{FailureKind, GatewayError};
 use crate::providers::Operation;
@@ -34,6 +35,15 @@ pub struct RequestCtx {
     pub provider_kind: Option<&'static str>,
     /// Routing rule that chose the deployment.
     pub route_rule: Option<&'static str>,
+    /// The full routing explanation (`rule:vip>alias:latency`), when richer than `route_rule`;
+    /// `x-switchyard-route` and the log line show it.
+    pub route_explain: Option<Arc<str>>,
+    /// Who and what the request is for (team, user, tags).
+    pub attribution: Attribution,
+    /// How the classifier labelled the prompt, when the alias routes by label.
+    pub classifier: Option<ClassifierNote>,
+    /// The request in flight at the deployment being tried (counts down when dropped).
+    pub(crate) inflight: Option<crate::routing::stats::InFlight>,
     /// Whether the client asked for a stream.
     pub stream: bool,
     /// Time until the first byte of the answer was ready for the client.
@@ -52,6 +62,17 @@ pub struct RequestCtx {
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
+}
+
+/// The classifier's verdict on a request, for the log line.
+#[derive(Debug, Clone)]
+pub struct ClassifierNote {
+    /// The label used.
+    pub label: &'static str,
+    /// Who labelled: `heuristic`, `judge`, `cache` or `default` (the judge failed).
+    pub by: &'static str,
+    /// What the judge's call cost, USD (recorded apart from the request's own cost).
+    pub cost_usd: Option<f64>,
 }
 
 /// A deployment that did not serve a request.
@@ -104,6 +125,10 @@ impl RequestCtx {
             upstream_model: None,
             provider_kind: None,
             route_rule: None,
+            route_explain: None,
+            attribution: Attribution::default(),
+            classifier: None,
+            inflight: None,
             stream: false,
             ttft_ms: None,
             usage: None,
@@ -135,6 +160,9 @@ impl RequestCtx {
         c.key_name = self.key_name.clone();
         c.client_model = self.client_model.clone();
         c.route_rule = self.route_rule;
+        c.route_explain = self.route_explain.clone();
+        c.attribution = self.attribution.clone();
+        c.classifier = self.classifier.clone();
         c.stream = self.stream;
         c.abandoned = self.abandoned.clone();
         c.resume = self.resume.clone();
@@ -233,11 +261,24 @@ impl RequestCtx {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
+    /// The route as `x-switchyard-route` shows it.
+    pub fn route_label(&self) -> Option<&str> {
+        self.route_explain.as_deref().or(self.route_rule)
+    }
+
     /// Writes the request's single log line. Called exactly once per request, on every path.
     pub fn log(&mut self, status: u16, outcome: Outcome, error: Option<&GatewayError>) {
         if std::mem::replace(&mut self.logged, true) {
             return;
         }
+        if let (Some(f), Some(ttft)) = (&self.inflight, self.ttft_ms) {
+            // Time to first token of the attempt that served, not of the whole request.
+            let since = f.started().saturating_duration_since(self.started);
+            let ms = ttft - since.as_secs_f64() * 1000.0;
+            f.stats().record_ttft(ms, Instant::now());
+        }
+        let tags = self.attribution.tags_summary();
+        let classifier = self.classifier.as_ref();
         let usage = self.usage.unwrap_or_default();
         let has_usage = self.usage.is_some();
         let error_kind = error.map(|e| e.kind().as_str());
@@ -253,7 +294,13 @@ impl RequestCtx {
                     model = self.client_model.as_deref(),
                     provider = self.provider.as_deref(),
                     upstream_model = self.upstream_model.as_deref(),
-                    route = self.route_rule,
+                    route = self.route_label(),
+                    team = self.attribution.team.as_deref(),
+                    user = self.attribution.user.as_deref(),
+                    tags = tags.as_deref(),
+                    classifier = classifier.map(|c| c.label),
+                    classifier_by = classifier.map(|c| c.by),
+                    classifier_cost_usd = classifier.and_then(|c| c.cost_usd),
                     abandoned = abandoned.as_deref(),
                     stream = self.stream,
                     status,

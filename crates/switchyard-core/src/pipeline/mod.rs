@@ -9,6 +9,7 @@
 pub mod ctx;
 mod degrade;
 pub(crate) mod probe;
+pub(crate) mod route;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -57,6 +58,10 @@ pub struct Gateway {
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: Arc<crate::telemetry::metrics::RequestMetrics>,
     pub(crate) tracer: Option<Arc<crate::telemetry::otlp::Tracer>>,
+    /// The reloadable parts (router, auth, adapters) as the last reload left them.
+    pub(crate) live: Arc<crate::server::reload::Live>,
+    /// The generation of `live` this gateway's router, auth and adapters come from.
+    pub(crate) generation: u64,
 }
 
 impl Gateway {
@@ -124,8 +129,10 @@ async fn run(
     ctx.stream = parsed.stream;
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
-    let route = gw.router.route(&parsed.model)?;
-    ctx.route_rule = Some(route.rule);
+    let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
+    ctx.attribution =
+        crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?;
+    let route = route::plan(gw, ctx, &parsed, &parts.headers, &body).await?;
     let degrade = route.degrade.clone();
     let req = (&body, &parts.headers, &client_model);
     match route_and_serve(gw, ctx, &parsed, route, req).await {
@@ -190,8 +197,9 @@ async fn route_and_serve(
         ctx.note_fallback(&next.alias, kind);
         resilience::Events::add(&gw.health.events.fallbacks);
         visited.push(next.alias.clone());
-        route = gw.router.route(&next.alias)?;
+        route = route::fallback(gw, ctx, parsed, req.1, &next.alias)?;
         ctx.route_rule = Some("fallback");
+        ctx.route_explain = None;
     }
 }
 
@@ -479,10 +487,12 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 }
 
 /// What the pipeline needs from a parsed body.
-struct Parsed {
+pub(crate) struct Parsed {
     model: String,
     stream: bool,
     needs: Needs,
+    /// What routing looks at: features and the prompt token estimate.
+    features: crate::routing::estimate::Features,
 }
 
 /// The candidates whose model can serve the request, in order; when none can, the first
@@ -519,6 +529,7 @@ fn capable(
 }
 
 fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
+    use crate::routing::estimate;
     match op {
         Operation::ChatCompletions => {
             let req: ChatCompletionRequest<'_> = deserialize(body)?;
@@ -535,6 +546,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                     tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
                     max_output,
                 },
+                features: estimate::chat(&req, body),
                 model: req.model.into_owned(),
                 stream,
             })
@@ -543,6 +555,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
             let req: EmbeddingsRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;
             Ok(Parsed {
+                features: estimate::embeddings(&req),
                 model: req.model.into_owned(),
                 stream: false,
                 needs: Needs::default(),
@@ -553,6 +566,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
             req.validate().map_err(field_error)?;
             let stream = req.stream.unwrap_or(false);
             Ok(Parsed {
+                features: estimate::messages(&req),
                 needs: Needs {
                     stream,
                     tools: req
@@ -689,6 +703,10 @@ pub(crate) async fn open(
         }
     };
     let (parts, incoming) = response.into_parts();
+    gw.health
+        .get(&deployment.provider.name, &deployment.model)
+        .stats
+        .observe_headers(&parts.headers, Instant::now());
     if !parts.status.is_success() {
         let body = read_upstream(incoming, MAX_ERROR_BODY, deadline, &name, t.total, true).await?;
         return Err(provider.classify_error(parts.status, &parts.headers, &body));
@@ -763,13 +781,10 @@ async fn dispatch_opened(
     client_model: Arc<str>,
     traceparent: Option<HeaderValue>,
 ) -> Result<Reply, GatewayError> {
-    let Opened {
-        parts,
-        body: incoming,
-        mut reply,
-        provider: name,
-        deadline,
-    } = open(
+    let health = gw.health.get(&deployment.provider.name, &deployment.model);
+    let sent_at = Instant::now();
+    let inflight = crate::routing::stats::InFlight::begin(Arc::clone(&health));
+    let opened = open(
         gw,
         ctx.op,
         deployment,
@@ -778,7 +793,30 @@ async fn dispatch_opened(
         &client_model,
         traceparent,
     )
-    .await?;
+    .await;
+    let Opened {
+        parts,
+        body: incoming,
+        mut reply,
+        provider: name,
+        deadline,
+    } = match opened {
+        Ok(o) => {
+            health
+                .stats
+                .record_latency(sent_at.elapsed(), Instant::now());
+            health.stats.record_outcome(true, Instant::now());
+            // Held by the context, so it ends with the request (for streams, with the body).
+            ctx.inflight = Some(inflight);
+            o
+        }
+        Err(e) => {
+            health
+                .stats
+                .record_outcome(!resilience::is_unhealthy(&e), Instant::now());
+            return Err(e);
+        }
+    };
     let t = deployment.timeouts;
     let headers = serving_headers(ctx, &parts.headers);
     if is_stream(&parts) {
@@ -848,7 +886,10 @@ fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
     };
     put("x-switchyard-provider", ctx.provider.as_deref());
     put("x-switchyard-model", ctx.upstream_model.as_deref());
-    put("x-switchyard-route", ctx.route_rule);
+    put("x-switchyard-route", ctx.route_label());
+    if let (Some(p), Some(m)) = (&ctx.provider, &ctx.upstream_model) {
+        put("x-switchyard-deployment", Some(&format!("{p}/{m}")));
+    }
     if let Some(v) = upstream
         .get("x-request-id")
         .or_else(|| upstream.get("request-id"))

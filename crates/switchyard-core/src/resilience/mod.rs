@@ -101,6 +101,8 @@ pub struct DeploymentHealth {
     pub latency: LatencyWindow,
     /// What happened to its attempts, for `/metrics`.
     pub counters: Counters,
+    /// Live routing statistics: in flight, latency and error estimates, provider quota.
+    pub stats: crate::routing::stats::DeploymentStats,
 }
 
 /// Attempt outcomes of one deployment since start.
@@ -290,6 +292,7 @@ impl Health {
                     budget: RetryBudget::new(self.cfg.budget),
                     latency: LatencyWindow::default(),
                     counters: Counters::default(),
+                    stats: Default::default(),
                 })
             });
         Arc::clone(entry)

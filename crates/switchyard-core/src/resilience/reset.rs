@@ -73,6 +73,79 @@ fn exhausted_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     openai.chain(anthropic).max()
 }
 
+/// A provider's remaining rate-limit quota, as one response's headers report it. Every field
+/// is optional: providers send some, all or none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaReading {
+    /// Requests allowed per window.
+    pub limit_requests: Option<u64>,
+    /// Requests left in the window.
+    pub remaining_requests: Option<u64>,
+    /// Time until the request budget is whole again.
+    pub reset_requests: Option<Duration>,
+    /// Tokens allowed per window.
+    pub limit_tokens: Option<u64>,
+    /// Tokens left in the window.
+    pub remaining_tokens: Option<u64>,
+    /// Time until the token budget is whole again.
+    pub reset_tokens: Option<Duration>,
+}
+
+/// Reads the remaining quota from OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,
+/// tokens}` (Go durations) or Anthropic's `anthropic-ratelimit-{requests,tokens}-{limit,
+/// remaining,reset}` (RFC 3339 times; when the combined token budget is absent, the smaller of
+/// the input and output budgets stands for it). `None` when the response carries none.
+pub fn quota(headers: &HeaderMap, now: SystemTime) -> Option<QuotaReading> {
+    let num = |name: &str| header(headers, name).and_then(|v| v.parse::<u64>().ok());
+    let openai = QuotaReading {
+        limit_requests: num("x-ratelimit-limit-requests"),
+        remaining_requests: num("x-ratelimit-remaining-requests"),
+        reset_requests: header(headers, "x-ratelimit-reset-requests").and_then(parse_go_duration),
+        limit_tokens: num("x-ratelimit-limit-tokens"),
+        remaining_tokens: num("x-ratelimit-remaining-tokens"),
+        reset_tokens: header(headers, "x-ratelimit-reset-tokens").and_then(parse_go_duration),
+    };
+    if openai.remaining_requests.is_some() || openai.remaining_tokens.is_some() {
+        return Some(openai);
+    }
+    // Most responses without OpenAI's headers carry none at all: skip building names.
+    if !headers
+        .keys()
+        .any(|k| k.as_str().starts_with("anthropic-ratelimit-"))
+    {
+        return None;
+    }
+    let family = |f: &str| {
+        (
+            num(&format!("anthropic-ratelimit-{f}-limit")),
+            num(&format!("anthropic-ratelimit-{f}-remaining")),
+            header(headers, &format!("anthropic-ratelimit-{f}-reset"))
+                .and_then(|v| until_rfc3339(v, now)),
+        )
+    };
+    let (limit_requests, remaining_requests, reset_requests) = family("requests");
+    let mut tokens = family("tokens");
+    if tokens.1.is_none() {
+        let (i, o) = (family("input-tokens"), family("output-tokens"));
+        tokens = match (i.1, o.1) {
+            (Some(a), Some(b)) if b < a => o,
+            (Some(_), _) => i,
+            (None, Some(_)) => o,
+            (None, None) => tokens,
+        };
+    }
+    let anthropic = QuotaReading {
+        limit_requests,
+        remaining_requests,
+        reset_requests,
+        limit_tokens: tokens.0,
+        remaining_tokens: tokens.1,
+        reset_tokens: tokens.2,
+    };
+    (anthropic.remaining_requests.is_some() || anthropic.remaining_tokens.is_some())
+        .then_some(anthropic)
+}
+
 /// Parses a Go-style duration as OpenAI sends it: `20ms`, `1s`, `6m0s`, `1h2m3.5s`.
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;
@@ -156,6 +229,40 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn quota_from_either_header_family() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_462_200);
+        let openai = headers(&[
+            ("x-ratelimit-limit-requests", "100"),
+            ("x-ratelimit-remaining-requests", "7"),
+            ("x-ratelimit-reset-requests", "1.5s"),
+            ("x-ratelimit-remaining-tokens", "900"),
+        ]);
+        let q = quota(&openai, now).unwrap();
+        assert_eq!(q.limit_requests, Some(100));
+        assert_eq!(q.remaining_requests, Some(7));
+        assert_eq!(q.reset_requests, Some(Duration::from_millis(1500)));
+        assert_eq!(q.remaining_tokens, Some(900));
+        assert_eq!(q.limit_tokens, None);
+        let anthropic = headers(&[
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "3"),
+            ("anthropic-ratelimit-requests-reset", "2026-11-23T19:30:04Z"),
+            ("anthropic-ratelimit-input-tokens-remaining", "5000"),
+            ("anthropic-ratelimit-output-tokens-remaining", "800"),
+            (
+                "anthropic-ratelimit-output-tokens-reset",
+                "2026-11-23T19:30:02Z",
+            ),
+        ]);
+        let q = quota(&anthropic, now).unwrap();
+        assert_eq!(q.remaining_requests, Some(3));
+        assert_eq!(q.reset_requests, Some(Duration::from_secs(4)));
+        assert_eq!(q.remaining_tokens, Some(800), "the smaller split budget");
+        assert_eq!(q.reset_tokens, Some(Duration::from_secs(2)));
+        assert_eq!(quota(&headers(&[("retry-after", "1")]), now), None);
     }
 
     #[test]

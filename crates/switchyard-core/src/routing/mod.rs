@@ -6,15 +6,26 @@
 //!    from the environment are used without writing a config).
 //!
 //! The result is an ordered list: the first candidate is the first choice, the rest are where
-//! failover goes. Today the order is a weighted shuffle; routing strategies extend this module.
+//! failover goes. [`Router::route`] resolves a name and orders by weighted shuffle; an alias
+//! with a `routing:` policy is then planned by [`Router::plan`] (`plan.rs`): its rules, its
+//! classifier's label, hard constraints and its strategy (see `docs/routing.md`).
+
+pub mod classify;
+pub mod estimate;
+mod plan;
+pub mod policy;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use plan::{Candidate, Check, Decision, RouteRequest, Score, Selection, Step};
+
 use crate::capabilities::{Capabilities, CapabilityTable};
 use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig, Timeouts};
 use crate::error::GatewayError;
+use crate::pricing::Pricing;
 
 /// Resolves model names to deployments.
 #[derive(Debug)]
@@ -25,6 +36,8 @@ pub struct Router {
     /// Timeouts of deployments named as `provider/model` (aliases carry their own).
     timeouts: Timeouts,
     rng: AtomicU64,
+    /// Routing policies, prices, quality tiers and their per-alias runtime state.
+    policies: plan::Policies,
 }
 
 /// The outcome of routing one request.
@@ -58,7 +71,26 @@ impl Router {
             capabilities: CapabilityTable::default(),
             timeouts,
             rng: AtomicU64::new(seed),
+            policies: plan::Policies::default(),
         }
+    }
+
+    /// Uses `cfg` for the aliases' routing policies, prices and quality tiers.
+    pub fn with_routing(mut self, cfg: policy::RoutingConfig) -> Self {
+        self.policies = plan::Policies::new(cfg);
+        self
+    }
+
+    /// Starts the random draws (weighted order, power of two choices, jitter) from `seed`, so
+    /// tests and simulations are repeatable.
+    pub fn with_seed(self, seed: u64) -> Self {
+        self.rng.store(seed | 1, Ordering::Relaxed);
+        self
+    }
+
+    /// The prices of this gateway's deployments (config overrides over the built-in table).
+    pub fn pricing(&self) -> &Pricing {
+        &self.policies.pricing
     }
 
     /// Uses `table` for the capability records of deployments.
@@ -178,5 +210,7 @@ impl Router {
     }
 }
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

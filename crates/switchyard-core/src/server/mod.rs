@@ -6,9 +6,9 @@
 //! to the server root.
 
 pub mod error;
+pub mod reload;
 mod request_id;
 
-use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,14 +24,11 @@ use http::{HeaderValue, Request, StatusCode};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::auth::Authenticator;
-use crate::capabilities::CapabilityTable;
 use crate::config::{Config, Endpoint};
 use crate::error::GatewayError;
 use crate::pipeline::{self, Gateway, Logged};
 use crate::providers::{self, ClientApi, Operation};
 use crate::resilience::Health;
-use crate::routing::Router;
 use crate::telemetry::metrics::RequestMetrics;
 use crate::telemetry::otlp::Tracer;
 
@@ -39,16 +36,24 @@ use crate::telemetry::otlp::Tracer;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Arc<str>);
 
-/// Shared state of the HTTP handlers.
+/// Shared state of the HTTP handlers (one per worker).
 #[derive(Clone)]
 struct AppState {
-    gw: Arc<Gateway>,
+    current: Arc<reload::WorkerGateway>,
     created: u64,
+}
+
+impl AppState {
+    /// The gateway for a new request (the latest reloaded config).
+    fn gw(&self) -> Arc<Gateway> {
+        self.current.get()
+    }
 }
 
 /// A gateway ready to serve: the pipeline state plus the embedded mock, if one was started.
 pub struct Prepared {
     gw: Arc<Gateway>,
+    mock_url: Option<String>,
     shutdown_timeout: Duration,
     mock: Option<tokio::task::JoinHandle<()>>,
 }
@@ -77,46 +82,46 @@ impl Prepared {
             None
         };
         let (mock_url, mock) = mock.unzip();
-        let mut adapters = HashMap::new();
-        for p in config.providers.values() {
-            let adapter = providers::build(p, mock_url.as_deref())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            adapters.insert(Arc::clone(&p.name), adapter);
-        }
-        let metrics = {
-            let deployments: Vec<_> = config
-                .models
-                .values()
-                .flat_map(|a| a.deployments.iter())
-                .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
-                .collect();
-            RequestMetrics::new(
-                config.models.keys().map(String::as_str),
-                deployments.iter().map(|(p, m)| (&**p, &**m)),
-            )
-        };
+        let server = config.server.clone();
+        let resilience = config.resilience;
+        let metrics = Arc::new(RequestMetrics::default());
+        reload::MetricNames::of(&config).apply(&metrics);
+        let tracer = config
+            .telemetry
+            .otlp
+            .clone()
+            .map(|o| Tracer::start(o, server.timeouts.connect));
+        let parts =
+            reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
         let gw = Gateway {
-            auth: Arc::new(Authenticator::new(config.auth.clone())),
-            router: Arc::new(
-                Router::new(config.models, config.providers, config.server.timeouts)
-                    .with_capabilities(CapabilityTable::new(config.capabilities)),
-            ),
-            providers: Arc::new(adapters),
-            client: crate::http_client::build(config.server.timeouts.connect),
-            timeouts: config.server.timeouts,
-            max_body_size: config.server.max_body_size,
-            health: Arc::new(Health::new(config.resilience)),
-            metrics: Arc::new(metrics),
-            tracer: config
-                .telemetry
-                .otlp
-                .map(|o| Tracer::start(o, config.server.timeouts.connect)),
+            auth: Arc::clone(&parts.auth),
+            router: Arc::clone(&parts.router),
+            providers: Arc::clone(&parts.providers),
+            client: crate::http_client::build(server.timeouts.connect),
+            timeouts: server.timeouts,
+            max_body_size: server.max_body_size,
+            health: Arc::new(Health::new(resilience)),
+            metrics,
+            tracer,
+            live: Arc::new(reload::Live::new(parts)),
+            generation: 0,
         };
         Ok(Self {
             gw: Arc::new(gw),
-            shutdown_timeout: config.server.shutdown_timeout,
+            mock_url,
+            shutdown_timeout: server.shutdown_timeout,
             mock,
         })
+    }
+
+    /// A handle that swaps a new config into this gateway once it serves (SIGHUP in the
+    /// binary; tests call it directly).
+    pub fn reloader(&self) -> reload::Reloader {
+        reload::Reloader::new(
+            Arc::clone(&self.gw.live),
+            Arc::clone(&self.gw.metrics),
+            self.mock_url.clone(),
+        )
     }
 
     /// Serves on `listener`, on the current runtime, until `shutdown` resolves; then stops
@@ -293,7 +298,7 @@ impl Drop for Prepared {
 /// Builds the router over a prepared pipeline.
 fn app(gw: Arc<Gateway>) -> axum::Router {
     let state = AppState {
-        gw,
+        current: Arc::new(reload::WorkerGateway::new(gw)),
         created: providers::unix_now(),
     };
     axum::Router::new()
@@ -310,6 +315,10 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/health", get(health))
         .route("/health/deployments", get(deployments_health))
         .route("/metrics", get(metrics))
+        .route("/v1/route/explain", post(explain))
+        .route("/route/explain", post(explain))
+        .route("/v1/deployments/stats", get(deployment_stats))
+        .route("/deployments/stats", get(deployment_stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -349,15 +358,15 @@ async fn accept(mut req: Request<Body>, next: Next) -> Response {
 }
 
 async fn chat(State(s): State<AppState>, req: Request<Body>) -> Response {
-    pipeline::handle(s.gw, Operation::ChatCompletions, req).await
+    pipeline::handle(s.gw(), Operation::ChatCompletions, req).await
 }
 
 async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
-    pipeline::handle(s.gw, Operation::Embeddings, req).await
+    pipeline::handle(s.gw(), Operation::Embeddings, req).await
 }
 
 async fn messages(State(s): State<AppState>, req: Request<Body>) -> Response {
-    pipeline::handle(s.gw, Operation::Messages, req).await
+    pipeline::handle(s.gw(), Operation::Messages, req).await
 }
 
 /// The error shape for a path: Anthropic's under `/v1/messages`, OpenAI's elsewhere.
@@ -385,14 +394,15 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
 }
 
 async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
-    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let data: Vec<_> =
-        s.gw.router
-            .alias_names()
-            .map(|a| model_object(a, s.created))
-            .collect();
+    let data: Vec<_> = s
+        .gw()
+        .router
+        .alias_names()
+        .map(|a| model_object(a, s.created))
+        .collect();
     json(
         StatusCode::OK,
         &serde_json::json!({"object": "list", "data": data}),
@@ -402,39 +412,41 @@ async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
 /// The circuit breaker state of every deployment used so far (same auth as the API: it names
 /// providers and models).
 async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Response {
-    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let data: Vec<_> =
-        s.gw.health
-            .snapshot()
-            .into_iter()
-            .map(|h| {
-                serde_json::json!({
-                    "provider": &*h.provider,
-                    "model": &*h.model,
-                    "breaker": h.state.as_str(),
-                    "times_opened": h.opened,
-                })
+    let data: Vec<_> = s
+        .gw()
+        .health
+        .snapshot()
+        .into_iter()
+        .map(|h| {
+            serde_json::json!({
+                "provider": &*h.provider,
+                "model": &*h.model,
+                "breaker": h.state.as_str(),
+                "times_opened": h.opened,
             })
-            .collect();
+        })
+        .collect();
     json(StatusCode::OK, &serde_json::json!({"deployments": data}))
 }
 
 /// Prometheus metrics: the resilience stage's per-deployment series and the per-request series
 /// (same auth as the API). Labels are configured names only, a bounded set.
 async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
-    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let deployments: Vec<_> =
-        s.gw.router
-            .deployments()
-            .into_iter()
-            .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
-            .collect();
-    let mut body = s.gw.health.render_metrics(&deployments);
-    s.gw.metrics.render(&mut body);
+    let deployments: Vec<_> = s
+        .gw()
+        .router
+        .deployments()
+        .into_iter()
+        .map(|d| (Arc::clone(&d.provider.name), Arc::clone(&d.model)))
+        .collect();
+    let mut body = s.gw().health.render_metrics(&deployments);
+    s.gw().metrics.render(&mut body);
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -444,17 +456,33 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
 }
 
 async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<Body>) -> Response {
-    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    if s.gw.router.alias_names().any(|a| a == id) {
+    if s.gw().router.alias_names().any(|a| a == id) {
         return json(StatusCode::OK, &model_object(&id, s.created));
     }
     GatewayError::ModelNotFound {
         model: id,
-        available: s.gw.router.alias_names().map(str::to_owned).collect(),
+        available: s.gw().router.alias_names().map(str::to_owned).collect(),
     }
     .to_response()
+}
+
+/// `POST /v1/route/explain`: the routing decision for a chat body, without an upstream call.
+async fn explain(State(s): State<AppState>, req: Request<Body>) -> Response {
+    match pipeline::route::explain(&s.gw(), req).await {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => e.to_response(),
+    }
+}
+
+/// `GET /v1/deployments/stats`: live statistics of every configured deployment.
+async fn deployment_stats(State(s): State<AppState>, req: Request<Body>) -> Response {
+    match pipeline::route::deployment_stats(&s.gw(), req.headers()) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => e.to_response(),
+    }
 }
 
 async fn health() -> Response {

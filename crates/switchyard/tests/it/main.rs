@@ -15,6 +15,7 @@ mod gemini;
 mod harness;
 mod metrics;
 mod resilience;
+mod routing;
 mod sdk;
 mod shutdown;
 mod streaming;
