@@ -6,6 +6,7 @@
 //! handles an unset or invalid setting. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod capabilities;
 pub mod config;
@@ -13,9 +14,11 @@ pub mod error;
 pub mod http_client;
 pub mod pipeline;
 pub mod providers;
+pub mod reqlog;
 pub mod resilience;
 pub mod routing;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 
 pub use server::Prepared;

@@ -35,6 +35,88 @@ pub struct RawConfig {
     /// Retries, retry budget and circuit breakers.
     #[serde(default)]
     pub resilience: RawResilience,
+    /// Where the gateway keeps its state (request log, ...).
+    pub store: Option<RawStore>,
+    /// The per-request log kept in the store.
+    #[serde(default)]
+    pub request_log: RawRequestLog,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+/// `store:`: exactly one of `sqlite` or `postgres`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// A SQLite database file.
+    pub sqlite: Option<EnvString>,
+    /// A PostgreSQL URL (`postgres://user:pass@host:5432/db`).
+    pub postgres: Option<EnvString>,
+    /// Bound on a store operation (default 5s).
+    pub timeout: Option<DurationStr>,
+}
+
+/// `request_log:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestLog {
+    /// Keep a record per request (default true).
+    pub enabled: Option<bool>,
+    /// Body policy of aliases without their own (default `none`).
+    pub bodies: Option<RawBodyPolicy>,
+    /// Most bytes kept of one body (default 64KiB).
+    pub max_body_size: Option<Size>,
+    /// Records queued before request threads spill directly (default 10000).
+    pub queue_size: Option<usize>,
+    /// Most records per store write (default 256).
+    pub batch_size: Option<usize>,
+    /// Longest wait for a batch to fill (default 200ms).
+    pub flush_interval: Option<DurationStr>,
+    /// How often a failed store is retried (default 1s).
+    pub retry_interval: Option<DurationStr>,
+    /// Directory of the spill file.
+    pub spill_dir: Option<EnvString>,
+    /// What old records are deleted.
+    pub retention: Option<RawRetention>,
+}
+
+/// `request_log.retention:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Oldest record kept (default 30d).
+    pub max_age: Option<DurationStr>,
+    /// Most records kept (default unlimited).
+    pub max_rows: Option<u64>,
+    /// Time between clean-ups (default 5m).
+    pub interval: Option<DurationStr>,
+}
+
+/// A body policy: `none`, `full`, `redacted`, or `truncate: <size>`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawBodyPolicy {
+    /// Keep no body.
+    None,
+    /// Keep bodies as they are.
+    Full,
+    /// Keep bodies with e-mails, credential-like tokens and long numbers replaced.
+    Redacted,
+    /// Keep the first N bytes.
+    Truncate(Size),
+}
+
+/// `admin:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// The admin key in clear (usually `${ENV}`); hashed at load.
+    pub key: Option<EnvString>,
+    /// Hex SHA-256 of the admin key.
+    pub key_sha256: Option<String>,
+    /// A separate listener for the admin API (else it shares the gateway's).
+    pub listen: Option<EnvString>,
 }
 
 /// `resilience:`
@@ -245,6 +327,8 @@ pub struct RawModel {
     /// Continue broken streams on another deployment.
     #[serde(default)]
     pub stream_resume: bool,
+    /// Body policy of this alias's request log records.
+    pub log_bodies: Option<RawBodyPolicy>,
 }
 
 /// `models.<alias>.on_failure:`

@@ -40,6 +40,12 @@ pub struct RequestCtx {
     pub abandoned: Vec<Abandoned>,
     /// How to continue a stream that breaks, for aliases with `stream_resume`.
     pub resume: Option<Arc<super::stream::ResumePlan>>,
+    /// When the current upstream attempt was sent (for per-attempt latency in the record).
+    pub attempt_started: Option<Instant>,
+    /// The bodies the request log may keep (empty unless the alias's policy keeps them).
+    pub bodies: crate::reqlog::Bodies,
+    /// The request log the record goes to, when it is on.
+    pub reqlog: Option<Arc<crate::reqlog::ReqLog>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -54,6 +60,10 @@ pub struct Abandoned {
     pub reason: &'static str,
     /// Whether a request was actually sent.
     pub attempted: bool,
+    /// The upstream's HTTP status, when it answered with one.
+    pub status: Option<u16>,
+    /// Milliseconds from sending the attempt to its failure.
+    pub latency_ms: Option<f64>,
 }
 
 /// How a request ended, for the log line.
@@ -70,7 +80,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    /// Stable snake_case name, as logged and stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -98,6 +109,9 @@ impl RequestCtx {
             usage: None,
             abandoned: Vec::new(),
             resume: None,
+            attempt_started: None,
+            bodies: crate::reqlog::Bodies::default(),
+            reqlog: None,
             logged: false,
         }
     }
@@ -125,6 +139,8 @@ impl RequestCtx {
         c.stream = self.stream;
         c.abandoned = self.abandoned.clone();
         c.resume = self.resume.clone();
+        c.bodies = self.bodies.clone();
+        c.reqlog = self.reqlog.clone();
         c.logged = true;
         c
     }
@@ -143,10 +159,19 @@ impl RequestCtx {
 
     /// Records a failed attempt at `d` (for the response headers and the log line).
     pub fn note_failure(&mut self, d: &Deployment, err: &GatewayError) {
+        let status = match err {
+            GatewayError::Upstream(crate::error::UpstreamError {
+                kind: crate::error::UpstreamErrorKind::Http { status, .. },
+                ..
+            }) => Some(status.as_u16()),
+            _ => None,
+        };
         self.abandoned.push(Abandoned {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason: err.kind().as_str(),
             attempted: true,
+            status,
+            latency_ms: self.attempt_ms(),
         });
     }
 
@@ -156,6 +181,8 @@ impl RequestCtx {
             deployment: "degraded".to_owned(),
             reason: err.kind().as_str(),
             attempted: false,
+            status: None,
+            latency_ms: None,
         });
     }
 
@@ -165,6 +192,8 @@ impl RequestCtx {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason,
             attempted: true,
+            status: None,
+            latency_ms: self.attempt_ms(),
         });
     }
 
@@ -174,6 +203,8 @@ impl RequestCtx {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason,
             attempted: false,
+            status: None,
+            latency_ms: None,
         });
     }
 
@@ -183,6 +214,8 @@ impl RequestCtx {
             deployment: format!("fallback:{alias}"),
             reason: kind.as_str(),
             attempted: false,
+            status: None,
+            latency_ms: None,
         });
     }
 
@@ -213,6 +246,12 @@ impl RequestCtx {
         Some(parts.join(","))
     }
 
+    /// Milliseconds since the current attempt was sent.
+    fn attempt_ms(&self) -> Option<f64> {
+        self.attempt_started
+            .map(|t| t.elapsed().as_secs_f64() * 1000.0)
+    }
+
     /// Milliseconds since the request started.
     pub fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
@@ -226,7 +265,8 @@ impl RequestCtx {
         let usage = self.usage.unwrap_or_default();
         let has_usage = self.usage.is_some();
         let error_kind = error.map(|e| e.kind().as_str());
-        let error_msg = error.map(ToString::to_string);
+        // Never a body fragment or a secret in the log line (parser errors quote values).
+        let error_msg = error.map(crate::reqlog::safe_error_message);
         let abandoned = self.abandoned_summary();
         macro_rules! line {
             ($lvl:ident) => {
@@ -257,6 +297,12 @@ impl RequestCtx {
             Some(GatewayError::Internal(_)) => line!(error),
             Some(_) if status >= 500 => line!(warn),
             _ => line!(info),
+        }
+        // The record goes out with the line, on the same exactly-once path.
+        if let Some(reqlog) = &self.reqlog {
+            reqlog.submit(crate::reqlog::Record::from_ctx(
+                self, status, outcome, error,
+            ));
         }
     }
 }

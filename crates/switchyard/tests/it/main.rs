@@ -13,6 +13,7 @@ mod cli;
 mod errors;
 mod gemini;
 mod harness;
+mod reqlog;
 mod resilience;
 mod sdk;
 mod shutdown;
