@@ -93,9 +93,8 @@ pub struct RawRetention {
     pub interval: Option<DurationStr>,
 }
 
-/// A body policy: `none`, `full`, `redacted`, or `truncate: <size>`.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A body policy: `none`, `full`, `redacted`, or `{truncate: <size>}`.
+#[derive(Debug, Clone, Copy)]
 pub enum RawBodyPolicy {
     /// Keep no body.
     None,
@@ -105,6 +104,44 @@ pub enum RawBodyPolicy {
     Redacted,
     /// Keep the first N bytes.
     Truncate(Size),
+}
+
+impl<'de> Deserialize<'de> for RawBodyPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawBodyPolicy;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`none`, `full`, `redacted` or `{truncate: <size>}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBodyPolicy, E> {
+                match v {
+                    "none" => Ok(RawBodyPolicy::None),
+                    "full" => Ok(RawBodyPolicy::Full),
+                    "redacted" => Ok(RawBodyPolicy::Redacted),
+                    other => Err(E::custom(format!(
+                        "unknown body policy `{other}`: use none, full, redacted or {{truncate: <size>}}"
+                    ))),
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawBodyPolicy, A::Error> {
+                let mut out = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k != "truncate" || out.is_some() {
+                        return Err(de::Error::custom(format!(
+                            "unexpected key `{k}`: the only map form is {{truncate: <size>}}"
+                        )));
+                    }
+                    out = Some(RawBodyPolicy::Truncate(map.next_value::<Size>()?));
+                }
+                out.ok_or_else(|| de::Error::custom("expected {truncate: <size>}"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `admin:`

@@ -431,6 +431,10 @@ impl Body for SseRelay {
                         } else {
                             Outcome::Completed
                         };
+                        // A stream that arrived whole still had a first byte.
+                        if !out.is_empty() {
+                            this.first_output();
+                        }
                         this.finish(outcome, None);
                         if out.is_empty() {
                             return Poll::Ready(None);

@@ -145,7 +145,9 @@ pub fn redact_text(s: &str) -> String {
     let mut copied = 0;
     while i < b.len() {
         let local_start = i == 0 || !is_local(b[i - 1]);
-        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        // Digits glued to a word (`sonnet-20241022`, `v_123456`) are part of a name.
+        let word_start =
+            i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-' || b[i - 1] == b'_');
         let found = if local_start && is_local(b[i]) {
             email_at(b, i).map(|end| (end, "[EMAIL]"))
         } else {

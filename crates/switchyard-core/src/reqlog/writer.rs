@@ -340,7 +340,7 @@ impl Writer {
         true
     }
 
-    async fn retention(&self) {
+    pub(super) async fn retention(&self) {
         let r = self.config.retention;
         let mut stmts = Vec::new();
         if let Some(age) = r.max_age {

@@ -299,7 +299,7 @@ async fn ten_thousand(store_yaml: String, store_cfg: StoreConfig, mut outage: Ou
         "spill files left after the store came back"
     );
 
-    let tally = tally.lock();
+    let tally = std::mem::take(&mut *tally.lock());
     assert_eq!(tally.ids.len(), 10_000);
     let store = Store::open(&store_cfg).await.unwrap();
     let rows = store
@@ -381,4 +381,429 @@ async fn postgres_ten_thousand_requests_survive_a_store_outage_and_a_restart() {
     };
     ten_thousand(store_yaml, cfg, Outage::Pg(proxy)).await;
     schema.drop_schema().await;
+}
+
+// === The admin API, body policies, attempts ===
+
+/// A gateway with its own store dir, the admin API, and the given extra YAML.
+async fn logged_gateway(mock: &str, models: &str) -> (Gateway, std::path::PathBuf) {
+    let dir = temp_dir("admin");
+    let yaml = format!(
+        r#"
+providers:
+  mock:
+    type: openai
+    base_url: "{mock}/v1"
+    api_key: ${{UPSTREAM_KEY}}
+models:
+{models}
+store:
+  sqlite: "{db}"
+request_log:
+  flush_interval: 10ms
+  spill_dir: "{spill}"
+admin:
+  key: {ADMIN_KEY}
+"#,
+        db = dir.join("log.db").display(),
+        spill = dir.join("spill").display(),
+    );
+    (Gateway::start(&yaml).await, dir)
+}
+
+/// Waits until the admin API lists `n` requests matching `query`.
+async fn wait_listed(gw: &Gateway, query: &str, n: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let r = admin_get(gw, &format!("/admin/requests?{query}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let data = r.json()["data"].as_array().unwrap().clone();
+        if data.len() >= n {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{n} requests never listed for {query}");
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_key_and_is_absent_without_one() {
+    let mock = keyed_mock().await;
+    // No admin key configured: the admin surface does not exist.
+    let gw = Gateway::for_upstream(&mock).await;
+    let r = get(
+        &format!("{}/admin/requests", gw.url),
+        &[("authorization", &format!("Bearer {ADMIN_KEY}"))],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error()["code"], "unknown_url");
+
+    let (gw, dir) = logged_gateway(
+        &mock,
+        "  demo:\n    deployments:\n      - provider: mock\n        model: mock-gpt\n",
+    )
+    .await;
+    let url = format!("{}/admin/stats", gw.url);
+    assert_eq!(get(&url, &[]).await.status, 401);
+    let wrong = get(&url, &[("authorization", "Bearer not-the-admin-key")]).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.error()["code"], "invalid_api_key");
+    let ok = get(&url, &[("x-api-key", ADMIN_KEY)]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // Bad parameters are a 400 naming the parameter.
+    let bad = admin_get(&gw, "/admin/requests?status=abc").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.error()["param"], "status");
+    let bad = admin_get(&gw, "/admin/stats?by=colour").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error()["message"].as_str().unwrap().contains("colour"));
+    let missing = admin_get(&gw, "/admin/requests/nope").await;
+    assert_eq!(missing.status, 404);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn records_keep_attempts_bodies_per_alias_and_stream_text() {
+    // A scripted upstream: the first deployment fails with 500, the second answers.
+    let up = scripted(|req: Request<axum::body::Body>| async move {
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        if v["model"] == "broken" {
+            return http::Response::builder()
+                .status(500)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(r#"{"error":{"message":"boom","type":"server_error"}}"#))
+                .unwrap();
+        }
+        if v["stream"] == true {
+            let chunk = |t: &str| {
+                format!(
+                    "data: {}\n\n",
+                    serde_json::json!({"id":"c","object":"chat.completion.chunk","model":"m",
+                        "choices":[{"index":0,"delta":{"content":t},"finish_reason":null}]})
+                )
+            };
+            let sse = format!("{}{}data: [DONE]\n\n", chunk("Hello "), chunk("mail me at x@y.io"));
+            return http::Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(axum::body::Body::from(sse))
+                .unwrap();
+        }
+        http::Response::builder()
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(
+                r#"{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Your card 4111 1111 1111 1111 is noted"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":9,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":3}}}"#,
+            ))
+            .unwrap()
+    })
+    .await;
+    let models = "  redacted:
+    log_bodies: redacted
+    deployments:
+      - provider: mock
+        model: broken
+      - provider: mock
+        model: good
+  full:
+    log_bodies: full
+    deployments:
+      - provider: mock
+        model: good
+  cut:
+    log_bodies: {truncate: 20}
+    deployments:
+      - provider: mock
+        model: good
+  plain:
+    deployments:
+      - provider: mock
+        model: good
+";
+    let (gw, dir) = logged_gateway(&up, models).await;
+    let chat = |model: &str, extra: &str, id: &str| {
+        let body = format!(
+            r#"{{"model":"{model}","messages":[{{"role":"user","content":"I am ann@example.com"}}]{extra}}}"#
+        );
+        let url = format!("{}/v1/chat/completions", gw.url);
+        let id = id.to_owned();
+        async move { send(Method::POST, &url, &[("x-request-id", &id)], body).await }
+    };
+    // Weighted order is random: retry until the broken deployment went first once.
+    let mut failover_id = None;
+    for i in 0..40 {
+        let id = format!("fo-{i}");
+        let r = chat("redacted", "", &id).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        if r.header("x-switchyard-attempts") == Some("2") {
+            failover_id = Some(id);
+            break;
+        }
+    }
+    let failover_id = failover_id.expect("the broken deployment never went first");
+    assert_eq!(chat("full", "", "full-1").await.status, 200);
+    assert_eq!(chat("cut", "", "cut-1").await.status, 200);
+    assert_eq!(chat("plain", "", "plain-1").await.status, 200);
+    let s = chat("full", r#","stream":true"#, "stream-1").await;
+    assert_eq!(s.status, 200);
+
+    wait_listed(&gw, "request_id=stream-1", 1).await;
+    let one = |id: String| {
+        let gw = &gw;
+        async move {
+            let r = admin_get(gw, &format!("/admin/requests/{id}")).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()
+        }
+    };
+    let fo = one(failover_id).await;
+    let attempts = fo["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{fo}");
+    assert_eq!(attempts[0]["deployment"], "mock/broken");
+    assert_eq!(attempts[0]["status"], 500);
+    assert_eq!(attempts[0]["error_kind"], "upstream_error");
+    assert!(attempts[0]["latency_ms"].as_f64().is_some());
+    assert_eq!(attempts[1]["deployment"], "mock/good");
+    assert_eq!(attempts[1]["status"], 200);
+    assert_eq!(fo["deployment"], "mock/good");
+    assert_eq!(fo["attempt_count"], 2);
+    assert_eq!(
+        (
+            fo["prompt_tokens"].as_i64(),
+            fo["completion_tokens"].as_i64(),
+            fo["cached_tokens"].as_i64()
+        ),
+        (Some(7), Some(9), Some(3))
+    );
+    assert_eq!(fo["body_policy"], "redacted");
+    let req_body = fo["request_body"].as_str().unwrap();
+    assert!(
+        req_body.contains("I am [EMAIL]") && !req_body.contains("ann@"),
+        "{req_body}"
+    );
+    let resp_body = fo["response_body"].as_str().unwrap();
+    assert!(
+        resp_body.contains("Your card [NUMBER] is noted"),
+        "{resp_body}"
+    );
+
+    let full = one("full-1".into()).await;
+    assert!(full["request_body"]
+        .as_str()
+        .unwrap()
+        .contains("ann@example.com"));
+    assert!(full["response_body"]
+        .as_str()
+        .unwrap()
+        .contains("4111 1111"));
+    let cut = one("cut-1".into()).await;
+    assert_eq!(cut["request_body"].as_str().unwrap().len(), 20);
+    assert_eq!(cut["bodies_truncated"], true);
+    let plain = one("plain-1".into()).await;
+    assert!(plain["request_body"].is_null() && plain["response_body"].is_null());
+    assert_eq!(plain["body_policy"], "none");
+    let stream = one("stream-1".into()).await;
+    assert_eq!(stream["stream"], true);
+    assert_eq!(stream["outcome"], "completed");
+    assert_eq!(stream["response_body"], "Hello mail me at x@y.io");
+    assert!(stream["ttft_ms"].as_f64().is_some());
+
+    // Filters and aggregates over the admin API.
+    let listed = wait_listed(&gw, "alias=full", 2).await;
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|r| r["request_body"].is_null()),
+        "lists carry no bodies"
+    );
+    let stats = admin_get(&gw, "/admin/stats?by=alias&bucket=day")
+        .await
+        .json();
+    let count = |alias: &str| {
+        stats["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["alias"] == alias)
+            .map_or(0, |g| g["count"].as_i64().unwrap())
+    };
+    assert_eq!((count("full"), count("cut"), count("plain")), (2, 1, 1));
+    drop(gw);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_recorded_once_as_cancelled() {
+    let mock = mock(switchyard_mock::MockConfig {
+        chunk_delay: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await;
+    let (gw, dir) = logged_gateway(
+        &mock,
+        "  demo:\n    deployments:\n      - provider: mock\n        model: mock-gpt\n",
+    )
+    .await;
+    let mut resp = open(
+        Method::POST,
+        &format!("{}/v1/chat/completions", gw.url),
+        &[("x-request-id", "leaver")],
+        chat_body("demo", r#""stream":true,"mock":{"words":50}"#),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.body_mut().frame().await;
+    drop(resp);
+    let rows = wait_listed(&gw, "request_id=leaver", 1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["outcome"], "client_cancelled");
+    // The status line had gone out.
+    assert_eq!(rows[0]["status"], 200);
+    assert_eq!(rows[0]["deployment"], "mock/mock-gpt");
+    // Still exactly one, a while later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(wait_listed(&gw, "request_id=leaver", 1).await.len(), 1);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_admin_api_can_have_its_own_listener() {
+    let mock = keyed_mock().await;
+    let dir = temp_dir("admin-listen");
+    let yaml = format!(
+        "{}store:\n  sqlite: \"{}\"\nadmin:\n  key: {ADMIN_KEY}\n  listen: 127.0.0.1:0\n",
+        config_for(&mock),
+        dir.join("log.db").display()
+    );
+    let env: std::collections::HashMap<String, String> =
+        [("UPSTREAM_KEY".to_owned(), UPSTREAM_KEY.to_owned())].into();
+    let cfg = switchyard_core::config::from_yaml(&yaml, &env).unwrap();
+    let prepared = switchyard_core::Prepared::new(cfg).await.unwrap();
+    let admin = prepared.admin_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let main = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(prepared.serve(listener, async move {
+        let _ = rx.await;
+    }));
+    let auth = format!("Bearer {ADMIN_KEY}");
+    let on_admin = get(
+        &format!("http://{admin}/admin/stats"),
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(on_admin.status, 200, "{}", on_admin.text());
+    let on_main = get(
+        &format!("http://{main}/admin/stats"),
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_eq!(
+        on_main.status, 404,
+        "the admin API is not on the public listener"
+    );
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// === The binary: CLI over the store, and the JSON log line ===
+
+#[tokio::test]
+async fn the_cli_lists_and_aggregates_from_the_store_and_logs_carry_no_body() {
+    use crate::cli::{bin, free_port, write_temp, Proc};
+    let mock = keyed_mock().await;
+    let dir = temp_dir("cli");
+    let port = free_port();
+    let cfg = format!(
+        "{}server:\n  listen: \"127.0.0.1:{port}\"\nstore:\n  sqlite: \"{}\"\nrequest_log:\n  flush_interval: 10ms\n",
+        config_for(&mock),
+        dir.join("log.db").display()
+    );
+    let path = write_temp("cli-log.yaml", &cfg);
+    let mut cmd = bin();
+    cmd.args(["serve", "--config"])
+        .arg(&path)
+        .env("UPSTREAM_KEY", UPSTREAM_KEY)
+        .env("SWITCHYARD_LOG_FORMAT", "json");
+    let mut gw = Proc::spawn(cmd, port).await;
+    for i in 0..3 {
+        let r = send(
+            Method::POST,
+            &format!("{}/v1/chat/completions", gw.url),
+            &[("x-request-id", &format!("cli-{i}"))],
+            chat_body("demo", ""),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    // A wrong type in a field whose value must not reach the log.
+    let r = send(
+        Method::POST,
+        &format!("{}/v1/chat/completions", gw.url),
+        &[("x-request-id", "cli-bad")],
+        r#"{"model":"demo","messages":[],"temperature":"secret-body-value-123"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    gw.signal("TERM");
+    assert!(gw.wait_exit(Duration::from_secs(20)).await.success());
+    let lines = gw.lines.lock().clone();
+    let bad = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["request_id"] == "cli-bad")
+        .expect("a log line with the request id");
+    assert_eq!(bad["status"], 400);
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("secret-body-value-123") && !l.contains("Say hello")),
+        "a body reached the log: {lines:?}"
+    );
+
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .env("UPSTREAM_KEY", UPSTREAM_KEY)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = run(&["requests", "--format", "csv", "--status", "200"]);
+    let mut rows = csv.lines();
+    assert!(rows.next().unwrap().starts_with("started_at,request_id,"));
+    let ids: Vec<&str> = rows.map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(ids, ["cli-2", "cli-1", "cli-0"]);
+    let table = run(&["requests", "--error-kind", "invalid_request"]);
+    assert!(
+        table.contains("cli-bad") && !table.contains("cli-0"),
+        "{table}"
+    );
+    let stats: Value = serde_json::from_str(&run(&[
+        "stats", "--by", "status", "--format", "json", "--since", "1h",
+    ]))
+    .unwrap();
+    let data = stats["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{stats}");
+    assert_eq!(
+        (data[0]["status"].clone(), data[0]["count"].clone()),
+        (200.into(), 3.into())
+    );
+    assert_eq!(
+        (data[1]["status"].clone(), data[1]["count"].clone()),
+        (400.into(), 1.into())
+    );
+    let shown: Value =
+        serde_json::from_str(&run(&["requests", "show", "cli-1", "--format", "json"])).unwrap();
+    assert_eq!(shown["request_id"], "cli-1");
+    assert_eq!(shown["deployment"], "mock/mock-gpt");
+    let _ = std::fs::remove_dir_all(dir);
 }
