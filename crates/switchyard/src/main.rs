@@ -280,6 +280,9 @@ async fn run(cfg: Config, path: Option<String>) -> anyhow::Result<()> {
         "switchyard {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(admin) = prepared.admin_addr() {
+        tracing::info!("admin API listening on http://{admin}/admin/");
+    }
     if !auth_enabled {
         tracing::warn!(
             "no API keys configured: any client that can reach {addr} may use the gateway"
