@@ -6,6 +6,7 @@
 //! handles an unset or invalid setting. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod attribution;
 pub mod auth;
 pub mod capabilities;
@@ -15,9 +16,11 @@ pub mod http_client;
 pub mod pipeline;
 pub mod pricing;
 pub mod providers;
+pub mod reqlog;
 pub mod resilience;
 pub mod routing;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 
 pub use server::Prepared;

@@ -1,6 +1,8 @@
 //! `switchyard`: the gateway binary. Parses the command line, loads the config, starts logging
 //! and serves. All logic lives in `switchyard-core`.
 
+mod logcmd;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -19,6 +21,9 @@ switchyard: one fast gateway in front of every LLM provider
 USAGE:
     switchyard serve [--config FILE] [--listen HOST:PORT]
     switchyard check --config FILE
+    switchyard requests [--config FILE] [FILTERS] [--limit N] [--cursor C] [--format F]
+    switchyard requests show ID [--config FILE] [--format F]
+    switchyard stats [--config FILE] [--by DIMS] [--bucket hour|day] [FILTERS] [--format F]
     switchyard version
     switchyard help
 
@@ -27,6 +32,16 @@ serve   Run the gateway. Without --config (or SWITCHYARD_CONFIG) it uses the emb
         OpenAI-compatible provider whose usual API key variable is set (reach its models as
         `<provider>/<model>`, e.g. `openai/gpt-4o-mini`).
 check   Validate a config file and print a summary (never any secret).
+requests  List requests from the request log (newest first), or show one in full (attempts,
+        bodies) by record id or request id. Reads the store the config names.
+stats   Aggregates from the request log: count, errors, error rate, tokens, cost,
+        p50/p95/p99 latency, grouped by DIMS (comma-separated: key, team, user, tag, alias,
+        model, provider, deployment, status, error_kind, outcome, operation) and a time bucket.
+
+FILTERS: --since T --until T (RFC 3339, Unix ms, or a duration ago such as 24h or 7d),
+        --key --team --user --tag --alias --model --provider --status (429 or 5xx)
+        --error-kind --outcome --request-id --min-latency-ms MS --min-cost USD.
+FORMAT:  table (default), csv or json.
 
 ENVIRONMENT:
     SWITCHYARD_CONFIG      config file for `serve` when --config is not given
@@ -46,6 +61,8 @@ fn main() -> ExitCode {
     let result = match cmd {
         "serve" => serve(rest),
         "check" => check(rest, &mut out),
+        "requests" => logcmd::requests(rest, &mut out).map(|()| ExitCode::SUCCESS),
+        "stats" => logcmd::stats(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "version" | "--version" | "-V" => {
             let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -133,6 +150,29 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
         "disabled (no keys configured)".to_owned()
     };
     writeln!(out, "auth: {auth}")?;
+    writeln!(out, "store: {}", cfg.store.describe())?;
+    writeln!(
+        out,
+        "request log: {}",
+        if cfg.request_log.enabled {
+            format!(
+                "on (bodies: {}, spill: {})",
+                cfg.request_log.bodies.name(),
+                cfg.request_log.spill_dir.display()
+            )
+        } else {
+            "off".to_owned()
+        }
+    )?;
+    writeln!(
+        out,
+        "admin API: {}",
+        match (cfg.admin.key_sha256.is_some(), cfg.admin.listen) {
+            (false, _) => "off (no admin.key)".to_owned(),
+            (true, None) => "on (/admin/..., same listener)".to_owned(),
+            (true, Some(a)) => format!("on (http://{a}/admin/...)"),
+        }
+    )?;
     writeln!(out, "providers:")?;
     for p in cfg.providers.values() {
         let kind = match &p.kind {
@@ -255,6 +295,9 @@ async fn run(cfg: Config, path: Option<String>) -> anyhow::Result<()> {
         "switchyard {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(admin) = prepared.admin_addr() {
+        tracing::info!("admin API listening on http://{admin}/admin/");
+    }
     if !auth_enabled {
         tracing::warn!(
             "no API keys configured: any client that can reach {addr} may use the gateway"

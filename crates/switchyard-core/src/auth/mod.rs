@@ -80,7 +80,7 @@ impl Authenticator {
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -101,7 +101,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Compares two digests without data-dependent branches.
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a
         .iter()
         .zip(b.iter())

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 pub const ENV_CONFIG: &str = "SWITCHYARD_CONFIG";
 /// Master key when running without a config file.
 pub const ENV_MASTER_KEY: &str = "SWITCHYARD_MASTER_KEY";
+/// The admin key for the embedded default (the admin API is off without one).
+pub const ENV_ADMIN_KEY: &str = "SWITCHYARD_ADMIN_KEY";
 /// Log level override (`error`, `warn`, `info`, `debug`, `trace`).
 pub const ENV_LOG: &str = "SWITCHYARD_LOG";
 /// Log format override (`text` or `json`).

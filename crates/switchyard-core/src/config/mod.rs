@@ -42,6 +42,12 @@ pub struct Config {
     pub capabilities: HashMap<String, Capabilities>,
     /// Retries, retry budget and circuit breakers.
     pub resilience: ResilienceConfig,
+    /// Where the gateway keeps its state (`store:`).
+    pub store: crate::store::StoreConfig,
+    /// The per-request log (`request_log:`, `models.<alias>.log_bodies`).
+    pub request_log: crate::reqlog::ReqLogConfig,
+    /// The admin API (`admin:`).
+    pub admin: crate::admin::AdminConfig,
     /// Trace export.
     pub telemetry: TelemetryConfig,
     /// Routing policies of the aliases, deployment prices and quality tiers.

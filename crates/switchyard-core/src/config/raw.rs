@@ -38,6 +38,125 @@ pub struct RawConfig {
     /// Trace export.
     #[serde(default)]
     pub telemetry: RawTelemetry,
+    /// Where the gateway keeps its state (request log, ...).
+    pub store: Option<RawStore>,
+    /// The per-request log kept in the store.
+    #[serde(default)]
+    pub request_log: RawRequestLog,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+/// `store:`: exactly one of `sqlite` or `postgres`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// A SQLite database file.
+    pub sqlite: Option<EnvString>,
+    /// A PostgreSQL URL (`postgres://user:pass@host:5432/db`).
+    pub postgres: Option<EnvString>,
+    /// Bound on a store operation (default 5s).
+    pub timeout: Option<DurationStr>,
+}
+
+/// `request_log:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestLog {
+    /// Keep a record per request (default true).
+    pub enabled: Option<bool>,
+    /// Body policy of aliases without their own (default `none`).
+    pub bodies: Option<RawBodyPolicy>,
+    /// Most bytes kept of one body (default 64KiB).
+    pub max_body_size: Option<Size>,
+    /// Records queued before request threads spill directly (default 10000).
+    pub queue_size: Option<usize>,
+    /// Most records per store write (default 256).
+    pub batch_size: Option<usize>,
+    /// Longest wait for a batch to fill (default 200ms).
+    pub flush_interval: Option<DurationStr>,
+    /// How often a failed store is retried (default 1s).
+    pub retry_interval: Option<DurationStr>,
+    /// Directory of the spill file.
+    pub spill_dir: Option<EnvString>,
+    /// What old records are deleted.
+    pub retention: Option<RawRetention>,
+}
+
+/// `request_log.retention:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Oldest record kept (default 30d).
+    pub max_age: Option<DurationStr>,
+    /// Most records kept (default unlimited).
+    pub max_rows: Option<u64>,
+    /// Time between clean-ups (default 5m).
+    pub interval: Option<DurationStr>,
+}
+
+/// A body policy: `none`, `full`, `redacted`, or `{truncate: <size>}`.
+#[derive(Debug, Clone, Copy)]
+pub enum RawBodyPolicy {
+    /// Keep no body.
+    None,
+    /// Keep bodies as they are.
+    Full,
+    /// Keep bodies with e-mails, credential-like tokens and long numbers replaced.
+    Redacted,
+    /// Keep the first N bytes.
+    Truncate(Size),
+}
+
+impl<'de> Deserialize<'de> for RawBodyPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawBodyPolicy;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`none`, `full`, `redacted` or `{truncate: <size>}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBodyPolicy, E> {
+                match v {
+                    "none" => Ok(RawBodyPolicy::None),
+                    "full" => Ok(RawBodyPolicy::Full),
+                    "redacted" => Ok(RawBodyPolicy::Redacted),
+                    other => Err(E::custom(format!(
+                        "unknown body policy `{other}`: use none, full, redacted or {{truncate: <size>}}"
+                    ))),
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawBodyPolicy, A::Error> {
+                let mut out = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k != "truncate" || out.is_some() {
+                        return Err(de::Error::custom(format!(
+                            "unexpected key `{k}`: the only map form is {{truncate: <size>}}"
+                        )));
+                    }
+                    out = Some(RawBodyPolicy::Truncate(map.next_value::<Size>()?));
+                }
+                out.ok_or_else(|| de::Error::custom("expected {truncate: <size>}"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `admin:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// The admin key in clear (usually `${ENV}`); hashed at load.
+    pub key: Option<EnvString>,
+    /// Hex SHA-256 of the admin key.
+    pub key_sha256: Option<String>,
+    /// A separate listener for the admin API (else it shares the gateway's).
+    pub listen: Option<EnvString>,
 }
 
 /// `telemetry:`
@@ -275,6 +394,8 @@ pub struct RawModel {
     pub stream_resume: bool,
     /// Routing policy: strategy, constraints, rules, classifier.
     pub routing: Option<super::routing::RawRouting>,
+    /// Body policy of this alias's request log records.
+    pub log_bodies: Option<RawBodyPolicy>,
 }
 
 /// `models.<alias>.on_failure:`

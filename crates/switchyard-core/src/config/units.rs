@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Parses `<number><unit>` with unit `ms`, `s`, `m` or `h`. A bare number is rejected, because
+/// Parses `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d`. A bare number is rejected, because
 /// "is 30 seconds or milliseconds?" is exactly the ambiguity that causes outages.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -18,6 +18,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         "" => {
             return Err(format!(
                 "duration `{text}` has no unit: write e.g. `{text}s` or `{text}ms`"
@@ -25,7 +26,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         other => {
             return Err(format!(
-                "unknown duration unit `{other}` in `{text}` (use ms, s, m or h)"
+                "unknown duration unit `{other}` in `{text}` (use ms, s, m, h or d)"
             ))
         }
     };

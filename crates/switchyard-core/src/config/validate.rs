@@ -321,6 +321,28 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         resilience: ResilienceConfig::default(),
         telemetry: TelemetryConfig::default(),
         routing: Default::default(),
+        store: crate::store::StoreConfig::default(),
+        request_log: crate::reqlog::ReqLogConfig {
+            spill_dir: default_spill_dir(&crate::store::StoreConfig::default()),
+            ..Default::default()
+        },
+        admin: crate::admin::AdminConfig {
+            key_sha256: nonempty(env::ENV_ADMIN_KEY).map(|k| sha256(k.as_bytes())),
+            listen: None,
+        },
+    }
+}
+
+/// The spill directory next to the SQLite file (`<file>-spill`), or `switchyard-spill` in the
+/// working directory for PostgreSQL.
+fn default_spill_dir(store: &crate::store::StoreConfig) -> std::path::PathBuf {
+    match store {
+        crate::store::StoreConfig::Sqlite { path, .. } => {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push("-spill");
+            path.with_file_name(name)
+        }
+        crate::store::StoreConfig::Postgres { .. } => "switchyard-spill".into(),
     }
 }
 
@@ -496,6 +518,9 @@ impl Validator<'_> {
         let resilience = self.resilience(&raw.resilience);
         let telemetry = self.telemetry(&raw.telemetry);
         let routing = self.routing(&raw);
+        let store = self.store(raw.store.as_ref());
+        let request_log = self.request_log(&raw, &store);
+        let admin = self.admin(&raw.admin);
         Config {
             server,
             auth,
@@ -505,7 +530,192 @@ impl Validator<'_> {
             resilience,
             telemetry,
             routing,
+            store,
+            request_log,
+            admin,
         }
+    }
+
+    fn store(&mut self, raw: Option<&raw::RawStore>) -> crate::store::StoreConfig {
+        use crate::store::{StoreConfig, DEFAULT_TIMEOUT};
+        let Some(raw) = raw else {
+            return StoreConfig::default();
+        };
+        let timeout = raw.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        if timeout.is_zero() {
+            self.problem(&[key("store"), key("timeout")], "must be greater than 0");
+        }
+        match (&raw.sqlite, &raw.postgres) {
+            (Some(path), None) if !path.0.trim().is_empty() => StoreConfig::Sqlite {
+                path: path.0.trim().into(),
+                timeout,
+            },
+            (None, Some(url)) => {
+                if let Err(e) = url.0.parse::<tokio_postgres::Config>() {
+                    // The parser's message never repeats the password.
+                    self.problem(
+                        &[key("store"), key("postgres")],
+                        format!("not a PostgreSQL URL: {e}"),
+                    );
+                }
+                StoreConfig::Postgres {
+                    url: Secret::new(url.0.clone()),
+                    timeout,
+                }
+            }
+            _ => {
+                self.problem(
+                    &[key("store")],
+                    "set exactly one of `sqlite: <file>` or `postgres: <url>`",
+                );
+                StoreConfig::default()
+            }
+        }
+    }
+
+    fn body_policy(&mut self, raw: raw::RawBodyPolicy, at: &[Seg]) -> crate::reqlog::BodyPolicy {
+        use crate::reqlog::BodyPolicy;
+        match raw {
+            raw::RawBodyPolicy::None => BodyPolicy::None,
+            raw::RawBodyPolicy::Full => BodyPolicy::Full,
+            raw::RawBodyPolicy::Redacted => BodyPolicy::Redacted,
+            raw::RawBodyPolicy::Truncate(n) => {
+                if n.0 == 0 {
+                    self.problem(at, "`truncate` must keep at least 1 byte (or use `none`)");
+                }
+                BodyPolicy::Truncate(usize::try_from(n.0).unwrap_or(usize::MAX))
+            }
+        }
+    }
+
+    fn request_log(
+        &mut self,
+        raw_cfg: &RawConfig,
+        store: &crate::store::StoreConfig,
+    ) -> crate::reqlog::ReqLogConfig {
+        use crate::reqlog::{ReqLogConfig, Retention};
+        let raw = &raw_cfg.request_log;
+        let d = ReqLogConfig::default();
+        let at = |k: &str| [key("request_log"), key(k)];
+        let bodies = raw
+            .bodies
+            .map_or(d.bodies, |b| self.body_policy(b, &at("bodies")));
+        let mut alias_bodies = HashMap::new();
+        for (alias, m) in &raw_cfg.models {
+            if let Some(b) = m.log_bodies {
+                let p = self.body_policy(b, &[key("models"), key(alias), key("log_bodies")]);
+                alias_bodies.insert(alias.clone(), p);
+            }
+        }
+        let max_body_size = raw.max_body_size.map_or(d.max_body_size as u64, |s| s.0);
+        if max_body_size > 64 * 1024 * 1024 {
+            self.problem(&at("max_body_size"), "must be at most 64MiB");
+        }
+        let mut positive = |v: Option<usize>, default: usize, name: &str, max: usize| {
+            let v = v.unwrap_or(default);
+            if v == 0 || v > max {
+                self.problem(&at(name), format!("must be between 1 and {max}"));
+            }
+            v.clamp(1, max)
+        };
+        let queue_size = positive(raw.queue_size, d.queue_size, "queue_size", 10_000_000);
+        let batch_size = positive(raw.batch_size, d.batch_size, "batch_size", 10_000);
+        let mut duration = |v: Option<raw::DurationStr>, default: Duration, path: &[Seg]| {
+            let v = v.map_or(default, |x| x.0);
+            if v.is_zero() {
+                self.problem(path, "must be greater than 0");
+                return default;
+            }
+            v
+        };
+        let flush_interval = duration(raw.flush_interval, d.flush_interval, &at("flush_interval"));
+        let retry_interval = duration(raw.retry_interval, d.retry_interval, &at("retry_interval"));
+        let rr = raw.retention.as_ref();
+        let rpath = |k: &str| [key("request_log"), key("retention"), key(k)];
+        let interval = duration(
+            rr.and_then(|r| r.interval),
+            d.retention.interval,
+            &rpath("interval"),
+        );
+        let max_age = match rr.and_then(|r| r.max_age) {
+            Some(a) => Some(duration(Some(a), a.0, &rpath("max_age"))),
+            None => d.retention.max_age,
+        };
+        let max_rows = rr.and_then(|r| r.max_rows);
+        if max_rows == Some(0) {
+            self.problem(&rpath("max_rows"), "must be at least 1");
+        }
+        ReqLogConfig {
+            enabled: raw.enabled.unwrap_or(true),
+            bodies,
+            alias_bodies,
+            max_body_size: usize::try_from(max_body_size).unwrap_or(usize::MAX),
+            queue_size,
+            batch_size,
+            flush_interval,
+            retry_interval,
+            spill_dir: raw
+                .spill_dir
+                .as_ref()
+                .map_or_else(|| default_spill_dir(store), |s| s.0.clone().into()),
+            retention: Retention {
+                max_age,
+                max_rows,
+                interval,
+            },
+        }
+    }
+
+    fn admin(&mut self, raw: &raw::RawAdmin) -> crate::admin::AdminConfig {
+        let path = [key("admin")];
+        let key_sha256 = match (&raw.key, &raw.key_sha256) {
+            (Some(k), None) if k.0.len() >= 16 => Some(sha256(k.0.as_bytes())),
+            (Some(_), None) => {
+                self.problem(
+                    &[key("admin"), key("key")],
+                    "must be at least 16 characters long",
+                );
+                None
+            }
+            (None, Some(hex)) => {
+                let parsed = parse_hex32(hex);
+                if parsed.is_none() {
+                    self.problem(
+                        &[key("admin"), key("key_sha256")],
+                        "must be 64 hexadecimal characters",
+                    );
+                }
+                parsed
+            }
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                self.problem(&path, "set at most one of `key` or `key_sha256`");
+                None
+            }
+        };
+        let listen = raw
+            .listen
+            .as_ref()
+            .and_then(|s| match s.0.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.problem(
+                        &[key("admin"), key("listen")],
+                        format!(
+                            "`{}` is not a host:port address such as 127.0.0.1:4001",
+                            s.0
+                        ),
+                    );
+                    None
+                }
+            });
+        if listen.is_some() && key_sha256.is_none() {
+            self.problem(
+                &[key("admin"), key("listen")],
+                "needs `admin.key`: the admin API is off without one",
+            );
+        }
+        crate::admin::AdminConfig { key_sha256, listen }
     }
 
     /// `base` with the values `raw` sets (server, alias or deployment `timeouts:`), each checked.

@@ -40,6 +40,8 @@ pub struct RequestCtx {
     pub route_explain: Option<Arc<str>>,
     /// Who and what the request is for (team, user, tags).
     pub attribution: Attribution,
+    /// The price of the deployment that served (or last tried) the request, when known.
+    pub price: Option<crate::pricing::Price>,
     /// How the classifier labelled the prompt, when the alias routes by label.
     pub classifier: Option<ClassifierNote>,
     /// The request in flight at the deployment being tried (counts down when dropped).
@@ -59,6 +61,12 @@ pub struct RequestCtx {
     pub metrics: Option<Arc<RequestMetrics>>,
     /// The request's trace, when traces are exported and the client's trace is sampled.
     pub trace: Option<RequestTrace>,
+    /// When the current upstream attempt was sent (for per-attempt latency in the record).
+    pub attempt_started: Option<Instant>,
+    /// The bodies the request log may keep (empty unless the alias's policy keeps them).
+    pub bodies: crate::reqlog::Bodies,
+    /// The request log the record goes to, when it is on.
+    pub reqlog: Option<Arc<crate::reqlog::ReqLog>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -84,6 +92,10 @@ pub struct Abandoned {
     pub reason: &'static str,
     /// Whether a request was actually sent.
     pub attempted: bool,
+    /// The upstream's HTTP status, when it answered with one.
+    pub status: Option<u16>,
+    /// Milliseconds from sending the attempt to its failure.
+    pub latency_ms: Option<f64>,
 }
 
 /// How a request ended, for the log line.
@@ -127,6 +139,7 @@ impl RequestCtx {
             route_rule: None,
             route_explain: None,
             attribution: Attribution::default(),
+            price: None,
             classifier: None,
             inflight: None,
             stream: false,
@@ -136,6 +149,9 @@ impl RequestCtx {
             resume: None,
             metrics: None,
             trace: None,
+            attempt_started: None,
+            bodies: crate::reqlog::Bodies::default(),
+            reqlog: None,
             logged: false,
         }
     }
@@ -168,6 +184,8 @@ impl RequestCtx {
         c.resume = self.resume.clone();
         c.metrics = self.metrics.clone();
         c.trace = self.trace.clone();
+        c.bodies = self.bodies.clone();
+        c.reqlog = self.reqlog.clone();
         c.logged = true;
         c
     }
@@ -186,10 +204,19 @@ impl RequestCtx {
 
     /// Records a failed attempt at `d` (for the response headers and the log line).
     pub fn note_failure(&mut self, d: &Deployment, err: &GatewayError) {
+        let status = match err {
+            GatewayError::Upstream(crate::error::UpstreamError {
+                kind: crate::error::UpstreamErrorKind::Http { status, .. },
+                ..
+            }) => Some(status.as_u16()),
+            _ => None,
+        };
         self.abandoned.push(Abandoned {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason: err.kind().as_str(),
             attempted: true,
+            status,
+            latency_ms: self.attempt_ms(),
         });
     }
 
@@ -199,6 +226,8 @@ impl RequestCtx {
             deployment: "degraded".to_owned(),
             reason: err.kind().as_str(),
             attempted: false,
+            status: None,
+            latency_ms: None,
         });
     }
 
@@ -208,6 +237,8 @@ impl RequestCtx {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason,
             attempted: true,
+            status: None,
+            latency_ms: self.attempt_ms(),
         });
     }
 
@@ -217,6 +248,8 @@ impl RequestCtx {
             deployment: format!("{}/{}", d.provider.name, d.model),
             reason,
             attempted: false,
+            status: None,
+            latency_ms: None,
         });
     }
 
@@ -226,6 +259,8 @@ impl RequestCtx {
             deployment: format!("fallback:{alias}"),
             reason: kind.as_str(),
             attempted: false,
+            status: None,
+            latency_ms: None,
         });
     }
 
@@ -256,6 +291,18 @@ impl RequestCtx {
         Some(parts.join(","))
     }
 
+    /// Milliseconds since the current attempt was sent.
+    fn attempt_ms(&self) -> Option<f64> {
+        self.attempt_started
+            .map(|t| t.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// What the request cost in USD: the provider's usage at the serving deployment's price.
+    /// `None` when there is no usage or no known price (never counted as free).
+    pub fn cost_usd(&self) -> Option<f64> {
+        Some(self.price?.cost_of(&self.usage?))
+    }
+
     /// Milliseconds since the request started.
     pub fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
@@ -282,7 +329,8 @@ impl RequestCtx {
         let usage = self.usage.unwrap_or_default();
         let has_usage = self.usage.is_some();
         let error_kind = error.map(|e| e.kind().as_str());
-        let error_msg = error.map(ToString::to_string);
+        // Never a body fragment or a secret in the log line (parser errors quote values).
+        let error_msg = error.map(crate::reqlog::safe_error_message);
         let abandoned = self.abandoned_summary();
         macro_rules! line {
             ($lvl:ident) => {
@@ -328,7 +376,7 @@ impl RequestCtx {
                 outcome: outcome.as_str(),
                 error_kind,
                 usage: self.usage,
-                cost_usd: None,
+                cost_usd: self.cost_usd(),
                 latency_s: self.started.elapsed().as_secs_f64(),
                 ttft_s: self.ttft_ms.map(|ms| ms / 1000.0),
             });
@@ -347,6 +395,12 @@ impl RequestCtx {
                 stream: self.stream,
                 route: self.route_rule,
             });
+        }
+        // The record goes out with the line, on the same exactly-once path.
+        if let Some(reqlog) = &self.reqlog {
+            reqlog.submit(crate::reqlog::Record::from_ctx(
+                self, status, outcome, error,
+            ));
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Gateway {
     pub(crate) live: Arc<crate::server::reload::Live>,
     /// The generation of `live` this gateway's router, auth and adapters come from.
     pub(crate) generation: u64,
+    /// The request log, when on: every request's record goes there from its context.
+    pub(crate) reqlog: Option<Arc<crate::reqlog::ReqLog>>,
 }
 
 impl Gateway {
@@ -92,6 +94,7 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
             req.headers().get("traceparent"),
         ));
     }
+    ctx.reqlog = gw.reqlog.clone();
     let mut resp = match run(&gw, &mut ctx, req).await {
         Ok(Reply::Complete(resp)) => {
             ctx.log(resp.status().as_u16(), Outcome::Completed, None);
@@ -125,7 +128,13 @@ async fn run(
     let (parts, body) = req.into_parts();
     authenticate(gw, ctx, &parts.headers)?;
     let body = read_body(body, &parts.headers, gw.max_body_size).await?;
+    if let Some(log) = &gw.reqlog {
+        ctx.bodies = log.bodies_for(&body);
+    }
     let parsed = parse(ctx.op, &body)?;
+    if let Some(log) = &gw.reqlog {
+        ctx.bodies.policy = log.policy_for(&parsed.model);
+    }
     ctx.stream = parsed.stream;
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
@@ -305,6 +314,7 @@ fn settle(
         Err(e) => {
             health.breaker.record(!resilience::is_unhealthy(&e));
             health.counters.failure(&e);
+            ctx.attempt_started = attempt_ctx.attempt_started;
             ctx.note_failure(d, &e);
             Err(e)
         }
@@ -742,7 +752,13 @@ async fn dispatch(
 ) -> Result<Reply, GatewayError> {
     ctx.provider = Some(Arc::clone(&deployment.provider.name));
     ctx.upstream_model = Some(Arc::clone(&deployment.model));
+    ctx.attempt_started = Some(Instant::now());
     ctx.provider_kind = Some(deployment.provider.kind.genai_name());
+    ctx.price = gw
+        .router
+        .pricing()
+        .price(deployment)
+        .map(|(price, _)| price);
     let traceparent = ctx.trace.as_mut().map(|t| {
         t.begin_attempt(
             deployment.provider.kind.genai_name(),
@@ -851,6 +867,9 @@ async fn dispatch_opened(
     ctx.ttft_ms = Some(ctx.elapsed_ms());
     let out = reply.body(&raw)?;
     ctx.usage = out.usage;
+    if ctx.bodies.wants_response() {
+        ctx.bodies.response = Some(out.body.clone());
+    }
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;
     resp.headers_mut().extend(headers);

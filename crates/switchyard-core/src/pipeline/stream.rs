@@ -174,6 +174,7 @@ impl SseRelay {
         crate::resilience::Events::add(&r.plan.gw.health.events.stream_resumes);
         if let Some(ctx) = self.ctx.as_mut() {
             ctx.note_failure(&r.current, err);
+            ctx.attempt_started = Some(Instant::now());
         }
         r.current = next.clone();
         let plan = Arc::clone(&r.plan);
@@ -258,6 +259,11 @@ impl SseRelay {
         if status.is_ok() && self.resume.is_some() {
             let written = out[mark..].to_vec();
             self.note_sent(&written);
+        }
+        if let Some(ctx) = self.ctx.as_mut().filter(|c| c.bodies.wants_response()) {
+            if status.is_ok() {
+                ctx.bodies.note_stream(self.api, &out[mark..]);
+            }
         }
         match status {
             Ok(StreamStatus::Continue) => {}
@@ -426,6 +432,10 @@ impl Body for SseRelay {
                         } else {
                             Outcome::Completed
                         };
+                        // A stream that arrived whole still had a first byte.
+                        if !out.is_empty() {
+                            this.first_output();
+                        }
                         this.finish(outcome, None);
                         if out.is_empty() {
                             return Poll::Ready(None);

@@ -56,6 +56,10 @@ pub struct Prepared {
     mock_url: Option<String>,
     shutdown_timeout: Duration,
     mock: Option<tokio::task::JoinHandle<()>>,
+    /// The request log, flushed after the drain.
+    reqlog: Option<Arc<crate::reqlog::ReqLog>>,
+    /// The `/admin/...` routes, and the listener of their own when `admin.listen` is set.
+    admin: (axum::Router, Option<std::net::TcpListener>),
 }
 
 impl Prepared {
@@ -82,6 +86,32 @@ impl Prepared {
             None
         };
         let (mock_url, mock) = mock.unzip();
+        let reqlog = if config.request_log.enabled {
+            let log = crate::reqlog::ReqLog::start(config.request_log.clone(), &config.store)
+                .await
+                .map_err(|e| {
+                    std::io::Error::other(format!(
+                        "request log store ({}): {e}",
+                        config.store.describe()
+                    ))
+                })?;
+            Some(log)
+        } else {
+            None
+        };
+        let admin_routes = crate::admin::Admin::new(
+            &config.admin,
+            reqlog.as_ref().map(|l| l.store().clone()),
+            reqlog.clone(),
+        )
+        .router();
+        let admin_listener = match config.admin.listen {
+            Some(addr) => Some(std::net::TcpListener::bind(addr).and_then(|l| {
+                l.set_nonblocking(true)?;
+                Ok(l)
+            })?),
+            None => None,
+        };
         let server = config.server.clone();
         let resilience = config.resilience;
         let metrics = Arc::new(RequestMetrics::default());
@@ -105,12 +135,15 @@ impl Prepared {
             tracer,
             live: Arc::new(reload::Live::new(parts)),
             generation: 0,
+            reqlog: reqlog.clone(),
         };
         Ok(Self {
             gw: Arc::new(gw),
             mock_url,
             shutdown_timeout: server.shutdown_timeout,
             mock,
+            reqlog,
+            admin: (admin_routes, admin_listener),
         })
     }
 
@@ -124,17 +157,67 @@ impl Prepared {
         )
     }
 
+    /// The address of the admin API's own listener, when `admin.listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.1.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The request log, when on (its counters feed `/metrics`).
+    pub fn reqlog(&self) -> Option<&Arc<crate::reqlog::ReqLog>> {
+        self.reqlog.as_ref()
+    }
+
+    /// The admin routes for the gateway's own listener (none when they have their own), and
+    /// starts their own listener, if any, until `stop`.
+    fn admin_routes(
+        &mut self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<Option<axum::Router>> {
+        let Some(std_listener) = self.admin.1.take() else {
+            return Ok(Some(self.admin.0.clone()));
+        };
+        let listener = TcpListener::from_std(std_listener)?;
+        let app = self.admin.0.clone().layer(middleware::from_fn(accept));
+        let mut stop = stop;
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+        Ok(None)
+    }
+
+    /// After the drain: stores (or spills) every request log record still queued.
+    async fn flush_log(&self) {
+        if let Some(log) = &self.reqlog {
+            log.shutdown().await;
+            let s = log.stats();
+            tracing::info!(
+                stored = s.stored,
+                spilled = s.spilled,
+                dropped = s.dropped,
+                "request log flushed"
+            );
+        }
+    }
+
     /// Serves on `listener`, on the current runtime, until `shutdown` resolves; then stops
     /// accepting, lets in-flight requests and streams finish for up to
     /// `server.shutdown_timeout`, and returns. Used by tests and embedders.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         self.spawn_health_checks(rx.clone());
-        let server = serve_until(listener, Arc::clone(&self.gw), rx);
+        let admin = self.admin_routes(rx.clone())?;
+        let server = serve_until(listener, Arc::clone(&self.gw), admin, rx);
         tokio::pin!(server);
         tokio::select! {
             res = &mut server => return res,
@@ -142,13 +225,18 @@ impl Prepared {
         }
         tracing::info!(deadline = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
         let _ = tx.send(true);
-        let drained = tokio::time::timeout(self.shutdown_timeout, server).await;
+        let drained = finish_drain(
+            tokio::time::timeout(self.shutdown_timeout, server).await,
+            self.shutdown_timeout,
+        );
         self.flush().await;
-        finish_drain(drained, self.shutdown_timeout)
+        drained
     }
 
-    /// Sends what the exporters still hold, after the last request finished.
+    /// After the last request finished: stores the request log's queue, then sends the traces
+    /// the exporter still holds.
     async fn flush(&self) {
+        self.flush_log().await;
         if let Some(t) = &self.gw.tracer {
             t.flush(Duration::from_secs(5)).await;
         }
@@ -169,12 +257,13 @@ impl Prepared {
     /// share one address through `SO_REUSEPORT` (see [`bind_workers`]), and the kernel spreads
     /// connections across them. Shutdown works as for [`Prepared::serve`].
     pub async fn serve_workers(
-        self,
+        mut self,
         listeners: Vec<std::net::TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         self.spawn_health_checks(stop_rx.clone());
+        let admin = self.admin_routes(stop_rx.clone())?;
         let (done_tx, mut done_rx) =
             tokio::sync::mpsc::channel::<std::io::Result<()>>(listeners.len().max(1));
         let workers = listeners.len();
@@ -182,6 +271,7 @@ impl Prepared {
             let gw = Arc::new(self.gw.for_worker());
             let stop = stop_rx.clone();
             let done = done_tx.clone();
+            let admin = admin.clone();
             std::thread::Builder::new()
                 .name(format!("switchyard-worker-{i}"))
                 .spawn(move || {
@@ -191,7 +281,7 @@ impl Prepared {
                         .and_then(|rt| {
                             rt.block_on(async move {
                                 let listener = TcpListener::from_std(std_listener)?;
-                                serve_until(listener, gw, stop).await
+                                serve_until(listener, gw, admin, stop).await
                             })
                         });
                     let _ = done.blocking_send(result);
@@ -220,8 +310,9 @@ impl Prepared {
             result
         })
         .await;
+        let drained = finish_drain(drained, self.shutdown_timeout);
         self.flush().await;
-        finish_drain(drained, self.shutdown_timeout)
+        drained
     }
 }
 
@@ -272,6 +363,7 @@ pub fn bind_workers(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::
 async fn serve_until(
     listener: TcpListener,
     gw: Arc<Gateway>,
+    admin: Option<axum::Router>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt as _;
@@ -279,7 +371,7 @@ async fn serve_until(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app(gw))
+    axum::serve(listener, app(gw, admin))
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|stop| *stop).await;
         })
@@ -295,8 +387,9 @@ impl Drop for Prepared {
     }
 }
 
-/// Builds the router over a prepared pipeline.
-fn app(gw: Arc<Gateway>) -> axum::Router {
+/// Builds the router over a prepared pipeline, with the admin routes when they share the
+/// gateway's listener.
+fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
     let state = AppState {
         current: Arc::new(reload::WorkerGateway::new(gw)),
         created: providers::unix_now(),
@@ -322,6 +415,7 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(admin.unwrap_or_default())
         .layer(middleware::from_fn(accept))
 }
 
@@ -447,6 +541,9 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
         .collect();
     let mut body = s.gw().health.render_metrics(&deployments);
     s.gw().metrics.render(&mut body);
+    if let Some(log) = &s.gw().reqlog {
+        crate::reqlog::render_metrics(&log.stats(), &mut body);
+    }
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -12,6 +12,15 @@ use crate::harness::*;
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    // The gateway keeps its request log next to the working directory by default: give each
+    // process its own, never the source tree.
+    let cwd = std::env::temp_dir().join(format!(
+        "switchyard-it-cwd-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&cwd).unwrap();
+    c.current_dir(cwd);
     for var in [
         "SWITCHYARD_CONFIG",
         "SWITCHYARD_MASTER_KEY",

@@ -76,8 +76,40 @@ models:
 pub struct Gateway {
     pub url: String,
     /// Dropping the sender would start a graceful shutdown, so it lives as long as the handle.
-    _stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The temporary directory of the gateway's default request log store, removed on drop.
+    temp_store: Option<std::path::PathBuf>,
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-it-{tag}-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Without a `store:` of its own, a test config gets a SQLite store in a temporary directory
+/// (so tests never write into the source tree nor share a database).
+fn with_temp_store(yaml: &str) -> (String, Option<std::path::PathBuf>) {
+    if yaml.lines().any(|l| l.starts_with("store:")) {
+        return (yaml.to_owned(), None);
+    }
+    let dir = temp_dir("store");
+    let yaml = format!(
+        "{yaml}\nstore:\n  sqlite: \"{}\"\n",
+        dir.join("switchyard.db").display()
+    );
+    (yaml, Some(dir))
 }
 
 impl Gateway {
@@ -86,25 +118,14 @@ impl Gateway {
     pub async fn start(yaml: &str) -> Self {
         let env: HashMap<String, String> =
             [("UPSTREAM_KEY".to_owned(), UPSTREAM_KEY.to_owned())].into();
-        let cfg = from_yaml(yaml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
-        let prepared = Prepared::new(cfg).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let done = tokio::spawn(prepared.serve(listener, async move {
-            let _ = rx.await;
-        }));
-        Self {
-            url: format!("http://{addr}"),
-            _stop: tx,
-            done: Some(done),
-        }
+        Self::start_with_env(yaml, env).await
     }
 
     /// Starts a gateway from YAML with `env` as the whole environment the config loader sees
     /// (for settings with an environment fallback, such as AWS credentials).
     pub async fn start_with_env(yaml: &str, env: HashMap<String, String>) -> Self {
-        let cfg = from_yaml(yaml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let (yaml, temp_store) = with_temp_store(yaml);
+        let cfg = from_yaml(&yaml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
         let prepared = Prepared::new(cfg).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -114,8 +135,19 @@ impl Gateway {
         }));
         Self {
             url: format!("http://{addr}"),
-            _stop: tx,
+            stop: Some(tx),
             done: Some(done),
+            temp_store,
+        }
+    }
+
+    /// Shuts the gateway down gracefully (drain, then the request log flush) and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            done.await.unwrap().unwrap();
         }
     }
 
@@ -129,6 +161,9 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(done) = &self.done {
             done.abort();
+        }
+        if let Some(dir) = &self.temp_store {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -14,6 +14,7 @@ mod errors;
 mod gemini;
 mod harness;
 mod metrics;
+mod reqlog;
 mod resilience;
 mod routing;
 mod sdk;

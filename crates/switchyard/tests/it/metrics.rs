@@ -104,6 +104,14 @@ async fn request_series_match_what_the_client_saw() {
         1.0,
         "{text}"
     );
+    // Every request (the failed ones too) went to the request log; none was dropped.
+    assert_eq!(
+        value(&text, "switchyard_request_log_submitted_total"),
+        11.0,
+        "{text}"
+    );
+    assert_eq!(value(&text, "switchyard_request_log_dropped_total"), 0.0);
+    assert!(text.contains("# TYPE switchyard_request_log_queue_depth gauge"));
     let tokens = |t: &str| {
         value(
             &text,

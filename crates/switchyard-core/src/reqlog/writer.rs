@@ -1,0 +1,382 @@
+//! The writer task: batches from the queue to the store, to the spill while the store fails,
+//! replays the spill when it answers again, and enforces retention.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::spill::Spill;
+use super::{Counters, Record, ReqLogConfig};
+use crate::store::{Params, Statement, Store, StoreError, Value};
+
+pub(super) struct Writer {
+    pub(super) store: Store,
+    pub(super) migrated: bool,
+    pub(super) spill: Arc<Spill>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) config: ReqLogConfig,
+}
+
+/// Columns of `requests`, in the order [`row`] gives their values.
+pub(crate) const COLUMNS: [&str; 35] = [
+    "id",
+    "request_id",
+    "started_at",
+    "principal",
+    "key_name",
+    "team",
+    "user_id",
+    "tags",
+    "client_api",
+    "operation",
+    "alias",
+    "stream",
+    "provider",
+    "model",
+    "deployment",
+    "route",
+    "attempt_count",
+    "attempts",
+    "status",
+    "outcome",
+    "error_kind",
+    "error_message",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_nanos",
+    "cost_known",
+    "latency_ms",
+    "ttft_ms",
+    "cache_outcome",
+    "guardrail_outcome",
+    "body_policy",
+    "request_body",
+    "response_body",
+    "bodies_truncated",
+];
+
+fn int(v: Option<u64>) -> Value {
+    v.map_or(Value::Null, |n| {
+        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    })
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_string(v).map_or(Value::Null, Value::Text)
+}
+
+fn row(r: &Record) -> [Value; 35] {
+    [
+        r.id.clone().into(),
+        r.request_id.clone().into(),
+        Value::Int(r.started_at),
+        r.principal.clone().into(),
+        r.key_name.clone().into(),
+        r.team.clone().into(),
+        r.user.clone().into(),
+        if r.tags.is_empty() {
+            Value::Null
+        } else {
+            json(&r.tags)
+        },
+        r.client_api.clone().into(),
+        r.operation.clone().into(),
+        r.alias.clone().into(),
+        Value::Bool(r.stream),
+        r.provider.clone().into(),
+        r.model.clone().into(),
+        r.deployment.clone().into(),
+        r.route.clone().into(),
+        Value::Int(r.attempts.iter().filter(|a| a.sent).count() as i64),
+        json(&r.attempts),
+        Value::Int(i64::from(r.status)),
+        r.outcome.clone().into(),
+        r.error_kind.clone().into(),
+        r.error_message.clone().into(),
+        int(r.prompt_tokens),
+        int(r.completion_tokens),
+        int(r.cached_tokens),
+        r.cost_nanos.into(),
+        Value::Bool(r.cost_known),
+        Value::Real(r.latency_ms),
+        r.ttft_ms.into(),
+        r.cache_outcome.clone().into(),
+        r.guardrail_outcome.clone().into(),
+        r.body_policy.clone().into(),
+        r.request_body.clone().into(),
+        r.response_body.clone().into(),
+        Value::Bool(r.bodies_truncated),
+    ]
+}
+
+/// One multi-row insert of `records`, skipping ids already stored (replays, retries).
+pub(crate) fn insert(store: &Store, records: &[Record]) -> Statement {
+    let mut p = Params::new(store.dialect());
+    let mut sql = format!("INSERT INTO requests ({}) VALUES ", COLUMNS.join(", "));
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for (j, v) in row(r).into_iter().enumerate() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&p.push(v));
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
+    Statement {
+        sql,
+        params: p.values,
+    }
+}
+
+/// Stores `records` in one transaction (split into statements that stay under the backends'
+/// parameter limits).
+pub(crate) async fn store_records(store: &Store, records: &[Record]) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let stmts = records.chunks(256).map(|c| insert(store, c)).collect();
+    store.transaction(stmts).await.map(|_| ())
+}
+
+impl Writer {
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Record>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let batch_size = self.config.batch_size.max(1);
+        // Leftovers of an earlier run (a store outage across a restart) are replayed first.
+        let mut healthy = !self.spill.has_backlog();
+        let mut retry_at = Instant::now();
+        let mut retention = tokio::time::interval(self.config.retention.interval);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop, if !stopping => {
+                    stopping = true;
+                    // Takes no more records; the queued ones are still received below.
+                    rx.close();
+                }
+                n = rx.recv_many(&mut batch, batch_size) => {
+                    if n == 0 {
+                        break;
+                    }
+                    if !stopping {
+                        let deadline = Instant::now() + self.config.flush_interval;
+                        while batch.len() < batch_size {
+                            let room = batch_size - batch.len();
+                            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(_) => {}
+                            }
+                        }
+                    }
+                    let records = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                    healthy = self.write(records, healthy, &mut retry_at).await;
+                    // Request threads spilled directly (the queue was full): replay soon.
+                    if healthy && self.counters.overflowed.swap(false, Ordering::Relaxed) {
+                        healthy = false;
+                        retry_at = Instant::now();
+                    }
+                }
+                () = tokio::time::sleep_until(retry_at), if !healthy => {
+                    healthy = self.replay().await;
+                    retry_at = Instant::now() + self.config.retry_interval;
+                }
+                _ = retention.tick() => {
+                    if healthy {
+                        self.retention().await;
+                    }
+                }
+            }
+        }
+        // Shutting down: one last try to leave nothing in the spill.
+        if !healthy || self.spill.has_backlog() {
+            self.replay().await;
+        }
+    }
+
+    async fn ensure_migrated(&mut self) -> Result<(), StoreError> {
+        if !self.migrated {
+            self.store.migrate().await?;
+            self.migrated = true;
+        }
+        Ok(())
+    }
+
+    /// Stores a batch, or spills it when the store fails (or is known down: the spill keeps
+    /// the order and the store is not hammered). Returns whether the store is healthy.
+    async fn write(&mut self, records: Vec<Record>, healthy: bool, retry_at: &mut Instant) -> bool {
+        if healthy {
+            let r = match self.ensure_migrated().await {
+                Ok(()) => store_records(&self.store, &records).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => {
+                    Counters::add(&self.counters.stored, records.len() as u64);
+                    return true;
+                }
+                Err(e) => {
+                    Counters::add(&self.counters.store_errors, 1);
+                    tracing::warn!(error = %e, records = records.len(),
+                        "request log store write failed; spilling to disk until it recovers");
+                    *retry_at = Instant::now() + self.config.retry_interval;
+                }
+            }
+        }
+        self.spill_batch(records).await;
+        false
+    }
+
+    async fn spill_batch(&self, records: Vec<Record>) {
+        let n = records.len() as u64;
+        let spill = Arc::clone(&self.spill);
+        let r = tokio::task::spawn_blocking(move || {
+            let r = spill.append(&records);
+            (r, records)
+        })
+        .await;
+        match r {
+            Ok((Ok(()), _)) => Counters::add(&self.counters.spilled, n),
+            Ok((Err(e), records)) => {
+                Counters::add(&self.counters.dropped, n);
+                let first = records.first().map(|r| r.request_id.clone());
+                tracing::error!(error = %e, records = n, first_request_id = first.as_deref(),
+                    spill_dir = %self.spill.dir().display(),
+                    "request log records dropped: the store failed and the spill file cannot be written");
+            }
+            Err(e) => {
+                Counters::add(&self.counters.dropped, n);
+                tracing::error!(error = %e, records = n, "request log records dropped: spill task failed");
+            }
+        }
+    }
+
+    /// Stores every spilled record; returns whether the spill is now empty (store healthy).
+    async fn replay(&mut self) -> bool {
+        if let Err(e) = self.ensure_migrated().await {
+            tracing::debug!(error = %e, "request log store still unavailable");
+            return false;
+        }
+        // Request threads may spill while a replay runs; a few rounds catch up with them.
+        for _ in 0..3 {
+            if !self.replay_round().await {
+                return false;
+            }
+            let spill = Arc::clone(&self.spill);
+            if !tokio::task::spawn_blocking(move || spill.has_backlog())
+                .await
+                .unwrap_or(true)
+            {
+                tracing::info!("request log store available; spilled records replayed");
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Rotates the active spill file and stores every waiting file; false when interrupted.
+    async fn replay_round(&mut self) -> bool {
+        let spill = Arc::clone(&self.spill);
+        let files = match tokio::task::spawn_blocking(move || spill.rotate()).await {
+            Ok(Ok(files)) => files,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the request log spill directory");
+                return false;
+            }
+            Err(_) => return false,
+        };
+        let batch = self.config.batch_size.max(1);
+        for path in files {
+            let mut offset = Some(0);
+            while let Some(at) = offset {
+                let p = path.clone();
+                let chunk = match tokio::task::spawn_blocking(move || {
+                    Spill::read_chunk(&p, at, batch)
+                })
+                .await
+                {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, file = %path.display(), "cannot read a request log spill file");
+                        return false;
+                    }
+                    Err(_) => return false,
+                };
+                if chunk.bad_lines > 0 {
+                    Counters::add(&self.counters.dropped, chunk.bad_lines);
+                    tracing::error!(lines = chunk.bad_lines, file = %path.display(),
+                        "request log records dropped: unreadable lines in the spill file (a write cut short)");
+                }
+                if let Err(e) = store_records(&self.store, &chunk.records).await {
+                    Counters::add(&self.counters.store_errors, 1);
+                    tracing::debug!(error = %e, "request log replay interrupted; retrying later");
+                    return false;
+                }
+                let n = chunk.records.len() as u64;
+                Counters::add(&self.counters.stored, n);
+                Counters::add(&self.counters.replayed, n);
+                offset = chunk.next;
+                // Not counted twice if the replay is interrupted after this chunk: the
+                // chunk's ids are skipped by the next replay's inserts.
+            }
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::error!(error = %e, file = %path.display(), "cannot remove a replayed spill file");
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) async fn retention(&self) {
+        let r = self.config.retention;
+        let mut stmts = Vec::new();
+        if let Some(age) = r.max_age {
+            let cutoff =
+                crate::store::unix_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+            let mut p = Params::new(self.store.dialect());
+            let sql = format!("DELETE FROM requests WHERE started_at < {}", p.push(cutoff));
+            stmts.push(Statement {
+                sql,
+                params: p.values,
+            });
+        }
+        if let Some(rows) = r.max_rows {
+            let mut p = Params::new(self.store.dialect());
+            // The newest `rows` records are kept (ties on the oldest kept time stay too).
+            let offset = p.push(i64::try_from(rows.saturating_sub(1)).unwrap_or(i64::MAX));
+            let sql = format!(
+                "DELETE FROM requests WHERE started_at < (SELECT started_at FROM requests \
+                 ORDER BY started_at DESC LIMIT 1 OFFSET {offset})"
+            );
+            stmts.push(Statement {
+                sql,
+                params: p.values,
+            });
+        }
+        if stmts.is_empty() {
+            return;
+        }
+        match self.store.transaction(stmts).await {
+            Ok(counts) => {
+                let n: u64 = counts.iter().sum();
+                if n > 0 {
+                    tracing::info!(deleted = n, "request log retention");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "request log retention failed"),
+        }
+    }
+}

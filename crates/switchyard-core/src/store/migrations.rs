@@ -1,0 +1,63 @@
+//! The schema history. Append a migration to change the schema; never edit a released one.
+//!
+//! The request log's types are chosen to mean the same in both dialects: `BIGINT` integers
+//! (timestamps are Unix milliseconds, costs integer nano-dollars so sums are exact),
+//! `DOUBLE PRECISION` latencies, `BOOLEAN` flags (0/1 in SQLite) and JSON kept as `TEXT`.
+
+use super::Migration;
+
+const REQUESTS_V1: &str = "
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    principal TEXT NOT NULL,
+    key_name TEXT,
+    team TEXT,
+    user_id TEXT,
+    tags TEXT,
+    client_api TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    alias TEXT,
+    stream BOOLEAN NOT NULL,
+    provider TEXT,
+    model TEXT,
+    deployment TEXT,
+    route TEXT,
+    attempt_count BIGINT NOT NULL,
+    attempts TEXT NOT NULL,
+    status BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    error_kind TEXT,
+    error_message TEXT,
+    prompt_tokens BIGINT,
+    completion_tokens BIGINT,
+    cached_tokens BIGINT,
+    cost_nanos BIGINT,
+    cost_known BOOLEAN NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    ttft_ms DOUBLE PRECISION,
+    cache_outcome TEXT,
+    guardrail_outcome TEXT,
+    body_policy TEXT NOT NULL,
+    request_body TEXT,
+    response_body TEXT,
+    bodies_truncated BOOLEAN NOT NULL
+);
+CREATE INDEX requests_started ON requests (started_at, id);
+CREATE INDEX requests_request_id ON requests (request_id);
+CREATE INDEX requests_key ON requests (key_name, started_at);
+CREATE INDEX requests_team ON requests (team, started_at);
+CREATE INDEX requests_alias ON requests (alias, started_at);
+CREATE INDEX requests_model ON requests (model, started_at);
+CREATE INDEX requests_status ON requests (status, started_at);
+CREATE INDEX requests_error_kind ON requests (error_kind, started_at);
+";
+
+/// Every migration, in order.
+pub static MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "request log",
+    sqlite: REQUESTS_V1,
+    postgres: REQUESTS_V1,
+}];

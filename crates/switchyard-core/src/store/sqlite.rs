@@ -1,0 +1,197 @@
+//! SQLite behind two dedicated threads (one writer connection, one reader connection), so no
+//! SQLite call ever runs on the async runtime. WAL mode lets the reader see committed data while
+//! the writer writes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Migration, Statement, StoreError, Value};
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// One connection owned by one thread; jobs run on it in order.
+struct Worker {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+impl Worker {
+    /// Opens the database at `path` on a new thread and configures the connection.
+    async fn start(path: &Path, name: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name(format!("switchyard-sqlite-{name}"))
+            .spawn(move || {
+                let mut conn = match open(&path, timeout) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                // Ends when every sender (the store handle) is gone.
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
+        ready_rx
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .map(|()| Self { tx })
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn open(path: &Path, timeout: Duration) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
+        })?;
+    }
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open `{}`: {e}", path.display())))?;
+    conn.busy_timeout(timeout).map_err(sql_err)?;
+    // WAL: readers never block the writer nor the other way round; NORMAL sync is durable
+    // across process crashes (not power loss), the usual trade-off for a log.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(sql_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql_err)?;
+    Ok(conn)
+}
+
+/// Maps a SQLite error: a busy or locked database, or an IO/permission problem, is the store
+/// being unavailable (worth retrying later); anything else is a bad statement.
+pub(super) fn sql_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(
+            C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::ReadOnly
+            | C::SystemIoFailure
+            | C::CannotOpen
+            | C::PermissionDenied
+            | C::DiskFull
+            | C::DatabaseCorrupt
+            | C::NotADatabase,
+        ) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Sql(e.to_string()),
+    }
+}
+
+/// The SQLite backend.
+pub(super) struct Sqlite {
+    writer: Worker,
+    reader: Worker,
+}
+
+impl Sqlite {
+    pub(super) async fn open(path: &Path, timeout: Duration) -> Result<Self, StoreError> {
+        let writer = Worker::start(path, "writer", timeout).await?;
+        let reader = Worker::start(path, "reader", timeout).await?;
+        Ok(Self { writer, reader })
+    }
+
+    pub(super) async fn query(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        self.reader
+            .call(move |c| query(c, &sql, &params).map_err(sql_err))
+            .await
+    }
+
+    pub(super) async fn transaction(&self, stmts: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
+        self.writer
+            .call(move |c| {
+                let tx = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sql_err)?;
+                let mut counts = Vec::with_capacity(stmts.len());
+                for s in &stmts {
+                    let mut st = tx.prepare_cached(&s.sql).map_err(sql_err)?;
+                    let n = st
+                        .execute(rusqlite::params_from_iter(s.params.iter()))
+                        .map_err(sql_err)?;
+                    counts.push(n as u64);
+                }
+                tx.commit().map_err(sql_err)?;
+                Ok(counts)
+            })
+            .await
+    }
+
+    pub(super) async fn migrate(
+        &self,
+        migrations: &'static [Migration],
+    ) -> Result<usize, StoreError> {
+        self.writer
+            .call(move |c| {
+                c.execute_batch(super::MIGRATIONS_TABLE).map_err(sql_err)?;
+                let tx = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sql_err)?;
+                let applied: Vec<i64> = {
+                    let mut st = tx
+                        .prepare("SELECT version FROM switchyard_migrations")
+                        .map_err(sql_err)?;
+                    let rows = st.query_map([], |r| r.get(0)).map_err(sql_err)?;
+                    rows.collect::<Result<_, _>>().map_err(sql_err)?
+                };
+                let todo = super::pending(migrations, &applied)?;
+                for m in &todo {
+                    tx.execute_batch(m.sqlite).map_err(|e| {
+                        StoreError::Schema(format!(
+                            "migration {} ({}) failed: {e}",
+                            m.version, m.name
+                        ))
+                    })?;
+                    tx.execute(
+                        "INSERT INTO switchyard_migrations (version, name, applied_at) \
+                         VALUES (?1, ?2, ?3)",
+                        rusqlite::params![i64::from(m.version), m.name, super::unix_millis()],
+                    )
+                    .map_err(sql_err)?;
+                }
+                tx.commit().map_err(sql_err)?;
+                Ok(todo.len())
+            })
+            .await
+    }
+}
+
+fn query(c: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<Vec<Vec<Value>>> {
+    let mut st = c.prepare_cached(sql)?;
+    let n = st.column_count();
+    let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut row = Vec::with_capacity(n);
+        for i in 0..n {
+            row.push(Value::from_sqlite(r.get_ref(i)?));
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
