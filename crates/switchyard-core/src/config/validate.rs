@@ -16,6 +16,8 @@ use crate::resilience::{
     BreakerConfig, BudgetConfig, HealthChecks, HedgeDelay, ResilienceConfig, RetryPolicy,
 };
 
+mod surface;
+
 use super::{
     AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, Fallback, ModelAlias,
     Problem, ProviderConfig, ProviderKind, Secret, ServerConfig, Timeouts, VirtualKey,
@@ -300,6 +302,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         );
     }
     let master_key_sha256 = nonempty(env::ENV_MASTER_KEY).map(|k| sha256(k.as_bytes()));
+    let passthrough = surface::default_passthrough(&providers);
     Config {
         server: ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
@@ -318,6 +321,9 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         models,
         capabilities: HashMap::new(),
         resilience: ResilienceConfig::default(),
+        wildcards: Vec::new(),
+        passthrough,
+        model_delete: Default::default(),
     }
 }
 
@@ -492,6 +498,9 @@ impl Validator<'_> {
         }
         let capabilities = self.capabilities(&raw.capabilities);
         let resilience = self.resilience(&raw.resilience);
+        let wildcards = self.wildcards(&raw.wildcards, &providers, &raw);
+        let passthrough = self.passthrough(raw.passthrough.as_deref(), &providers, &raw);
+        let model_delete = self.model_delete(&raw, &providers);
         Config {
             server,
             auth,
@@ -499,6 +508,9 @@ impl Validator<'_> {
             models,
             capabilities,
             resilience,
+            wildcards,
+            passthrough,
+            model_delete,
         }
     }
 

@@ -21,6 +21,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use switchyard_types::anthropic::MessagesRequest;
+use switchyard_types::completions::CompletionRequest;
 use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
 use tokio::time::Instant;
 
@@ -120,7 +121,10 @@ async fn run(
     let req = (&body, &parts.headers, &client_model);
     match route_and_serve(gw, ctx, &parsed, route, req).await {
         // The alias's configured answer for when nothing could serve it.
-        Err(err @ GatewayError::Upstream(_)) if ctx.op != Operation::Embeddings => match degrade {
+        Err(err @ GatewayError::Upstream(_))
+            if matches!(ctx.op, Operation::ChatCompletions | Operation::Messages) =>
+        {
+            match degrade {
             Some(message) => {
                 ctx.note_degraded(&err);
                 resilience::Events::add(&gw.health.events.degraded);
@@ -132,7 +136,8 @@ async fn run(
                 )))
             }
             None => Err(err),
-        },
+            }
+        }
         other => other,
     }
 }
@@ -494,7 +499,9 @@ fn capable(
                 parsed.model, d.model, d.provider.name
             )
         };
-        match capabilities::check(&caps, op, &parsed.needs, body, &describe) {
+        let checked = capabilities::check_endpoint(&d, op, &parsed.model)
+            .and_then(|()| capabilities::check(&caps, op, &parsed.needs, body, &describe));
+        match checked {
             Ok(()) => out.push(d),
             Err(e) => {
                 first_refusal.get_or_insert(e);
@@ -538,6 +545,23 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 needs: Needs::default(),
             })
         }
+        Operation::Completions => {
+            let req: CompletionRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            let stream = req.is_stream();
+            Ok(Parsed {
+                needs: Needs {
+                    stream,
+                    tools: false,
+                    max_output: req.max_tokens.map(|n| (u64::from(n), "max_tokens")),
+                },
+                model: req.model.into_owned(),
+                stream,
+            })
+        }
+        Operation::Passthrough => Err(GatewayError::Internal(
+            "pass-through requests are not parsed".into(),
+        )),
         Operation::Messages => {
             let req: MessagesRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;

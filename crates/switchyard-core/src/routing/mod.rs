@@ -3,7 +3,8 @@
 //! A client's `model` is resolved in this order:
 //! 1. an alias from `models:` (explicit config always wins);
 //! 2. `<provider>/<model>`, naming a configured provider directly (this is how providers picked up
-//!    from the environment are used without writing a config).
+//!    from the environment are used without writing a config);
+//! 3. a `wildcards:` pattern (`wildcard.rs`).
 //!
 //! The result is an ordered list: the first candidate is the first choice, the rest are where
 //! failover goes. Today the order is a weighted shuffle; routing strategies extend this module.
@@ -16,6 +17,8 @@ use crate::capabilities::{Capabilities, CapabilityTable};
 use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig, Timeouts};
 use crate::error::GatewayError;
 
+mod wildcard;
+
 /// Resolves model names to deployments.
 #[derive(Debug)]
 pub struct Router {
@@ -25,6 +28,8 @@ pub struct Router {
     /// Timeouts of deployments named as `provider/model` (aliases carry their own).
     timeouts: Timeouts,
     rng: AtomicU64,
+    /// Model-name patterns, tried after aliases and `<provider>/<model>` (see `wildcard.rs`).
+    wildcards: wildcard::Wildcards,
 }
 
 /// The outcome of routing one request.
@@ -58,6 +63,7 @@ impl Router {
             capabilities: CapabilityTable::default(),
             timeouts,
             rng: AtomicU64::new(seed),
+            wildcards: wildcard::Wildcards::default(),
         }
     }
 
@@ -116,6 +122,9 @@ impl Router {
                     stream_resume: false,
                 });
             }
+        }
+        if let Some(route) = self.wildcards.route(model, self.timeouts) {
+            return Ok(route);
         }
         Err(GatewayError::ModelNotFound {
             model: model.to_owned(),

@@ -85,7 +85,8 @@ impl Prepared {
             auth: Arc::new(Authenticator::new(config.auth.clone())),
             router: Arc::new(
                 Router::new(config.models, config.providers, config.server.timeouts)
-                    .with_capabilities(CapabilityTable::new(config.capabilities)),
+                    .with_capabilities(CapabilityTable::new(config.capabilities))
+                    .with_wildcards(config.wildcards),
             ),
             providers: Arc::new(adapters),
             client: crate::http_client::build(config.server.timeouts.connect),
@@ -277,10 +278,12 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
         .route("/messages", post(messages))
+        .route("/v1/completions", post(completions))
+        .route("/completions", post(completions))
         .route("/v1/models", get(models))
         .route("/models", get(models))
-        .route("/v1/models/{id}", get(model))
-        .route("/models/{id}", get(model))
+        .route("/v1/models/{*id}", get(model))
+        .route("/models/{*id}", get(model))
         .route("/health", get(health))
         .route("/health/deployments", get(deployments_health))
         .route("/metrics", get(metrics))
@@ -330,6 +333,10 @@ async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw, Operation::Embeddings, req).await
 }
 
+async fn completions(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw, Operation::Completions, req).await
+}
+
 async fn messages(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw, Operation::Messages, req).await
 }
@@ -362,11 +369,17 @@ async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
     if let Err(e) = s.gw.auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let data: Vec<_> =
+    let mut data: Vec<_> =
         s.gw.router
             .alias_names()
             .map(|a| model_object(a, s.created))
             .collect();
+    // Wildcard routes are listed by their pattern (an id containing `*`), owned by the
+    // provider they route to.
+    data.extend(s.gw.router.wildcard_routes().iter().map(|w| {
+        serde_json::json!({"id": w.pattern, "object": "model", "created": s.created,
+            "owned_by": &*w.provider.name})
+    }));
     json(
         StatusCode::OK,
         &serde_json::json!({"object": "list", "data": data}),
@@ -420,14 +433,25 @@ async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<B
     if let Err(e) = s.gw.auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    if s.gw.router.alias_names().any(|a| a == id) {
-        return json(StatusCode::OK, &model_object(&id, s.created));
+    // Aliases, `<provider>/<model>` names and wildcard-routed names: whatever a request could
+    // use. Aliases are the gateway's own; the others belong to the provider serving them.
+    match s.gw.router.route(&id) {
+        Ok(route) if route.rule.starts_with("alias") => {
+            json(StatusCode::OK, &model_object(&id, s.created))
+        }
+        Ok(route) => {
+            let owner = route
+                .candidates
+                .first()
+                .map_or("switchyard", |d| &*d.provider.name);
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"id": id, "object": "model", "created": s.created,
+                    "owned_by": owner}),
+            )
+        }
+        Err(e) => e.to_response(),
     }
-    GatewayError::ModelNotFound {
-        model: id,
-        available: s.gw.router.alias_names().map(str::to_owned).collect(),
-    }
-    .to_response()
 }
 
 async fn health() -> Response {
