@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod config;
 pub mod error;
 pub mod http_client;
+mod passthrough;
 pub mod pipeline;
 pub mod providers;
 pub mod resilience;

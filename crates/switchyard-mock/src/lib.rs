@@ -24,6 +24,7 @@ mod knobs;
 mod limits;
 mod openai;
 mod sse;
+mod surface;
 mod text;
 
 use std::sync::Arc;
@@ -73,12 +74,14 @@ pub fn router(cfg: MockConfig) -> Router {
         cfg,
         window: limits::RateWindow::default(),
         schedules: parking_lot::Mutex::default(),
+        store: parking_lot::Mutex::default(),
     });
     Router::new()
         .merge(openai::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
         .merge(gemini::routes())
+        .merge(surface::routes())
         .route(
             "/v1/models",
             get(list_models).fallback(models_method_not_allowed),
@@ -163,6 +166,8 @@ pub(crate) struct Shared {
     window: limits::RateWindow,
     /// Requests seen per `x-mock-schedule` value, to pick each one's step.
     schedules: parking_lot::Mutex<std::collections::HashMap<String, usize>>,
+    /// Files and batches (see `surface`).
+    store: parking_lot::Mutex<surface::Store>,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

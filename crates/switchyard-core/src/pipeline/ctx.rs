@@ -40,6 +40,8 @@ pub struct RequestCtx {
     pub abandoned: Vec<Abandoned>,
     /// How to continue a stream that breaks, for aliases with `stream_resume`.
     pub resume: Option<Arc<super::stream::ResumePlan>>,
+    /// The request path, for pass-through requests (whose operation says little).
+    pub path: Option<Arc<str>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -98,6 +100,7 @@ impl RequestCtx {
             usage: None,
             abandoned: Vec::new(),
             resume: None,
+            path: None,
             logged: false,
         }
     }
@@ -234,6 +237,7 @@ impl RequestCtx {
                     target: "switchyard::request",
                     request_id = %self.request_id,
                     op = self.op.as_str(),
+                    path = self.path.as_deref(),
                     key = self.key_name.as_deref().unwrap_or(self.principal),
                     model = self.client_model.as_deref(),
                     provider = self.provider.as_deref(),

@@ -55,6 +55,8 @@ pub struct Gateway {
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body_size: usize,
     pub(crate) health: Arc<Health>,
+    /// Pass-through routes and the providers model deletion may be forwarded to.
+    pub(crate) passthrough: Arc<crate::passthrough::Table>,
 }
 
 impl Gateway {

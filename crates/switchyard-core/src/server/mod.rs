@@ -81,7 +81,15 @@ impl Prepared {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             adapters.insert(Arc::clone(&p.name), adapter);
         }
+        let passthrough = crate::passthrough::Table::new(
+            &config.passthrough,
+            &config.model_delete,
+            &config.providers,
+            mock_url.as_deref(),
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         let gw = Gateway {
+            passthrough: Arc::new(passthrough),
             auth: Arc::new(Authenticator::new(config.auth.clone())),
             router: Arc::new(
                 Router::new(config.models, config.providers, config.server.timeouts)
@@ -282,8 +290,8 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/completions", post(completions))
         .route("/v1/models", get(models))
         .route("/models", get(models))
-        .route("/v1/models/{*id}", get(model))
-        .route("/models/{*id}", get(model))
+        .route("/v1/models/{*id}", get(model).delete(delete_model))
+        .route("/models/{*id}", get(model).delete(delete_model))
         .route("/health", get(health))
         .route("/health/deployments", get(deployments_health))
         .route("/metrics", get(metrics))
@@ -365,7 +373,20 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     resp
 }
 
+/// `/v1/models` is both the gateway's own list and Anthropic's models API: a request with an
+/// `anthropic-version` header (every Anthropic SDK sends one) goes to the Anthropic provider
+/// that `passthrough:` routes `/v1/models` to, when there is one.
+fn anthropic_models<'a>(s: &'a AppState, req: &Request<Body>) -> Option<&'a crate::passthrough::Target> {
+    req.headers()
+        .contains_key("anthropic-version")
+        .then(|| s.gw.passthrough.anthropic_models())
+        .flatten()
+}
+
 async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
+    if let Some(target) = anthropic_models(&s, &req) {
+        return crate::passthrough::handle(Arc::clone(&s.gw), target, req).await;
+    }
     if let Err(e) = s.gw.auth.authenticate(req.headers()) {
         return e.to_response();
     }
@@ -430,6 +451,9 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
 }
 
 async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<Body>) -> Response {
+    if let Some(target) = anthropic_models(&s, &req) {
+        return crate::passthrough::handle(Arc::clone(&s.gw), target, req).await;
+    }
     if let Err(e) = s.gw.auth.authenticate(req.headers()) {
         return e.to_response();
     }
@@ -454,11 +478,44 @@ async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<B
     }
 }
 
+/// `DELETE /v1/models/{id}`: forwarded to the deployment serving `id` only when its provider
+/// allows it (`allow_model_delete`); an alias must name exactly one deployment.
+async fn delete_model(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    if let Err(e) = s.gw.auth.authenticate(req.headers()) {
+        return e.to_response();
+    }
+    let route = match s.gw.router.route(&id) {
+        Ok(r) => r,
+        Err(e) => return e.to_response(),
+    };
+    let [d] = route.candidates.as_slice() else {
+        return GatewayError::Unsupported {
+            param: "model".into(),
+            message: format!(
+                "`{id}` is served by {} deployments; delete a model at one of them by its \
+                 `<provider>/<model>` name.",
+                route.candidates.len()
+            ),
+            code: "unsupported_endpoint",
+        }
+        .to_response();
+    };
+    let (provider, kind, model) = (d.provider.name.to_string(), d.provider.kind.clone(), d.model.to_string());
+    crate::passthrough::delete_model(Arc::clone(&s.gw), &provider, &kind, &model, req).await
+}
+
 async fn health() -> Response {
     json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
-async fn not_found(req: Request<Body>) -> Response {
+async fn not_found(State(s): State<AppState>, req: Request<Body>) -> Response {
+    if let Some(target) = s.gw.passthrough.find(req.uri().path()) {
+        return crate::passthrough::handle(Arc::clone(&s.gw), target, req).await;
+    }
     let path = req.uri().path();
     GatewayError::RouteNotFound {
         method: req.method().to_string(),
