@@ -250,7 +250,10 @@ pub(crate) fn parse_error(err: &serde_json::Error) -> Response {
 // === shared request plumbing ===
 
 /// Authenticates and reads the body. Errors come back as ready responses.
-pub(crate) async fn read_request(shared: &Shared, req: Request) -> Result<(Parts, Bytes), Response> {
+pub(crate) async fn read_request(
+    shared: &Shared,
+    req: Request,
+) -> Result<(Parts, Bytes), Response> {
     let (parts, body) = req.into_parts();
     if let Some(resp) = auth_failure(shared, &parts.headers) {
         return Err(resp);

@@ -93,7 +93,9 @@ mod tests {
             "model"
         );
         assert_eq!(
-            check(r#"{"model":"m","prompt":"x","n":0}"#).unwrap_err().param,
+            check(r#"{"model":"m","prompt":"x","n":0}"#)
+                .unwrap_err()
+                .param,
             "n"
         );
         assert!(check(r#"{"model":"m","prompt":"x","stream":"yes"}"#).is_err());

@@ -245,9 +245,8 @@ impl Upstream {
                         code: "unsupported_endpoint",
                     });
                 }
-                let has_version = query.is_some_and(|q| {
-                    q.split('&').any(|kv| kv.starts_with("api-version="))
-                });
+                let has_version =
+                    query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=")));
                 let mut url = format!("{}/openai{rest}", self.base);
                 match (query, has_version) {
                     (Some(q), true) => url.push_str(&format!("?{q}")),
@@ -454,7 +453,10 @@ async fn open(
         }
     };
     let (up_parts, incoming) = response.into_parts();
-    if matches!(up_parts.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+    if matches!(
+        up_parts.status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
         // The provider rejected the gateway's credentials; its body may echo the key.
         return Err(crate::providers::http_failure(
             &name,

@@ -127,17 +127,17 @@ async fn run(
             if matches!(ctx.op, Operation::ChatCompletions | Operation::Messages) =>
         {
             match degrade {
-            Some(message) => {
-                ctx.note_degraded(&err);
-                resilience::Events::add(&gw.health.events.degraded);
-                Ok(Reply::Complete(degrade::response(
-                    ctx,
-                    &client_model,
-                    &message,
-                    &err,
-                )))
-            }
-            None => Err(err),
+                Some(message) => {
+                    ctx.note_degraded(&err);
+                    resilience::Events::add(&gw.health.events.degraded);
+                    Ok(Reply::Complete(degrade::response(
+                        ctx,
+                        &client_model,
+                        &message,
+                        &err,
+                    )))
+                }
+                None => Err(err),
             }
         }
         other => other,

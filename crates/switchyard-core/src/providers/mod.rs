@@ -248,7 +248,12 @@ pub(crate) fn untranslatable(e: TranslateError) -> GatewayError {
 
 /// The 400 for an endpoint a provider type does not offer (legacy completions at Anthropic,
 /// Gemini or Bedrock): never answered by a silently different API.
-pub(crate) fn not_offered(op: Operation, x: &Exchange<'_>, provider: &str, kind: &str) -> GatewayError {
+pub(crate) fn not_offered(
+    op: Operation,
+    x: &Exchange<'_>,
+    provider: &str,
+    kind: &str,
+) -> GatewayError {
     GatewayError::Unsupported {
         param: "model".into(),
         message: format!(

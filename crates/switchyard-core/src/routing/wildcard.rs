@@ -43,7 +43,9 @@ impl Wildcards {
     /// The first pattern matching `model`, and the model name to send upstream.
     pub(crate) fn resolve<'m>(&self, model: &'m str) -> Option<(&WildcardRoute, &'m str)> {
         self.by_specificity.iter().find_map(|(prefix, suffix, r)| {
-            let capture = model.strip_prefix(prefix.as_str())?.strip_suffix(suffix.as_str())?;
+            let capture = model
+                .strip_prefix(prefix.as_str())?
+                .strip_suffix(suffix.as_str())?;
             if capture.is_empty() {
                 return None;
             }

@@ -376,7 +376,10 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
 /// `/v1/models` is both the gateway's own list and Anthropic's models API: a request with an
 /// `anthropic-version` header (every Anthropic SDK sends one) goes to the Anthropic provider
 /// that `passthrough:` routes `/v1/models` to, when there is one.
-fn anthropic_models<'a>(s: &'a AppState, req: &Request<Body>) -> Option<&'a crate::passthrough::Target> {
+fn anthropic_models<'a>(
+    s: &'a AppState,
+    req: &Request<Body>,
+) -> Option<&'a crate::passthrough::Target> {
     req.headers()
         .contains_key("anthropic-version")
         .then(|| s.gw.passthrough.anthropic_models())
@@ -504,7 +507,11 @@ async fn delete_model(
         }
         .to_response();
     };
-    let (provider, kind, model) = (d.provider.name.to_string(), d.provider.kind.clone(), d.model.to_string());
+    let (provider, kind, model) = (
+        d.provider.name.to_string(),
+        d.provider.kind.clone(),
+        d.model.to_string(),
+    );
     crate::passthrough::delete_model(Arc::clone(&s.gw), &provider, &kind, &model, req).await
 }
 

@@ -111,7 +111,11 @@ pub(super) async fn create(State(shared): State<Arc<Shared>>, req: Request) -> R
                 None,
             )
         }
-        Some(f) => f.content.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64,
+        Some(f) => f
+            .content
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count() as u64,
     };
     let created_at = unix_secs();
     let batch = Batch {
@@ -190,7 +194,11 @@ pub(super) async fn cancel(
     json_response(StatusCode::OK, to_json(b))
 }
 
-pub(super) async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
+pub(super) async fn list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     if let Some(resp) = auth_failure(&shared, &headers) {
         return resp;
     }

@@ -113,10 +113,15 @@ fn answer(
     model: Option<String>,
     req: &CompletionRequest,
 ) -> Result<Response, Response> {
-    let model =
-        model.ok_or_else(|| invalid_request("You must provide a model parameter.", Some("model"), None))?;
+    let model = model.ok_or_else(|| {
+        invalid_request("You must provide a model parameter.", Some("model"), None)
+    })?;
     let prompt = req.prompt.as_ref().ok_or_else(|| {
-        invalid_request("Missing required parameter: 'prompt'.", Some("prompt"), None)
+        invalid_request(
+            "Missing required parameter: 'prompt'.",
+            Some("prompt"),
+            None,
+        )
     })?;
     let prompts = prompts(prompt).ok_or_else(|| {
         invalid_request(
@@ -141,7 +146,9 @@ fn answer(
         prompt_tokens += text::estimate_tokens(p.len());
         for i in 0..n {
             let seed = text::fnv1a(p.as_bytes()).wrapping_add(i as u64);
-            let wanted = knobs.words.unwrap_or_else(|| text::default_word_count(seed));
+            let wanted = knobs
+                .words
+                .unwrap_or_else(|| text::default_word_count(seed));
             let (words, finish) = if wanted > limit {
                 (limit, "length")
             } else {
@@ -177,15 +184,23 @@ fn answer(
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
-        let events = render_stream(&id, created, &model, &choices, include_usage.then_some(&usage));
+        let events = render_stream(
+            &id,
+            created,
+            &model,
+            &choices,
+            include_usage.then_some(&usage),
+        );
         let (keep, ending) = match knobs.disconnect_after_chunks {
             Some(k) => (Some(k as usize), Ending::Abort),
             None => (None, Ending::Finish),
         };
         let body = events.into_body(knobs.chunk_delay(&shared.cfg), keep, ending);
         let mut resp = Response::new(Body::new(body));
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SSE_CONTENT_TYPE));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(SSE_CONTENT_TYPE),
+        );
         resp
     } else {
         let body = TextCompletion {

@@ -127,7 +127,11 @@ pub(super) async fn upload(State(shared): State<Arc<Shared>>, req: Request) -> R
     json_response(StatusCode::OK, body)
 }
 
-pub(super) async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
+pub(super) async fn list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     if let Some(resp) = auth_failure(&shared, &headers) {
         return resp;
     }

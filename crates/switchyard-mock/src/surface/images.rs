@@ -16,8 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::openai::{
-    invalid_request, json_response, parse_error, read_request, to_json, unix_secs,
-    SSE_CONTENT_TYPE,
+    invalid_request, json_response, parse_error, read_request, to_json, unix_secs, SSE_CONTENT_TYPE,
 };
 use crate::sse::{Ending, EventBuf};
 use crate::{text, Shared};
@@ -52,7 +51,11 @@ pub(super) async fn generate(State(shared): State<Arc<Shared>>, req: Request) ->
         Err(e) => return parse_error(&e),
     };
     let Some(prompt) = req.prompt.as_deref().filter(|p| !p.is_empty()) else {
-        return invalid_request("Missing required parameter: 'prompt'.", Some("prompt"), None);
+        return invalid_request(
+            "Missing required parameter: 'prompt'.",
+            Some("prompt"),
+            None,
+        );
     };
     let n = req.n.unwrap_or(1);
     if !(1..=MAX_N).contains(&n) {
@@ -129,8 +132,10 @@ pub(super) async fn generate(State(shared): State<Arc<Shared>>, req: Request) ->
     let data: Vec<Value> = (0..n).map(|_| json!({"b64_json": PNG_1X1_B64})).collect();
     json_response(
         StatusCode::OK,
-        to_json(&json!({"created": created, "background": background, "data": data,
-            "output_format": format, "quality": quality, "size": size, "usage": usage})),
+        to_json(
+            &json!({"created": created, "background": background, "data": data,
+            "output_format": format, "quality": quality, "size": size, "usage": usage}),
+        ),
     )
 }
 

@@ -29,9 +29,8 @@ use crate::Shared;
 
 /// The routes of this module.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    let only = |r: axum::routing::MethodRouter<Arc<Shared>>| {
-        r.fallback(crate::openai::method_not_allowed)
-    };
+    let only =
+        |r: axum::routing::MethodRouter<Arc<Shared>>| r.fallback(crate::openai::method_not_allowed);
     Router::new()
         .route("/v1/completions", only(post(completions::completions)))
         .route(
@@ -47,7 +46,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v1/images/generations", only(post(images::generate)))
         .route("/v1/audio/speech", only(post(audio::speech)))
         .route("/v1/moderations", only(post(moderations::moderate)))
-        .route("/v1/batches", only(post(batches::create).get(batches::list)))
+        .route(
+            "/v1/batches",
+            only(post(batches::create).get(batches::list)),
+        )
         .route("/v1/batches/{id}", only(get(batches::retrieve)))
         .route("/v1/batches/{id}/cancel", only(post(batches::cancel)))
 }

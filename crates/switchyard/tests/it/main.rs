@@ -17,3 +17,4 @@ mod resilience;
 mod sdk;
 mod shutdown;
 mod streaming;
+mod surface;

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::super::raw::{RawConfig, RawPassthrough, RawWildcard};
-use super::super::{PassthroughRoute, ProviderConfig, ProviderKind, WildcardForward, WildcardRoute};
+use super::super::{
+    PassthroughRoute, ProviderConfig, ProviderKind, WildcardForward, WildcardRoute,
+};
 use super::{key, Seg, Validator};
 
 /// OpenAI endpoints forwarded by default (to the provider named `openai`, or else the only
@@ -47,7 +49,9 @@ pub const DEFAULT_PASSTHROUGH_MAX_BODY: u64 = 512 * 1024 * 1024;
 const MAX_PASSTHROUGH_BODY: u64 = 8 * 1024 * 1024 * 1024;
 
 /// The pass-through table used when the config has no `passthrough:` key.
-pub fn default_passthrough(providers: &BTreeMap<String, Arc<ProviderConfig>>) -> Vec<PassthroughRoute> {
+pub fn default_passthrough(
+    providers: &BTreeMap<String, Arc<ProviderConfig>>,
+) -> Vec<PassthroughRoute> {
     let pick = |name: &str, is_kind: fn(&ProviderKind) -> bool| {
         providers
             .get(name)
@@ -123,7 +127,8 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            let Some(provider) = self.known_provider(&w.provider, providers, raw_cfg, &at("provider"))
+            let Some(provider) =
+                self.known_provider(&w.provider, providers, raw_cfg, &at("provider"))
             else {
                 continue;
             };
@@ -183,7 +188,8 @@ impl Validator<'_> {
             if max_body_size == 0 || max_body_size > MAX_PASSTHROUGH_BODY {
                 self.problem(&at("max_body_size"), "must be between 1 byte and 8GiB");
             }
-            let Some(provider) = self.known_provider(&e.provider, providers, raw_cfg, &at("provider"))
+            let Some(provider) =
+                self.known_provider(&e.provider, providers, raw_cfg, &at("provider"))
             else {
                 continue;
             };

@@ -101,7 +101,9 @@ fn bad_patterns_are_config_errors_naming_the_key() {
         ),
     ] {
         let err = from_yaml(
-            &format!("providers:\n  oai:\n    type: openai\n    base_url: http://127.0.0.1:1/v1\n{yaml}"),
+            &format!(
+                "providers:\n  oai:\n    type: openai\n    base_url: http://127.0.0.1:1/v1\n{yaml}"
+            ),
             &HashMap::new(),
         )
         .unwrap_err()
