@@ -76,9 +76,7 @@ async fn common(shared: &Shared, deployment: Option<String>, req: Request) -> Re
     if let Some(resp) = knob_override(&knobs, model.as_deref().unwrap_or("")) {
         return delayed(resp, latency).await;
     }
-    let resp = match answer(shared, &knobs, model, &req) {
-        Ok(r) | Err(r) => r,
-    };
+    let resp = answer(shared, &knobs, model, &req);
     delayed(resp, latency).await
 }
 
@@ -112,32 +110,32 @@ fn answer(
     knobs: &Knobs,
     model: Option<String>,
     req: &CompletionRequest,
-) -> Result<Response, Response> {
-    let model = model.ok_or_else(|| {
-        invalid_request("You must provide a model parameter.", Some("model"), None)
-    })?;
-    let prompt = req.prompt.as_ref().ok_or_else(|| {
-        invalid_request(
+) -> Response {
+    let Some(model) = model else {
+        return invalid_request("You must provide a model parameter.", Some("model"), None);
+    };
+    let Some(prompt) = req.prompt.as_ref() else {
+        return invalid_request(
             "Missing required parameter: 'prompt'.",
             Some("prompt"),
             None,
-        )
-    })?;
-    let prompts = prompts(prompt).ok_or_else(|| {
-        invalid_request(
+        );
+    };
+    let Some(prompts) = prompts(prompt) else {
+        return invalid_request(
             "Invalid 'prompt': expected a string, an array of strings, an array of tokens, or \
              an array of token arrays.",
             Some("prompt"),
             None,
-        )
-    })?;
+        );
+    };
     let n = req.n.unwrap_or(1) as usize;
     if n == 0 || prompts.len() * n > MAX_CHOICES {
-        return Err(invalid_request(
+        return invalid_request(
             &format!("Invalid 'n': prompts × n must be between 1 and {MAX_CHOICES}."),
             Some("n"),
             None,
-        ));
+        );
     }
     let limit = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     let mut choices = Vec::with_capacity(prompts.len() * n);
@@ -227,7 +225,7 @@ fn answer(
         tokens: usage.total_tokens,
         ..Accounting::default()
     });
-    Ok(resp)
+    resp
 }
 
 #[derive(Serialize)]
