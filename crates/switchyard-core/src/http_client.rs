@@ -67,7 +67,7 @@ struct Key {
 }
 
 struct Idle {
-    sender: SendRequest<Full<Bytes>>,
+    sender: SendRequest<OutBody>,
     since: Instant,
 }
 
@@ -118,6 +118,18 @@ impl HttpClient {
         req: Request<Full<Bytes>>,
         connect_timeout: Option<Duration>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
+        self.send(req.map(OutBody::Full), connect_timeout).await
+    }
+
+    /// Like [`HttpClient::request_within`] for any [`OutBody`], so a streamed request body (a
+    /// pass-through upload) goes upstream as it arrives instead of being buffered first. A
+    /// stale pooled connection is replaced only when the request was not written at all, so
+    /// even a body that can be read once is never sent twice.
+    pub async fn send(
+        &self,
+        req: Request<OutBody>,
+        connect_timeout: Option<Duration>,
+    ) -> Result<Response<UpstreamBody>, ClientError> {
         let (key, mut req) = origin_form(req)?;
         while let Some(mut sender) = self.checkout(&key) {
             if sender.ready().await.is_err() {
@@ -149,7 +161,7 @@ impl HttpClient {
     }
 
     /// Takes the most recently used idle connection for `key`, dropping stale ones.
-    fn checkout(&self, key: &Key) -> Option<SendRequest<Full<Bytes>>> {
+    fn checkout(&self, key: &Key) -> Option<SendRequest<OutBody>> {
         let mut idle = self.idle.lock();
         let list = idle.get_mut(key)?;
         while let Some(entry) = list.pop() {
@@ -160,7 +172,7 @@ impl HttpClient {
         None
     }
 
-    async fn connect(&self, key: &Key) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+    async fn connect(&self, key: &Key) -> Result<SendRequest<OutBody>, ClientError> {
         let uri = Uri::builder()
             .scheme(key.scheme.clone())
             .authority(key.authority.clone())
@@ -187,7 +199,7 @@ impl HttpClient {
     fn wrap(
         &self,
         key: Key,
-        sender: SendRequest<Full<Bytes>>,
+        sender: SendRequest<OutBody>,
         resp: Response<Incoming>,
     ) -> Response<UpstreamBody> {
         let reusable = !connection_close(resp.headers());
@@ -202,11 +214,54 @@ impl HttpClient {
     }
 }
 
+/// Boxed error of a streamed request body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An outbound request body: whole bytes (every pipeline request, which may be re-sent on
+/// failover) or a stream read once from the client (pass-through uploads, never buffered).
+pub enum OutBody {
+    /// A body in memory.
+    Full(Full<Bytes>),
+    /// A body produced as it is sent.
+    Stream(http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body for OutBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::Full(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|never| match never {}))),
+            Self::Stream(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(b) => b.is_end_stream(),
+            Self::Stream(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(b) => b.size_hint(),
+            Self::Stream(b) => b.size_hint(),
+        }
+    }
+}
+
 /// A connection waiting for its response body to end before it can be reused.
 struct Checkin {
     idle: Arc<Idles>,
     key: Key,
-    sender: SendRequest<Full<Bytes>>,
+    sender: SendRequest<OutBody>,
 }
 
 impl Checkin {
@@ -267,7 +322,7 @@ impl Body for UpstreamBody {
 
 /// Splits an absolute-URI request into its pool key and the origin-form request HTTP/1.1
 /// sends (path only, with a `Host` header).
-fn origin_form(req: Request<Full<Bytes>>) -> Result<(Key, Request<Full<Bytes>>), ClientError> {
+fn origin_form<B>(req: Request<B>) -> Result<(Key, Request<B>), ClientError> {
     let (mut parts, body) = req.into_parts();
     let scheme = parts.uri.scheme().cloned().ok_or(ClientError::BadUrl)?;
     if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {

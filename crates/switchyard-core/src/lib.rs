@@ -13,6 +13,7 @@ pub mod capabilities;
 pub mod config;
 pub mod error;
 pub mod http_client;
+mod passthrough;
 pub mod pipeline;
 pub mod pricing;
 pub mod providers;

@@ -25,6 +25,7 @@ mod limits;
 mod openai;
 mod quota;
 mod sse;
+mod surface;
 mod text;
 
 use std::sync::Arc;
@@ -79,12 +80,14 @@ pub fn router(cfg: MockConfig) -> Router {
         window: limits::RateWindow::default(),
         schedules: parking_lot::Mutex::default(),
         quota: quota::QuotaState::default(),
+        store: parking_lot::Mutex::default(),
     });
     Router::new()
         .merge(openai::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
         .merge(gemini::routes())
+        .merge(surface::routes())
         .route(
             "/v1/models",
             get(list_models).fallback(models_method_not_allowed),
@@ -175,6 +178,8 @@ pub(crate) struct Shared {
     schedules: parking_lot::Mutex<std::collections::HashMap<String, usize>>,
     /// The request quota's state, when one is configured.
     quota: quota::QuotaState,
+    /// Files and batches (see `surface`).
+    store: parking_lot::Mutex<surface::Store>,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

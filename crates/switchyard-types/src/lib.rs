@@ -20,6 +20,7 @@ pub mod anthropic;
 pub mod bedrock;
 mod chat_in;
 pub mod chunk;
+pub mod completions;
 pub mod extras;
 pub mod gemini;
 pub mod json;

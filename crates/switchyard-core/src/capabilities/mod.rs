@@ -145,6 +145,36 @@ pub struct Needs {
     pub max_output: Option<(u64, &'static str)>,
 }
 
+/// Fails when the deployment's provider type does not offer the endpoint at all (legacy
+/// completions exist only at OpenAI-type providers): an alias skips such deployments, and when
+/// none is left the client gets a 400 naming the endpoint and the deployment.
+pub fn check_endpoint(
+    d: &crate::config::Deployment,
+    op: Operation,
+    client_model: &str,
+) -> Result<(), GatewayError> {
+    use crate::config::ProviderKind;
+    let kind = match (&d.provider.kind, op) {
+        (ProviderKind::OpenAi | ProviderKind::Azure { .. }, _) => return Ok(()),
+        (_, op) if op != Operation::Completions => return Ok(()),
+        (ProviderKind::Anthropic { .. }, _) => "anthropic",
+        (ProviderKind::Gemini, _) => "gemini",
+        (ProviderKind::Vertex, _) => "vertex",
+        (ProviderKind::Bedrock { .. }, _) => "bedrock",
+    };
+    Err(GatewayError::Unsupported {
+        param: "model".into(),
+        message: format!(
+            "The endpoint `{}` is not offered by the deployment `{}/{}` (provider type `{kind}`) \
+             that serves the model `{client_model}`; only OpenAI-type deployments offer it.",
+            op.endpoint(),
+            d.provider.name,
+            d.model,
+        ),
+        code: "unsupported_endpoint",
+    })
+}
+
 /// Fails when `caps` lacks something the request needs; the error names the field at fault.
 /// `describe` names the target for the message (e.g. "`gpt-3.5-turbo` at provider `openai`").
 pub fn check(

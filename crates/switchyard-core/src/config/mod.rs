@@ -52,6 +52,12 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Routing policies of the aliases, deployment prices and quality tiers.
     pub routing: crate::routing::policy::RoutingConfig,
+    /// Model-name patterns routed to a provider, in config order.
+    pub wildcards: Vec<WildcardRoute>,
+    /// Pass-through path prefixes, the defaults already applied.
+    pub passthrough: Vec<PassthroughRoute>,
+    /// Providers to which `DELETE /v1/models/{id}` may be forwarded.
+    pub model_delete: std::collections::BTreeSet<String>,
 }
 
 /// `telemetry:`: where traces go (nowhere by default).
@@ -59,6 +65,37 @@ pub struct Config {
 pub struct TelemetryConfig {
     /// OTLP/HTTP trace export, when configured.
     pub otlp: Option<crate::telemetry::otlp::OtlpConfig>,
+}
+
+/// A model-name pattern routed to a provider (`wildcards:`).
+#[derive(Debug, Clone)]
+pub struct WildcardRoute {
+    /// The pattern as written, with exactly one `*`.
+    pub pattern: String,
+    /// Where matching names go.
+    pub provider: Arc<ProviderConfig>,
+    /// Which model name is sent upstream.
+    pub forward: WildcardForward,
+}
+
+/// Which model name a wildcard route sends upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WildcardForward {
+    /// The part of the name the `*` matched (`openai/gpt-4o` → `gpt-4o` for `openai/*`).
+    Capture,
+    /// The whole name the client sent (`claude-sonnet-4-5` for `claude-*`).
+    Name,
+}
+
+/// A path prefix forwarded as it is to a provider (`passthrough:`).
+#[derive(Debug, Clone)]
+pub struct PassthroughRoute {
+    /// `/v1/...`, without a trailing slash; matched at segment boundaries.
+    pub prefix: String,
+    /// Where matching requests go.
+    pub provider: Arc<ProviderConfig>,
+    /// Largest request body streamed upstream, in bytes.
+    pub max_body_size: u64,
 }
 
 /// `server:` after validation.

@@ -46,6 +46,11 @@ pub struct RawConfig {
     /// The admin API.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// Model-name patterns (`openai/*`, `claude-*`, `*`) routed to a provider.
+    #[serde(default)]
+    pub wildcards: Vec<RawWildcard>,
+    /// Path prefixes forwarded as they are to a provider; absent means the defaults.
+    pub passthrough: Option<Vec<RawPassthrough>>,
 }
 
 /// `store:`: exactly one of `sqlite` or `postgres`.
@@ -178,6 +183,30 @@ pub struct RawOtlp {
     pub headers: BTreeMap<String, EnvString>,
     /// The `service.name` resource attribute.
     pub service_name: Option<String>,
+}
+
+/// One entry of `wildcards:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWildcard {
+    /// The model-name pattern, with exactly one `*`.
+    pub pattern: String,
+    /// Name of an entry in `providers:`.
+    pub provider: String,
+    /// `capture` (what `*` matched) or `name` (the whole name the client sent).
+    pub forward: Option<String>,
+}
+
+/// One entry of `passthrough:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassthrough {
+    /// A path prefix such as `/v1/files`, matched at segment boundaries.
+    pub prefix: String,
+    /// Name of an entry in `providers:`.
+    pub provider: String,
+    /// Largest request body streamed upstream (default 512MiB).
+    pub max_body_size: Option<Size>,
 }
 
 /// `resilience:`
@@ -370,6 +399,8 @@ pub struct RawProvider {
     pub project: Option<EnvString>,
     /// Vertex AI: the region (`us-central1`, ...) or `global`.
     pub location: Option<EnvString>,
+    /// Whether `DELETE /v1/models/{id}` may be forwarded to this provider (default false).
+    pub allow_model_delete: Option<bool>,
 }
 
 /// One entry of `models:` (an alias).

@@ -16,6 +16,8 @@ use crate::resilience::{
     BreakerConfig, BudgetConfig, HealthChecks, HedgeDelay, ResilienceConfig, RetryPolicy,
 };
 
+mod surface;
+
 use super::{
     AuthConfig, AwsCredentials, Config, ConfigError, Deployment, Endpoint, Fallback, ModelAlias,
     Problem, ProviderConfig, ProviderKind, Secret, ServerConfig, TelemetryConfig, Timeouts,
@@ -301,6 +303,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         );
     }
     let master_key_sha256 = nonempty(env::ENV_MASTER_KEY).map(|k| sha256(k.as_bytes()));
+    let passthrough = surface::default_passthrough(&providers);
     Config {
         server: ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
@@ -319,6 +322,9 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         models,
         capabilities: HashMap::new(),
         resilience: ResilienceConfig::default(),
+        wildcards: Vec::new(),
+        passthrough,
+        model_delete: Default::default(),
         telemetry: TelemetryConfig::default(),
         routing: Default::default(),
         store: crate::store::StoreConfig::default(),
@@ -521,6 +527,9 @@ impl Validator<'_> {
         let store = self.store(raw.store.as_ref());
         let request_log = self.request_log(&raw, &store);
         let admin = self.admin(&raw.admin);
+        let wildcards = self.wildcards(&raw.wildcards, &providers, &raw);
+        let passthrough = self.passthrough(raw.passthrough.as_deref(), &providers, &raw);
+        let model_delete = self.model_delete(&raw, &providers);
         Config {
             server,
             auth,
@@ -533,6 +542,9 @@ impl Validator<'_> {
             store,
             request_log,
             admin,
+            wildcards,
+            passthrough,
+            model_delete,
         }
     }
 

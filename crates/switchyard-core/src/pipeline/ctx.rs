@@ -67,6 +67,8 @@ pub struct RequestCtx {
     pub bodies: crate::reqlog::Bodies,
     /// The request log the record goes to, when it is on.
     pub reqlog: Option<Arc<crate::reqlog::ReqLog>>,
+    /// The request path, for pass-through requests (whose operation says little).
+    pub path: Option<Arc<str>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -152,6 +154,7 @@ impl RequestCtx {
             attempt_started: None,
             bodies: crate::reqlog::Bodies::default(),
             reqlog: None,
+            path: None,
             logged: false,
         }
     }
@@ -338,6 +341,7 @@ impl RequestCtx {
                     target: "switchyard::request",
                     request_id = %self.request_id,
                     op = self.op.as_str(),
+                    path = self.path.as_deref(),
                     key = self.key_name.as_deref().unwrap_or(self.principal),
                     model = self.client_model.as_deref(),
                     provider = self.provider.as_deref(),

@@ -22,6 +22,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use switchyard_types::anthropic::MessagesRequest;
+use switchyard_types::completions::CompletionRequest;
 use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
 use tokio::time::Instant;
 
@@ -64,6 +65,8 @@ pub struct Gateway {
     pub(crate) generation: u64,
     /// The request log, when on: every request's record goes there from its context.
     pub(crate) reqlog: Option<Arc<crate::reqlog::ReqLog>>,
+    /// Pass-through routes and the providers model deletion may be forwarded to.
+    pub(crate) passthrough: Arc<crate::passthrough::Table>,
 }
 
 impl Gateway {
@@ -80,8 +83,10 @@ impl Gateway {
 #[derive(Debug, Clone, Copy)]
 pub struct Logged;
 
-/// Runs the pipeline for one API request and always returns a response.
-pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Response {
+/// The context of a request entering the gateway, wired to where it will be recorded: the
+/// request log, `/metrics` and (when exported) its trace. Every entry point starts here, so
+/// no request escapes any of them.
+pub(crate) fn start_ctx(gw: &Gateway, op: Operation, req: &Request<Body>) -> RequestCtx {
     let id = req
         .extensions()
         .get::<RequestId>()
@@ -95,6 +100,12 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         ));
     }
     ctx.reqlog = gw.reqlog.clone();
+    ctx
+}
+
+/// Runs the pipeline for one API request and always returns a response.
+pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Response {
+    let mut ctx = start_ctx(&gw, op, &req);
     let mut resp = match run(&gw, &mut ctx, req).await {
         Ok(Reply::Complete(resp)) => {
             ctx.log(resp.status().as_u16(), Outcome::Completed, None);
@@ -146,19 +157,23 @@ async fn run(
     let req = (&body, &parts.headers, &client_model);
     match route_and_serve(gw, ctx, &parsed, route, req).await {
         // The alias's configured answer for when nothing could serve it.
-        Err(err @ GatewayError::Upstream(_)) if ctx.op != Operation::Embeddings => match degrade {
-            Some(message) => {
-                ctx.note_degraded(&err);
-                resilience::Events::add(&gw.health.events.degraded);
-                Ok(Reply::Complete(degrade::response(
-                    ctx,
-                    &client_model,
-                    &message,
-                    &err,
-                )))
+        Err(err @ GatewayError::Upstream(_))
+            if matches!(ctx.op, Operation::ChatCompletions | Operation::Messages) =>
+        {
+            match degrade {
+                Some(message) => {
+                    ctx.note_degraded(&err);
+                    resilience::Events::add(&gw.health.events.degraded);
+                    Ok(Reply::Complete(degrade::response(
+                        ctx,
+                        &client_model,
+                        &message,
+                        &err,
+                    )))
+                }
+                None => Err(err),
             }
-            None => Err(err),
-        },
+        }
         other => other,
     }
 }
@@ -524,7 +539,9 @@ fn capable(
                 parsed.model, d.model, d.provider.name
             )
         };
-        match capabilities::check(&caps, op, &parsed.needs, body, &describe) {
+        let checked = capabilities::check_endpoint(&d, op, &parsed.model)
+            .and_then(|()| capabilities::check(&caps, op, &parsed.needs, body, &describe));
+        match checked {
             Ok(()) => out.push(d),
             Err(e) => {
                 first_refusal.get_or_insert(e);
@@ -571,6 +588,24 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 needs: Needs::default(),
             })
         }
+        Operation::Completions => {
+            let req: CompletionRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            let stream = req.is_stream();
+            Ok(Parsed {
+                features: estimate::completions(&req),
+                needs: Needs {
+                    stream,
+                    tools: false,
+                    max_output: req.max_tokens.map(|n| (u64::from(n), "max_tokens")),
+                },
+                model: req.model.into_owned(),
+                stream,
+            })
+        }
+        Operation::Passthrough => Err(GatewayError::Internal(
+            "pass-through requests are not parsed".into(),
+        )),
         Operation::Messages => {
             let req: MessagesRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;

@@ -125,6 +125,9 @@ impl Provider for Anthropic {
                 };
                 (t.body, Box::new(reply))
             }
+            Operation::Completions | Operation::Passthrough => {
+                return Err(super::not_offered(x.op, x, &self.name, "anthropic"))
+            }
             Operation::Embeddings => {
                 return Err(GatewayError::InvalidField {
                     param: "model".into(),

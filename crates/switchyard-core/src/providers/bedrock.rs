@@ -200,6 +200,9 @@ impl Provider for Bedrock {
                 };
                 self.request(x.model, t.body, t.stream, Box::new(reply))
             }
+            Operation::Completions | Operation::Passthrough => {
+                Err(super::not_offered(x.op, x, &self.name, "bedrock"))
+            }
             Operation::Embeddings => Err(GatewayError::InvalidField {
                 param: "model".into(),
                 message: format!(

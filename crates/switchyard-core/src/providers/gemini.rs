@@ -165,6 +165,13 @@ impl Provider for Gemini {
                 };
                 (uri, t.body, Box::new(reply))
             }
+            Operation::Completions | Operation::Passthrough => {
+                let kind = match self.flavor {
+                    Flavor::AiStudio => "gemini",
+                    Flavor::Vertex => "vertex",
+                };
+                return Err(super::not_offered(x.op, x, &self.name, kind));
+            }
             Operation::Embeddings => {
                 let t = embeddings_to_gemini(x.body, x.model, self.flavor == Flavor::AiStudio)
                     .map_err(untranslatable)?;

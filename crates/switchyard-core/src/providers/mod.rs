@@ -31,6 +31,12 @@ pub enum Operation {
     Embeddings,
     /// `POST /v1/messages` (Anthropic format).
     Messages,
+    /// `POST /v1/completions`, OpenAI's legacy completions (OpenAI format; only OpenAI-type
+    /// deployments offer it).
+    Completions,
+    /// A request forwarded as it is to a provider's path (`passthrough:`); it never reaches an
+    /// adapter's `build_request`.
+    Passthrough,
 }
 
 impl Operation {
@@ -40,6 +46,19 @@ impl Operation {
             Self::ChatCompletions => "chat.completions",
             Self::Embeddings => "embeddings",
             Self::Messages => "messages",
+            Self::Completions => "completions",
+            Self::Passthrough => "passthrough",
+        }
+    }
+
+    /// The endpoint, for messages that name it.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "/v1/chat/completions",
+            Self::Embeddings => "/v1/embeddings",
+            Self::Messages => "/v1/messages",
+            Self::Completions => "/v1/completions",
+            Self::Passthrough => "a pass-through endpoint",
         }
     }
 
@@ -48,6 +67,8 @@ impl Operation {
         match self {
             Self::ChatCompletions | Self::Messages => "chat",
             Self::Embeddings => "embeddings",
+            Self::Completions => "text_completion",
+            Self::Passthrough => "passthrough",
         }
     }
 
@@ -55,7 +76,9 @@ impl Operation {
     /// included.
     pub fn client_api(self) -> ClientApi {
         match self {
-            Self::ChatCompletions | Self::Embeddings => ClientApi::OpenAi,
+            Self::ChatCompletions | Self::Embeddings | Self::Completions | Self::Passthrough => {
+                ClientApi::OpenAi
+            }
             Self::Messages => ClientApi::Anthropic,
         }
     }
@@ -230,6 +253,27 @@ pub(crate) fn untranslatable(e: TranslateError) -> GatewayError {
     GatewayError::InvalidField {
         param: e.param.unwrap_or_default(),
         message: e.message,
+    }
+}
+
+/// The 400 for an endpoint a provider type does not offer (legacy completions at Anthropic,
+/// Gemini or Bedrock): never answered by a silently different API.
+pub(crate) fn not_offered(
+    op: Operation,
+    x: &Exchange<'_>,
+    provider: &str,
+    kind: &str,
+) -> GatewayError {
+    GatewayError::Unsupported {
+        param: "model".into(),
+        message: format!(
+            "The endpoint `{}` is not offered by the deployment `{provider}/{}` (provider type \
+             `{kind}`) that serves the model `{}`; only OpenAI-type deployments offer it.",
+            op.endpoint(),
+            x.model,
+            x.client_model
+        ),
+        code: "unsupported_endpoint",
     }
 }
 

@@ -99,6 +99,7 @@ impl OpenAi {
         let tail = match op {
             Operation::ChatCompletions | Operation::Messages => "chat/completions",
             Operation::Embeddings => "embeddings",
+            Operation::Completions | Operation::Passthrough => "completions",
         };
         match &self.azure_api_version {
             None => format!("{}/{tail}", self.base),
@@ -120,7 +121,12 @@ impl Provider for OpenAi {
     fn build_request(&self, x: &Exchange<'_>) -> Result<UpstreamRequest, GatewayError> {
         let op = x.op;
         let body = match op {
-            Operation::ChatCompletions | Operation::Embeddings => {
+            Operation::Passthrough => {
+                return Err(GatewayError::Internal(
+                    "pass-through requests do not use adapters".into(),
+                ))
+            }
+            Operation::ChatCompletions | Operation::Embeddings | Operation::Completions => {
                 passthrough_body(x.body, x.model, "openai")
                     .map_err(untranslatable)?
                     .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?
@@ -142,7 +148,7 @@ impl Provider for OpenAi {
         };
         let uri = match (&self.fixed_uris, op) {
             (Some((_, embeddings)), Operation::Embeddings) => embeddings.clone(),
-            (_, Operation::Embeddings) => self
+            (_, Operation::Embeddings | Operation::Completions) => self
                 .url(op, x.model)
                 .parse()
                 .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,

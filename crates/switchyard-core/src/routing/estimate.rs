@@ -126,6 +126,17 @@ pub fn embeddings(req: &EmbeddingsRequest<'_>) -> Features {
     }
 }
 
+/// Features of a legacy completions request: the prompt's size (strings, or token ids counted
+/// roughly by their JSON length), its cap and whether it streams.
+pub fn completions(req: &switchyard_types::completions::CompletionRequest<'_>) -> Features {
+    Features {
+        stream: req.is_stream(),
+        max_tokens: req.max_tokens.map(u64::from),
+        prompt_tokens: text_tokens(req.prompt.map_or(0, |p| p.get().len() as u64)),
+        ..Features::default()
+    }
+}
+
 #[derive(Default)]
 struct Estimate {
     tokens: u64,

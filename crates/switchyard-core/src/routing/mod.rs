@@ -3,7 +3,8 @@
 //! A client's `model` is resolved in this order:
 //! 1. an alias from `models:` (explicit config always wins);
 //! 2. `<provider>/<model>`, naming a configured provider directly (this is how providers picked up
-//!    from the environment are used without writing a config).
+//!    from the environment are used without writing a config);
+//! 3. a `wildcards:` pattern (`wildcard.rs`).
 //!
 //! The result is an ordered list: the first candidate is the first choice, the rest are where
 //! failover goes. [`Router::route`] resolves a name and orders by weighted shuffle; an alias
@@ -27,6 +28,8 @@ use crate::config::{Deployment, Fallback, ModelAlias, ProviderConfig, Timeouts};
 use crate::error::GatewayError;
 use crate::pricing::Pricing;
 
+mod wildcard;
+
 /// Resolves model names to deployments.
 #[derive(Debug)]
 pub struct Router {
@@ -38,6 +41,8 @@ pub struct Router {
     rng: AtomicU64,
     /// Routing policies, prices, quality tiers and their per-alias runtime state.
     policies: plan::Policies,
+    /// Model-name patterns, tried after aliases and `<provider>/<model>` (see `wildcard.rs`).
+    wildcards: wildcard::Wildcards,
 }
 
 /// The outcome of routing one request.
@@ -72,6 +77,7 @@ impl Router {
             timeouts,
             rng: AtomicU64::new(seed),
             policies: plan::Policies::default(),
+            wildcards: wildcard::Wildcards::default(),
         }
     }
 
@@ -148,6 +154,9 @@ impl Router {
                     stream_resume: false,
                 });
             }
+        }
+        if let Some(route) = self.wildcards.route(model, self.timeouts) {
+            return Ok(route);
         }
         Err(GatewayError::ModelNotFound {
             model: model.to_owned(),

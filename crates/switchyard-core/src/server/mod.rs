@@ -121,6 +121,13 @@ impl Prepared {
             .otlp
             .clone()
             .map(|o| Tracer::start(o, server.timeouts.connect));
+        let passthrough = crate::passthrough::Table::new(
+            &config.passthrough,
+            &config.model_delete,
+            &config.providers,
+            mock_url.as_deref(),
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         let parts =
             reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
         let gw = Gateway {
@@ -133,6 +140,7 @@ impl Prepared {
             health: Arc::new(Health::new(resilience)),
             metrics,
             tracer,
+            passthrough: Arc::new(passthrough),
             live: Arc::new(reload::Live::new(parts)),
             generation: 0,
             reqlog: reqlog.clone(),
@@ -401,10 +409,12 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
         .route("/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
         .route("/messages", post(messages))
+        .route("/v1/completions", post(completions))
+        .route("/completions", post(completions))
         .route("/v1/models", get(models))
         .route("/models", get(models))
-        .route("/v1/models/{id}", get(model))
-        .route("/models/{id}", get(model))
+        .route("/v1/models/{*id}", get(model).delete(delete_model))
+        .route("/models/{*id}", get(model).delete(delete_model))
         .route("/health", get(health))
         .route("/health/deployments", get(deployments_health))
         .route("/metrics", get(metrics))
@@ -459,6 +469,10 @@ async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw(), Operation::Embeddings, req).await
 }
 
+async fn completions(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw(), Operation::Completions, req).await
+}
+
 async fn messages(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw(), Operation::Messages, req).await
 }
@@ -487,16 +501,39 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     resp
 }
 
+/// `/v1/models` is both the gateway's own list and Anthropic's models API: a request with an
+/// `anthropic-version` header (every Anthropic SDK sends one) goes to the Anthropic provider
+/// that `passthrough:` routes `/v1/models` to, when there is one.
+fn anthropic_models<'a>(
+    gw: &'a Gateway,
+    req: &Request<Body>,
+) -> Option<&'a crate::passthrough::Target> {
+    req.headers()
+        .contains_key("anthropic-version")
+        .then(|| gw.passthrough.anthropic_models())
+        .flatten()
+}
+
 async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
+    let gw = s.gw();
+    if let Some(target) = anthropic_models(&gw, &req) {
+        return crate::passthrough::handle(Arc::clone(&gw), target, req).await;
+    }
     if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    let data: Vec<_> = s
+    let mut data: Vec<_> = s
         .gw()
         .router
         .alias_names()
         .map(|a| model_object(a, s.created))
         .collect();
+    // Wildcard routes are listed by their pattern (an id containing `*`), owned by the
+    // provider they route to.
+    data.extend(s.gw().router.wildcard_routes().iter().map(|w| {
+        serde_json::json!({"id": w.pattern, "object": "model", "created": s.created,
+            "owned_by": &*w.provider.name})
+    }));
     json(
         StatusCode::OK,
         &serde_json::json!({"object": "list", "data": data}),
@@ -553,17 +590,66 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
 }
 
 async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<Body>) -> Response {
+    let gw = s.gw();
+    if let Some(target) = anthropic_models(&gw, &req) {
+        return crate::passthrough::handle(Arc::clone(&gw), target, req).await;
+    }
     if let Err(e) = s.gw().auth.authenticate(req.headers()) {
         return e.to_response();
     }
-    if s.gw().router.alias_names().any(|a| a == id) {
-        return json(StatusCode::OK, &model_object(&id, s.created));
+    // Aliases, `<provider>/<model>` names and wildcard-routed names: whatever a request could
+    // use. Aliases are the gateway's own; the others belong to the provider serving them.
+    match s.gw().router.route(&id) {
+        Ok(route) if route.rule.starts_with("alias") => {
+            json(StatusCode::OK, &model_object(&id, s.created))
+        }
+        Ok(route) => {
+            let owner = route
+                .candidates
+                .first()
+                .map_or("switchyard", |d| &*d.provider.name);
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"id": id, "object": "model", "created": s.created,
+                    "owned_by": owner}),
+            )
+        }
+        Err(e) => e.to_response(),
     }
-    GatewayError::ModelNotFound {
-        model: id,
-        available: s.gw().router.alias_names().map(str::to_owned).collect(),
+}
+
+/// `DELETE /v1/models/{id}`: forwarded to the deployment serving `id` only when its provider
+/// allows it (`allow_model_delete`); an alias must name exactly one deployment.
+async fn delete_model(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
+        return e.to_response();
     }
-    .to_response()
+    let route = match s.gw().router.route(&id) {
+        Ok(r) => r,
+        Err(e) => return e.to_response(),
+    };
+    let [d] = route.candidates.as_slice() else {
+        return GatewayError::Unsupported {
+            param: "model".into(),
+            message: format!(
+                "`{id}` is served by {} deployments; delete a model at one of them by its \
+                 `<provider>/<model>` name.",
+                route.candidates.len()
+            ),
+            code: "unsupported_endpoint",
+        }
+        .to_response();
+    };
+    let (provider, kind, model) = (
+        d.provider.name.to_string(),
+        d.provider.kind.clone(),
+        d.model.to_string(),
+    );
+    crate::passthrough::delete_model(s.gw(), &provider, &kind, &model, req).await
 }
 
 /// `POST /v1/route/explain`: the routing decision for a chat body, without an upstream call.
@@ -586,7 +672,10 @@ async fn health() -> Response {
     json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
-async fn not_found(req: Request<Body>) -> Response {
+async fn not_found(State(s): State<AppState>, req: Request<Body>) -> Response {
+    if let Some(target) = s.gw().passthrough.find(req.uri().path()) {
+        return crate::passthrough::handle(s.gw(), target, req).await;
+    }
     let path = req.uri().path();
     GatewayError::RouteNotFound {
         method: req.method().to_string(),

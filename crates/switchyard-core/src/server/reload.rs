@@ -79,7 +79,8 @@ pub(crate) fn build_parts(config: Config, mock_url: Option<&str>) -> Result<Live
     }
     let router = Router::new(config.models, config.providers, config.server.timeouts)
         .with_capabilities(CapabilityTable::new(config.capabilities))
-        .with_routing(config.routing);
+        .with_routing(config.routing)
+        .with_wildcards(config.wildcards);
     let unpriced = router.pricing().unpriced(&router.deployments());
     if !unpriced.is_empty() {
         tracing::warn!(

@@ -20,4 +20,5 @@ mod routing;
 mod sdk;
 mod shutdown;
 mod streaming;
+mod surface;
 mod tracing;

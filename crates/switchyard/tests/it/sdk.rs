@@ -12,11 +12,11 @@ use crate::harness::*;
 
 pub const KEY: &str = "sk-sdk-test-0123456789";
 
-fn sdk_dir() -> PathBuf {
+pub fn sdk_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
 }
 
-fn skip_or_fail(why: &str) {
+pub fn skip_or_fail(why: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         panic!("SDK test cannot run in CI: {why}");
     }
@@ -30,7 +30,7 @@ async fn gateway() -> Gateway {
     Gateway::start(&cfg).await
 }
 
-async fn run(mut cmd: Command) {
+pub async fn run(mut cmd: Command) {
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
@@ -100,7 +100,7 @@ pub async fn openai_sdk_against(cfg: &str, alias: &str, provider: &str) {
 
 /// The usual config plus an Anthropic provider `claude` (the mock's Anthropic face) behind
 /// the alias `smart`, with the SDK key as master key.
-fn config_with_claude(mock: &str) -> String {
+pub fn config_with_claude(mock: &str) -> String {
     format!(
         "{}  smart:\n    deployments:\n      - provider: claude\n        model: claude-sonnet-4-5\n\
          auth:\n  master_key: {KEY}\n",
