@@ -14,6 +14,7 @@ pub mod http_client;
 pub mod pipeline;
 pub mod providers;
 pub mod resilience;
+pub mod responses_state;
 pub mod routing;
 pub mod server;
 pub mod telemetry;

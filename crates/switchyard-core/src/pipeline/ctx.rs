@@ -49,6 +49,8 @@ pub struct RequestCtx {
     pub metrics: Option<Arc<RequestMetrics>>,
     /// The request's trace, when traces are exported and the client's trace is sampled.
     pub trace: Option<RequestTrace>,
+    /// A Responses API request's state (tenant, input items, replayed conversation).
+    pub responses: Option<Arc<super::responses::Turn>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -111,6 +113,7 @@ impl RequestCtx {
             resume: None,
             metrics: None,
             trace: None,
+            responses: None,
             logged: false,
         }
     }
@@ -140,6 +143,7 @@ impl RequestCtx {
         c.resume = self.resume.clone();
         c.metrics = self.metrics.clone();
         c.trace = self.trace.clone();
+        c.responses = self.responses.clone();
         c.logged = true;
         c
     }

@@ -9,6 +9,7 @@
 pub mod ctx;
 mod degrade;
 pub(crate) mod probe;
+pub mod responses;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use switchyard_types::anthropic::MessagesRequest;
 use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
+use switchyard_types::responses::ResponsesRequest;
 use tokio::time::Instant;
 
 use self::ctx::{Outcome, RequestCtx};
@@ -57,6 +59,8 @@ pub struct Gateway {
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: Arc<crate::telemetry::metrics::RequestMetrics>,
     pub(crate) tracer: Option<Arc<crate::telemetry::otlp::Tracer>>,
+    /// Stored Responses API responses, per tenant.
+    pub(crate) responses: Arc<dyn crate::responses_state::ResponseStore>,
 }
 
 impl Gateway {
@@ -124,25 +128,39 @@ async fn run(
     ctx.stream = parsed.stream;
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
-    let route = gw.router.route(&parsed.model)?;
+    let mut pinned = None;
+    if ctx.op == Operation::Responses {
+        let (turn, pin) = responses::prepare(gw, ctx, &body).await?;
+        ctx.responses = Some(Arc::new(turn));
+        pinned = pin;
+    }
+    let mut route = gw.router.route(&parsed.model)?;
+    if let Some(provider) = pinned {
+        responses::pin(&mut route.candidates, &provider, &parsed.model)?;
+    }
     ctx.route_rule = Some(route.rule);
     let degrade = route.degrade.clone();
     let req = (&body, &parts.headers, &client_model);
     match route_and_serve(gw, ctx, &parsed, route, req).await {
         // The alias's configured answer for when nothing could serve it.
-        Err(err @ GatewayError::Upstream(_)) if ctx.op != Operation::Embeddings => match degrade {
-            Some(message) => {
-                ctx.note_degraded(&err);
-                resilience::Events::add(&gw.health.events.degraded);
-                Ok(Reply::Complete(degrade::response(
-                    ctx,
-                    &client_model,
-                    &message,
-                    &err,
-                )))
+        // (Responses clients are not given a chat-shaped degraded answer.)
+        Err(err @ GatewayError::Upstream(_))
+            if !matches!(ctx.op, Operation::Embeddings | Operation::Responses) =>
+        {
+            match degrade {
+                Some(message) => {
+                    ctx.note_degraded(&err);
+                    resilience::Events::add(&gw.health.events.degraded);
+                    Ok(Reply::Complete(degrade::response(
+                        ctx,
+                        &client_model,
+                        &message,
+                        &err,
+                    )))
+                }
+                None => Err(err),
             }
-            None => Err(err),
-        },
+        }
         other => other,
     }
 }
@@ -548,6 +566,21 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 needs: Needs::default(),
             })
         }
+        Operation::Responses => {
+            let req: ResponsesRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            let stream = req.is_stream();
+            Ok(Parsed {
+                needs: Needs {
+                    stream,
+                    tools: req.has_tools(),
+                    max_output: req.max_output_tokens.map(|n| (n, "max_output_tokens")),
+                },
+                model: req.model.into_owned(),
+                stream,
+            })
+        }
+        Operation::ResponsesResource => Err(crate::providers::not_built(op)),
         Operation::Messages => {
             let req: MessagesRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;
@@ -763,6 +796,12 @@ async fn dispatch_opened(
     client_model: Arc<str>,
     traceparent: Option<HeaderValue>,
 ) -> Result<Reply, GatewayError> {
+    let turn = ctx.responses.clone();
+    let native = gw
+        .providers
+        .get(&deployment.provider.name)
+        .is_some_and(|p| p.serves_responses());
+    let body = responses::attempt_body(turn.as_deref(), body, native)?;
     let Opened {
         parts,
         body: incoming,
@@ -773,7 +812,7 @@ async fn dispatch_opened(
         gw,
         ctx.op,
         deployment,
-        body,
+        &body,
         client_headers,
         &client_model,
         traceparent,
@@ -782,6 +821,9 @@ async fn dispatch_opened(
     let t = deployment.timeouts;
     let headers = serving_headers(ctx, &parts.headers);
     if is_stream(&parts) {
+        if let Some(turn) = &turn {
+            reply = responses::recording(gw, turn, deployment, &client_model, native, reply);
+        }
         let plan = ctx.resume.clone();
         let relay_ctx = ctx.detach();
         let mut relay = SseRelay::new(
@@ -813,6 +855,9 @@ async fn dispatch_opened(
     ctx.ttft_ms = Some(ctx.elapsed_ms());
     let out = reply.body(&raw)?;
     ctx.usage = out.usage;
+    if let Some(turn) = &turn {
+        responses::record_body(gw, turn, deployment, &client_model, native, &out.body).await;
+    }
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;
     resp.headers_mut().extend(headers);

@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
+pub(crate) mod responses;
 
 use std::sync::Arc;
 
@@ -31,6 +32,13 @@ pub enum Operation {
     Embeddings,
     /// `POST /v1/messages` (Anthropic format).
     Messages,
+    /// `POST /v1/responses` (OpenAI's Responses API).
+    Responses,
+    /// `GET`/`DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
+    /// `GET /v1/responses/{id}/input_items`: a stored response, served by the gateway's store
+    /// or forwarded to the deployment that created it (never built by an adapter's
+    /// `build_request`).
+    ResponsesResource,
 }
 
 impl Operation {
@@ -40,14 +48,17 @@ impl Operation {
             Self::ChatCompletions => "chat.completions",
             Self::Embeddings => "embeddings",
             Self::Messages => "messages",
+            Self::Responses => "responses",
+            Self::ResponsesResource => "responses.resource",
         }
     }
 
     /// The GenAI semantic-convention operation name (`gen_ai.operation.name`), for traces.
     pub fn genai_name(self) -> &'static str {
         match self {
-            Self::ChatCompletions | Self::Messages => "chat",
+            Self::ChatCompletions | Self::Messages | Self::Responses => "chat",
             Self::Embeddings => "embeddings",
+            Self::ResponsesResource => "responses",
         }
     }
 
@@ -55,7 +66,10 @@ impl Operation {
     /// included.
     pub fn client_api(self) -> ClientApi {
         match self {
-            Self::ChatCompletions | Self::Embeddings => ClientApi::OpenAi,
+            Self::ChatCompletions
+            | Self::Embeddings
+            | Self::Responses
+            | Self::ResponsesResource => ClientApi::OpenAi,
             Self::Messages => ClientApi::Anthropic,
         }
     }
@@ -182,6 +196,37 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Classifies a non-success upstream response.
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError;
+
+    /// Whether the upstream serves the Responses API itself (and so keeps the responses it
+    /// creates), rather than the gateway translating to chat and keeping them.
+    fn serves_responses(&self) -> bool {
+        false
+    }
+
+    /// Builds a request for a stored response's sub-resource at an upstream that
+    /// [serves the Responses API](Provider::serves_responses): `tail` is the path below
+    /// `responses/` with its query (`resp_1`, `resp_1/cancel`, `resp_1/input_items?limit=2`).
+    fn responses_resource(
+        &self,
+        _method: &http::Method,
+        _tail: &str,
+    ) -> Result<ResourceRequest, GatewayError> {
+        Err(GatewayError::Internal(format!(
+            "provider `{}` does not serve the Responses API",
+            self.name()
+        )))
+    }
+}
+
+/// A body-less request for an upstream resource (no reply translator: the answer is relayed).
+#[derive(Debug)]
+pub struct ResourceRequest {
+    /// The method.
+    pub method: http::Method,
+    /// Full URL.
+    pub uri: http::Uri,
+    /// Headers, credentials included (marked sensitive).
+    pub headers: HeaderMap,
 }
 
 /// Builds the adapter for a provider; `mock_url` is where the embedded mock listens, if running.
@@ -231,6 +276,12 @@ pub(crate) fn untranslatable(e: TranslateError) -> GatewayError {
         param: e.param.unwrap_or_default(),
         message: e.message,
     }
+}
+
+/// The error for an operation that adapters never build a request for (stored-response
+/// sub-resources go through [`Provider::responses_resource`]).
+pub(crate) fn not_built(op: Operation) -> GatewayError {
+    GatewayError::Internal(format!("`{}` is not built by adapters", op.as_str()))
 }
 
 /// An upstream answer that cannot be read or translated.

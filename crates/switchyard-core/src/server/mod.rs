@@ -107,6 +107,8 @@ impl Prepared {
             max_body_size: config.server.max_body_size,
             health: Arc::new(Health::new(config.resilience)),
             metrics: Arc::new(metrics),
+            // In memory until the persistent store lands: lost on restart.
+            responses: Arc::new(crate::responses_state::MemoryResponseStore::default()),
             tracer: config
                 .telemetry
                 .otlp
@@ -303,6 +305,20 @@ fn app(gw: Arc<Gateway>) -> axum::Router {
         .route("/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
         .route("/messages", post(messages))
+        .route("/v1/responses", post(responses))
+        .route("/responses", post(responses))
+        .route(
+            "/v1/responses/{id}",
+            get(response_retrieve).delete(response_delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(response_retrieve).delete(response_delete),
+        )
+        .route("/v1/responses/{id}/cancel", post(response_cancel))
+        .route("/responses/{id}/cancel", post(response_cancel))
+        .route("/v1/responses/{id}/input_items", get(response_input_items))
+        .route("/responses/{id}/input_items", get(response_input_items))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/v1/models/{id}", get(model))
@@ -358,6 +374,42 @@ async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
 
 async fn messages(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw, Operation::Messages, req).await
+}
+
+async fn responses(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw, Operation::Responses, req).await
+}
+
+async fn response_retrieve(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw, pipeline::responses::Resource::Retrieve, id, req).await
+}
+
+async fn response_delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw, pipeline::responses::Resource::Delete, id, req).await
+}
+
+async fn response_cancel(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw, pipeline::responses::Resource::Cancel, id, req).await
+}
+
+async fn response_input_items(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw, pipeline::responses::Resource::InputItems, id, req).await
 }
 
 /// The error shape for a path: Anthropic's under `/v1/messages`, OpenAI's elsewhere.
