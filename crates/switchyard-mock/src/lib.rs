@@ -23,6 +23,7 @@ mod gemini;
 mod knobs;
 mod limits;
 mod openai;
+mod responses;
 mod sse;
 mod text;
 
@@ -55,7 +56,8 @@ pub struct MockConfig {
 
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
 ///
-/// Serves OpenAI's `/v1/chat/completions` and `/v1/embeddings`; Bedrock's
+/// Serves OpenAI's `/v1/chat/completions`, `/v1/embeddings` and the Responses API
+/// (`/v1/responses` and its stored-response routes, also under Azure's `/openai/v1/`); Bedrock's
 /// `/model/{modelId}/converse` and `/model/{modelId}/converse-stream` (SigV4-signed); Azure's
 /// `/openai/deployments/{deployment}/chat/completions` and
 /// `/openai/deployments/{deployment}/embeddings`; Anthropic's `/v1/messages` and
@@ -73,9 +75,11 @@ pub fn router(cfg: MockConfig) -> Router {
         cfg,
         window: limits::RateWindow::default(),
         schedules: parking_lot::Mutex::default(),
+        responses: parking_lot::Mutex::default(),
     });
     Router::new()
         .merge(openai::routes())
+        .merge(responses::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
         .merge(gemini::routes())
@@ -163,6 +167,8 @@ pub(crate) struct Shared {
     window: limits::RateWindow,
     /// Requests seen per `x-mock-schedule` value, to pick each one's step.
     schedules: parking_lot::Mutex<std::collections::HashMap<String, usize>>,
+    /// Responses API responses, for its stored-response routes.
+    pub(crate) responses: parking_lot::Mutex<responses::Stored>,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

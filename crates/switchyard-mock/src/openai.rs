@@ -36,7 +36,7 @@ const DEFAULT_DIMENSIONS: u32 = 1536;
 /// Upper bound for `dimensions`, to keep a single request from allocating without limit.
 const MAX_DIMENSIONS: u32 = 8192;
 const FINGERPRINT: &str = "fp_mock0001";
-const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
+pub(crate) const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
 const JSON_CONTENT_TYPE: &str = "application/json";
 const MISSING_KEY_MESSAGE: &str =
     "No API key was provided. Send it in the Authorization header as a bearer token.";
@@ -99,7 +99,7 @@ pub(crate) fn error_response(
 }
 
 /// A 400 `invalid_request_error`, the most common rejection.
-fn invalid_request(message: &str, param: Option<&str>, code: Option<&str>) -> Response {
+pub(crate) fn invalid_request(message: &str, param: Option<&str>, code: Option<&str>) -> Response {
     error_response(
         StatusCode::BAD_REQUEST,
         message,
@@ -219,7 +219,7 @@ fn knob_error(status: StatusCode, model: &str, knobs: &Knobs) -> Response {
 
 /// Applies the knobs that replace the whole response (`status`, `raw_error_body`). Runs
 /// before validation so tests can send minimal bodies.
-fn knob_override(knobs: &Knobs, model: &str) -> Option<Response> {
+pub(crate) fn knob_override(knobs: &Knobs, model: &str) -> Option<Response> {
     match knobs.error_status() {
         Err(code) => Some(invalid_request(
             &format!("mock.status {code} is not an HTTP status code."),
@@ -236,7 +236,7 @@ fn knob_override(knobs: &Knobs, model: &str) -> Option<Response> {
 }
 
 /// Maps a body that failed to deserialize to OpenAI's 400.
-fn parse_error(err: &serde_json::Error) -> Response {
+pub(crate) fn parse_error(err: &serde_json::Error) -> Response {
     use serde_json::error::Category;
     let message = match err.classify() {
         Category::Data => format!("Invalid request body: {err}."),
@@ -250,7 +250,10 @@ fn parse_error(err: &serde_json::Error) -> Response {
 // === shared request plumbing ===
 
 /// Authenticates and reads the body. Errors come back as ready responses.
-async fn read_request(shared: &Shared, req: Request) -> Result<(Parts, Bytes), Response> {
+pub(crate) async fn read_request(
+    shared: &Shared,
+    req: Request,
+) -> Result<(Parts, Bytes), Response> {
     let (parts, body) = req.into_parts();
     if let Some(resp) = auth_failure(shared, &parts.headers) {
         return Err(resp);
@@ -268,20 +271,20 @@ async fn read_request(shared: &Shared, req: Request) -> Result<(Parts, Bytes), R
 }
 
 /// Waits out the configured latency, then hands back the response.
-async fn delayed(resp: Response, latency: Duration) -> Response {
+pub(crate) async fn delayed(resp: Response, latency: Duration) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     resp
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     // Our response types serialize infallibly (string keys, no non-finite floats); the
     // fallback only exists to avoid a panic path.
     serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -291,7 +294,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     resp
 }
 
-fn unix_secs() -> u64 {
+pub(crate) fn unix_secs() -> u64 {
     crate::unix_millis() / 1000
 }
 
@@ -623,7 +626,7 @@ fn forced_tool<'r>(
 
 /// Fake arguments that fit the tool's JSON schema well enough for a client to parse: every
 /// declared property gets a value of its declared type (or the first `enum` value).
-fn fake_arguments(parameters: Option<&RawValue>, seed: u64) -> String {
+pub(crate) fn fake_arguments(parameters: Option<&RawValue>, seed: u64) -> String {
     let schema: Value = parameters
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or(Value::Null);
@@ -682,7 +685,7 @@ impl Serialize for EchoHeaders<'_> {
 }
 
 /// The compact JSON description of the request that `echo` replies with.
-fn echo_json(parts: &Parts, body: &[u8]) -> String {
+pub(crate) fn echo_json(parts: &Parts, body: &[u8]) -> String {
     let echo = Echo {
         method: parts.method.as_str(),
         path: parts.uri.path(),
