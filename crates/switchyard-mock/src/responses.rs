@@ -153,7 +153,7 @@ fn create_response(
     }
     let items = match stored_items(req.input) {
         Ok(items) => items,
-        Err(resp) => return (resp, latency),
+        Err(message) => return (invalid_request(message, Some("input"), None), latency),
     };
     if let Some(prev) = &req.previous_response_id {
         if !shared.responses.lock().by_id.contains_key(prev) {
@@ -307,35 +307,23 @@ fn create_response(
     (resp, latency)
 }
 
-/// The request's input as stored items with ids; a 400 for anything but a string or a list of
-/// objects.
-fn stored_items(input: Option<&RawValue>) -> Result<Vec<Value>, Response> {
-    let bad = || {
-        invalid_request(
-            "Invalid 'input': expected a string or an array of input items.",
-            Some("input"),
-            None,
-        )
-    };
+/// The request's input as stored items with ids; the 400's message for anything but a string
+/// or a list of objects.
+fn stored_items(input: Option<&RawValue>) -> Result<Vec<Value>, &'static str> {
+    const BAD: &str = "Invalid 'input': expected a string or an array of input items.";
     let value: Value = match input {
-        None => {
-            return Err(invalid_request(
-                "Missing required parameter: 'input'.",
-                Some("input"),
-                None,
-            ))
-        }
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| bad())?,
+        None => return Err("Missing required parameter: 'input'."),
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| BAD)?,
     };
     let list = match value {
         Value::String(s) => vec![json!({"role": "user", "content": s})],
         Value::Array(items) => items,
-        _ => return Err(bad()),
+        _ => return Err(BAD),
     };
     let mut out = Vec::with_capacity(list.len());
     for item in list {
         let Value::Object(mut o) = item else {
-            return Err(bad());
+            return Err(BAD);
         };
         let kind = o
             .get("type")
