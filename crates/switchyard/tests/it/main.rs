@@ -15,6 +15,7 @@ mod gemini;
 mod harness;
 mod metrics;
 mod resilience;
+mod responses;
 mod sdk;
 mod shutdown;
 mod streaming;
