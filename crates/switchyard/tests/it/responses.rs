@@ -219,6 +219,38 @@ async fn translated_deployments_answer_in_the_responses_format() {
             "{alias}: {done}"
         );
     }
+    // Both requests per alias were counted, with their tokens (a stream counts when its body
+    // ends, a moment after the client read it).
+    let counted = |text: &str, a: &str| {
+        text.lines().any(|l| {
+            l.starts_with("switchyard_requests_total{")
+                && l.contains(&format!("alias=\"{a}\""))
+                && l.ends_with("outcome=\"completed\"} 2")
+        })
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = get(
+            &format!("{}/metrics", gw.url),
+            &[("authorization", &bearer(KEY_A))],
+        )
+        .await
+        .text();
+        if ["smart", "g", "nova"].iter().all(|a| counted(&text, a)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for a in ["smart", "g", "nova"] {
+        assert!(counted(&text, a), "{a}: {text}");
+        let tokens = text.lines().any(|l| {
+            l.starts_with("switchyard_tokens_total{")
+                && l.contains(&format!("alias=\"{a}\""))
+                && l.contains("type=\"completion\"")
+                && !l.ends_with(" 0")
+        });
+        assert!(tokens, "{a}: {text}");
+    }
 }
 
 #[tokio::test]
@@ -604,4 +636,35 @@ async fn python_sdk_responses_against_gemini() {
 #[tokio::test]
 async fn python_sdk_responses_against_bedrock() {
     sdk_against("nova", "aws", Some("echo-nova")).await;
+}
+
+#[tokio::test]
+async fn azure_deployments_use_the_v1_responses_surface() {
+    let mock = keyed_mock().await;
+    let gw = Gateway::start(&format!(
+        "providers:\n  az:\n    type: azure\n    base_url: \"{mock}\"\n    api_key: ${{UPSTREAM_KEY}}\n    \
+         api_version: \"2024-10-21\"\nmodels:\n  chat:\n    deployments:\n      - provider: az\n        \
+         model: my-gpt4o\n"
+    ))
+    .await;
+    let r = post(
+        &format!("{}/v1/responses", gw.url),
+        r#"{"model":"chat","input":"hi","mock":{"echo":true}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["model"], "chat");
+    let echo: Value =
+        serde_json::from_str(v["output"][0]["content"][0]["text"].as_str().unwrap()).unwrap();
+    // Azure's v1 surface: no deployment in the path, the deployment named by `model`, the
+    // key in `api-key`.
+    assert_eq!(echo["path"], "/openai/v1/responses");
+    assert_eq!(echo["query"], Value::Null);
+    assert_eq!(echo["body"]["model"], "my-gpt4o");
+    assert_eq!(echo["headers"]["api-key"], UPSTREAM_KEY);
+    let id = v["id"].as_str().unwrap();
+    let r = get(&format!("{}/v1/responses/{id}", gw.url), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["model"], "chat");
 }
