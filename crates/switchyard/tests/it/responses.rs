@@ -379,6 +379,41 @@ async fn continuation_on_a_translated_deployment_replays_the_conversation() {
 }
 
 #[tokio::test]
+async fn a_translated_conversation_continues_on_an_openai_type_deployment_as_input() {
+    let gw = gateway().await;
+    let one = create(
+        &gw,
+        KEY_A,
+        &json!({"model": "smart", "input": "the first question"}),
+    )
+    .await;
+    let one = one.json();
+    let answer = one["output"][0]["content"][0]["text"].as_str().unwrap();
+    let two = create(
+        &gw,
+        KEY_A,
+        &json!({"model": "echo-demo", "input": "the second question",
+        "previous_response_id": one["id"]}),
+    )
+    .await;
+    assert_eq!(two.status, 200, "{}", two.text());
+    let two = two.json();
+    let echo: Value =
+        serde_json::from_str(two["output"][0]["content"][0]["text"].as_str().unwrap()).unwrap();
+    // The upstream never saw the gateway's ids: the conversation arrives as plain input.
+    assert!(echo["body"].get("previous_response_id").is_none(), "{echo}");
+    assert_eq!(
+        echo["body"]["input"],
+        json!([
+            {"type": "message", "role": "user",
+             "content": [{"type": "input_text", "text": "the first question"}]},
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": "the second question"}
+        ])
+    );
+}
+
+#[tokio::test]
 async fn stored_responses_belong_to_the_key_that_made_them() {
     let gw = gateway().await;
     for alias in ["smart", "demo"] {
