@@ -71,6 +71,16 @@ pub enum GatewayError {
         /// Request path.
         path: String,
     },
+    /// A resource the client named (a stored response) does not exist for it.
+    #[error("{message}")]
+    ResourceNotFound {
+        /// The request field that named it, if one did.
+        param: Option<&'static str>,
+        /// What was not found.
+        message: String,
+        /// OpenAI-style error code.
+        code: Option<&'static str>,
+    },
     /// The upstream provider failed.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
@@ -296,7 +306,9 @@ impl GatewayError {
             | Self::BodyRead(_) => ErrorKind::InvalidRequest,
             Self::MethodNotAllowed { .. } => ErrorKind::InvalidRequest,
             Self::BodyTooLarge { .. } => ErrorKind::TooLarge,
-            Self::ModelNotFound { .. } | Self::RouteNotFound { .. } => ErrorKind::NotFound,
+            Self::ModelNotFound { .. }
+            | Self::RouteNotFound { .. }
+            | Self::ResourceNotFound { .. } => ErrorKind::NotFound,
             Self::Internal(_) => ErrorKind::Internal,
             Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }

@@ -19,6 +19,7 @@ pub mod pricing;
 pub mod providers;
 pub mod reqlog;
 pub mod resilience;
+pub mod responses_state;
 pub mod routing;
 pub mod server;
 pub mod store;

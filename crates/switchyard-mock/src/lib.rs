@@ -24,6 +24,7 @@ mod knobs;
 mod limits;
 mod openai;
 mod quota;
+mod responses;
 mod sse;
 mod surface;
 mod text;
@@ -61,7 +62,8 @@ pub struct MockConfig {
 
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
 ///
-/// Serves OpenAI's `/v1/chat/completions` and `/v1/embeddings`; Bedrock's
+/// Serves OpenAI's `/v1/chat/completions`, `/v1/embeddings` and the Responses API
+/// (`/v1/responses` and its stored-response routes, also under Azure's `/openai/v1/`); Bedrock's
 /// `/model/{modelId}/converse` and `/model/{modelId}/converse-stream` (SigV4-signed); Azure's
 /// `/openai/deployments/{deployment}/chat/completions` and
 /// `/openai/deployments/{deployment}/embeddings`; Anthropic's `/v1/messages` and
@@ -81,9 +83,11 @@ pub fn router(cfg: MockConfig) -> Router {
         schedules: parking_lot::Mutex::default(),
         quota: quota::QuotaState::default(),
         store: parking_lot::Mutex::default(),
+        responses: parking_lot::Mutex::default(),
     });
     Router::new()
         .merge(openai::routes())
+        .merge(responses::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
         .merge(gemini::routes())
@@ -180,6 +184,8 @@ pub(crate) struct Shared {
     quota: quota::QuotaState,
     /// Files and batches (see `surface`).
     store: parking_lot::Mutex<surface::Store>,
+    /// Responses API responses, for its stored-response routes.
+    pub(crate) responses: parking_lot::Mutex<responses::Stored>,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

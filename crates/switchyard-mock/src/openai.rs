@@ -626,7 +626,7 @@ fn forced_tool<'r>(
 
 /// Fake arguments that fit the tool's JSON schema well enough for a client to parse: every
 /// declared property gets a value of its declared type (or the first `enum` value).
-fn fake_arguments(parameters: Option<&RawValue>, seed: u64) -> String {
+pub(crate) fn fake_arguments(parameters: Option<&RawValue>, seed: u64) -> String {
     let schema: Value = parameters
         .and_then(|p| serde_json::from_str(p.get()).ok())
         .unwrap_or(Value::Null);
@@ -685,7 +685,7 @@ impl Serialize for EchoHeaders<'_> {
 }
 
 /// The compact JSON description of the request that `echo` replies with.
-fn echo_json(parts: &Parts, body: &[u8]) -> String {
+pub(crate) fn echo_json(parts: &Parts, body: &[u8]) -> String {
     let echo = Echo {
         method: parts.method.as_str(),
         path: parts.uri.path(),

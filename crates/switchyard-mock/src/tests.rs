@@ -122,7 +122,7 @@ pub(crate) fn chat_body(extra: Value) -> Value {
 
 /// Asserts `actual` has the fixture's structure: the same keys and the same JSON types,
 /// recursively. Array elements are compared with the fixture's first element.
-fn assert_same_shape(actual: &Value, fixture: &Value, path: &str) {
+pub(crate) fn assert_same_shape(actual: &Value, fixture: &Value, path: &str) {
     fn kind(v: &Value) -> &'static str {
         match v {
             Value::Null => "null",
@@ -183,7 +183,7 @@ fn assert_error_shape(body: &Value) {
     assert!(err["code"].is_string() || err["code"].is_null(), "{body}");
 }
 
-fn fixture(text: &str) -> Value {
+pub(crate) fn fixture(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 

@@ -25,4 +25,5 @@ pub mod extras;
 pub mod gemini;
 pub mod json;
 pub mod openai;
+pub mod responses;
 pub mod sse;

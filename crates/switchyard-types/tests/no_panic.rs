@@ -9,6 +9,10 @@ use switchyard_types::anthropic::request::{chat_to_messages, messages_to_chat};
 use switchyard_types::anthropic::response as r;
 use switchyard_types::anthropic::stream::{ChatToMessagesStream, MessagesToChatStream};
 use switchyard_types::extras::passthrough_body;
+use switchyard_types::responses::request::{input_items, responses_to_chat, with_history};
+use switchyard_types::responses::response::chat_to_response;
+use switchyard_types::responses::stream::ChatToResponsesStream;
+use switchyard_types::responses::{rename_nested_model, Meta};
 use switchyard_types::sse;
 
 const FIXTURES: &[&[u8]] = &[
@@ -21,6 +25,8 @@ const FIXTURES: &[&[u8]] = &[
     include_bytes!("../../switchyard-mock/fixtures/openai/chat_completion_stream.sse"),
     include_bytes!("../../switchyard-mock/fixtures/openai/error_400.json"),
     br#"{"model":"m","max_tokens":9,"system":"s","messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA"}},{"type":"text","text":"x"}]},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"r"}]}],"tools":[{"name":"f","input_schema":{"type":"object"}}]}"#,
+    br#"{"model":"m","instructions":"i","input":[{"role":"developer","content":"d"},{"type":"message","role":"user","content":[{"type":"input_text","text":"t"},{"type":"input_image","image_url":"data:image/png;base64,AA"}]},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":[{"type":"input_text","text":"o"}]}],"tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],"tool_choice":{"type":"function","name":"f"},"text":{"format":{"type":"json_schema","name":"n","schema":{"type":"object"}}},"reasoning":{"effort":"low"},"stream":true}"#,
+    br#"{"type":"response.completed","sequence_number":3,"response":{"id":"resp_1","model":"x","usage":{"input_tokens":1,"output_tokens":2}}}"#,
     br#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"r"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}},"provider_options":{"openai":{"a":1},"anthropic":{"top_k":1}}}"#,
 ];
 
@@ -34,6 +40,23 @@ fn exercise(data: &[u8]) {
     let _ = chat_to_messages(data, "m");
     let _ = messages_to_chat(data, "m");
     let _ = passthrough_body(data, "m", "anthropic");
+    let meta = Meta {
+        id: "resp_1".into(),
+        created_at: 0,
+        model: "m".into(),
+    };
+    let _ = responses_to_chat(data, &meta);
+    let _ = input_items(data, "s");
+    let _ = with_history(
+        data,
+        &[serde_json::json!({"role": "assistant", "content": 1})],
+        true,
+    );
+    let _ = with_history(data, &[], false);
+    let _ = chat_to_response(data, &serde_json::json!({}), &meta);
+    let _ = rename_nested_model(data, "response", "m");
+    let mut to_responses = ChatToResponsesStream::new(meta, serde_json::json!(null));
+    let mut c = Vec::new();
     let mut to_chat = MessagesToChatStream::new("m", 0, true, true);
     let mut to_messages = ChatToMessagesStream::new("m");
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -42,6 +65,7 @@ fn exercise(data: &[u8]) {
         let event = sse::parse(&rest[..end]);
         let _ = to_chat.push(&event.data, &mut a);
         let _ = to_messages.push(&event.data, &mut b);
+        let _ = to_responses.push(&event.data, &mut c);
         rest = &rest[end + sep..];
     }
     let _ = sse::parse(rest);

@@ -69,6 +69,8 @@ pub struct RequestCtx {
     pub reqlog: Option<Arc<crate::reqlog::ReqLog>>,
     /// The request path, for pass-through requests (whose operation says little).
     pub path: Option<Arc<str>>,
+    /// A Responses API request's state (tenant, input items, replayed conversation).
+    pub responses: Option<Arc<super::responses::Turn>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -155,6 +157,7 @@ impl RequestCtx {
             bodies: crate::reqlog::Bodies::default(),
             reqlog: None,
             path: None,
+            responses: None,
             logged: false,
         }
     }
@@ -189,6 +192,7 @@ impl RequestCtx {
         c.trace = self.trace.clone();
         c.bodies = self.bodies.clone();
         c.reqlog = self.reqlog.clone();
+        c.responses = self.responses.clone();
         c.logged = true;
         c
     }

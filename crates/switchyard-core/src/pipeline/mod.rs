@@ -9,6 +9,7 @@
 pub mod ctx;
 mod degrade;
 pub(crate) mod probe;
+pub mod responses;
 pub(crate) mod route;
 pub mod stream;
 
@@ -24,6 +25,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use switchyard_types::anthropic::MessagesRequest;
 use switchyard_types::completions::CompletionRequest;
 use switchyard_types::openai::{ChatCompletionRequest, EmbeddingsRequest, FieldError};
+use switchyard_types::responses::ResponsesRequest;
 use tokio::time::Instant;
 
 use self::ctx::{Outcome, RequestCtx};
@@ -67,6 +69,8 @@ pub struct Gateway {
     pub(crate) reqlog: Option<Arc<crate::reqlog::ReqLog>>,
     /// Pass-through routes and the providers model deletion may be forwarded to.
     pub(crate) passthrough: Arc<crate::passthrough::Table>,
+    /// Stored Responses API responses, per tenant.
+    pub(crate) responses: Arc<dyn crate::responses_state::ResponseStore>,
 }
 
 impl Gateway {
@@ -152,11 +156,21 @@ async fn run(
     let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
     ctx.attribution =
         crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?;
-    let route = route::plan(gw, ctx, &parsed, &parts.headers, &body).await?;
+    let mut pinned = None;
+    if ctx.op == Operation::Responses {
+        let (turn, pin) = responses::prepare(gw, ctx, &body).await?;
+        ctx.responses = Some(Arc::new(turn));
+        pinned = pin;
+    }
+    let mut route = route::plan(gw, ctx, &parsed, &parts.headers, &body).await?;
+    if let Some(provider) = pinned {
+        responses::pin(&mut route.candidates, &provider, &parsed.model)?;
+    }
     let degrade = route.degrade.clone();
     let req = (&body, &parts.headers, &client_model);
     match route_and_serve(gw, ctx, &parsed, route, req).await {
         // The alias's configured answer for when nothing could serve it.
+        // (Responses and completions clients are not given a chat-shaped degraded answer.)
         Err(err @ GatewayError::Upstream(_))
             if matches!(ctx.op, Operation::ChatCompletions | Operation::Messages) =>
         {
@@ -603,9 +617,25 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 stream,
             })
         }
+        Operation::Responses => {
+            let req: ResponsesRequest<'_> = deserialize(body)?;
+            req.validate().map_err(field_error)?;
+            let stream = req.is_stream();
+            Ok(Parsed {
+                features: estimate::responses(&req, body),
+                needs: Needs {
+                    stream,
+                    tools: req.has_tools(),
+                    max_output: req.max_output_tokens.map(|n| (n, "max_output_tokens")),
+                },
+                model: req.model.into_owned(),
+                stream,
+            })
+        }
         Operation::Passthrough => Err(GatewayError::Internal(
             "pass-through requests are not parsed".into(),
         )),
+        Operation::ResponsesResource => Err(crate::providers::not_built(op)),
         Operation::Messages => {
             let req: MessagesRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;
@@ -832,6 +862,12 @@ async fn dispatch_opened(
     client_model: Arc<str>,
     traceparent: Option<HeaderValue>,
 ) -> Result<Reply, GatewayError> {
+    let turn = ctx.responses.clone();
+    let native = gw
+        .providers
+        .get(&deployment.provider.name)
+        .is_some_and(|p| p.serves_responses());
+    let body = responses::attempt_body(turn.as_deref(), body, native)?;
     let health = gw.health.get(&deployment.provider.name, &deployment.model);
     let sent_at = Instant::now();
     let inflight = crate::routing::stats::InFlight::begin(Arc::clone(&health));
@@ -839,7 +875,7 @@ async fn dispatch_opened(
         gw,
         ctx.op,
         deployment,
-        body,
+        &body,
         client_headers,
         &client_model,
         traceparent,
@@ -871,6 +907,9 @@ async fn dispatch_opened(
     let t = deployment.timeouts;
     let headers = serving_headers(ctx, &parts.headers);
     if is_stream(&parts) {
+        if let Some(turn) = &turn {
+            reply = responses::recording(gw, turn, deployment, &client_model, native, reply);
+        }
         let plan = ctx.resume.clone();
         let relay_ctx = ctx.detach();
         let mut relay = SseRelay::new(
@@ -904,6 +943,9 @@ async fn dispatch_opened(
     ctx.usage = out.usage;
     if ctx.bodies.wants_response() {
         ctx.bodies.response = Some(out.body.clone());
+    }
+    if let Some(turn) = &turn {
+        responses::record_body(gw, turn, deployment, &client_model, native, &out.body).await;
     }
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;

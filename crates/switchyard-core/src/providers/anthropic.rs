@@ -137,6 +137,8 @@ impl Provider for Anthropic {
                     ),
                 })
             }
+            Operation::Responses => return super::responses::via_chat(self, x, true),
+            Operation::ResponsesResource => return Err(super::not_built(x.op)),
         };
         Ok(UpstreamRequest {
             uri: self.messages_uri.clone(),

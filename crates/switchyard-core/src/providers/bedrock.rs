@@ -211,6 +211,11 @@ impl Provider for Bedrock {
                     x.client_model
                 ),
             }),
+            // Converse has no portable reasoning setting (it is per model family, through
+            // `provider_options.bedrock.additionalModelRequestFields`), so `reasoning.effort` is
+            // refused rather than dropped.
+            Operation::Responses => super::responses::via_chat(self, x, false),
+            Operation::ResponsesResource => Err(super::not_built(x.op)),
         }
     }
 

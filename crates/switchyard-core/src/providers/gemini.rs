@@ -186,6 +186,8 @@ impl Provider for Gemini {
                 };
                 (self.uri(x.model, method)?, t.body, Box::new(reply))
             }
+            Operation::Responses => return super::responses::via_chat(self, x, true),
+            Operation::ResponsesResource => return Err(super::not_built(x.op)),
         };
         Ok(UpstreamRequest {
             uri,

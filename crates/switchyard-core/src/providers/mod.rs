@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
+pub(crate) mod responses;
 
 use std::sync::Arc;
 
@@ -37,6 +38,13 @@ pub enum Operation {
     /// A request forwarded as it is to a provider's path (`passthrough:`); it never reaches an
     /// adapter's `build_request`.
     Passthrough,
+    /// `POST /v1/responses` (OpenAI's Responses API).
+    Responses,
+    /// `GET`/`DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
+    /// `GET /v1/responses/{id}/input_items`: a stored response, served by the gateway's store
+    /// or forwarded to the deployment that created it (never built by an adapter's
+    /// `build_request`).
+    ResponsesResource,
 }
 
 impl Operation {
@@ -46,6 +54,8 @@ impl Operation {
             Self::ChatCompletions => "chat.completions",
             Self::Embeddings => "embeddings",
             Self::Messages => "messages",
+            Self::Responses => "responses",
+            Self::ResponsesResource => "responses.resource",
             Self::Completions => "completions",
             Self::Passthrough => "passthrough",
         }
@@ -59,16 +69,19 @@ impl Operation {
             Self::Messages => "/v1/messages",
             Self::Completions => "/v1/completions",
             Self::Passthrough => "a pass-through endpoint",
+            Self::Responses => "/v1/responses",
+            Self::ResponsesResource => "/v1/responses/{id}",
         }
     }
 
     /// The GenAI semantic-convention operation name (`gen_ai.operation.name`), for traces.
     pub fn genai_name(self) -> &'static str {
         match self {
-            Self::ChatCompletions | Self::Messages => "chat",
+            Self::ChatCompletions | Self::Messages | Self::Responses => "chat",
             Self::Embeddings => "embeddings",
             Self::Completions => "text_completion",
             Self::Passthrough => "passthrough",
+            Self::ResponsesResource => "responses",
         }
     }
 
@@ -76,9 +89,12 @@ impl Operation {
     /// included.
     pub fn client_api(self) -> ClientApi {
         match self {
-            Self::ChatCompletions | Self::Embeddings | Self::Completions | Self::Passthrough => {
-                ClientApi::OpenAi
-            }
+            Self::ChatCompletions
+            | Self::Embeddings
+            | Self::Completions
+            | Self::Passthrough
+            | Self::Responses
+            | Self::ResponsesResource => ClientApi::OpenAi,
             Self::Messages => ClientApi::Anthropic,
         }
     }
@@ -205,6 +221,37 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Classifies a non-success upstream response.
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError;
+
+    /// Whether the upstream serves the Responses API itself (and so keeps the responses it
+    /// creates), rather than the gateway translating to chat and keeping them.
+    fn serves_responses(&self) -> bool {
+        false
+    }
+
+    /// Builds a request for a stored response's sub-resource at an upstream that
+    /// [serves the Responses API](Provider::serves_responses): `tail` is the path below
+    /// `responses/` with its query (`resp_1`, `resp_1/cancel`, `resp_1/input_items?limit=2`).
+    fn responses_resource(
+        &self,
+        _method: &http::Method,
+        _tail: &str,
+    ) -> Result<ResourceRequest, GatewayError> {
+        Err(GatewayError::Internal(format!(
+            "provider `{}` does not serve the Responses API",
+            self.name()
+        )))
+    }
+}
+
+/// A body-less request for an upstream resource (no reply translator: the answer is relayed).
+#[derive(Debug)]
+pub struct ResourceRequest {
+    /// The method.
+    pub method: http::Method,
+    /// Full URL.
+    pub uri: http::Uri,
+    /// Headers, credentials included (marked sensitive).
+    pub headers: HeaderMap,
 }
 
 /// Builds the adapter for a provider; `mock_url` is where the embedded mock listens, if running.
@@ -275,6 +322,12 @@ pub(crate) fn not_offered(
         ),
         code: "unsupported_endpoint",
     }
+}
+
+/// The error for an operation that adapters never build a request for (stored-response
+/// sub-resources go through [`Provider::responses_resource`]).
+pub(crate) fn not_built(op: Operation) -> GatewayError {
+    GatewayError::Internal(format!("`{}` is not built by adapters", op.as_str()))
 }
 
 /// An upstream answer that cannot be read or translated.

@@ -19,7 +19,7 @@ use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage
 
 use super::{
     check_json, http_failure, malformed, sse, untranslatable, Exchange, Operation, Provider, Reply,
-    ResponseBody, StreamStatus, UpstreamRequest,
+    ResourceRequest, ResponseBody, StreamStatus, UpstreamRequest,
 };
 use crate::config::ProviderConfig;
 use crate::error::GatewayError;
@@ -95,11 +95,22 @@ impl OpenAi {
         }
     }
 
+    /// Where the Responses API lives: `{base}/responses`, or on Azure the v1 surface
+    /// `{base}/openai/v1/responses` (Azure serves the Responses API only there, with the
+    /// deployment named by the body's `model` and no `api-version`).
+    fn responses_url(&self) -> String {
+        match &self.azure_api_version {
+            None => format!("{}/responses", self.base),
+            Some(_) => format!("{}/openai/v1/responses", self.base),
+        }
+    }
+
     fn url(&self, op: Operation, model: &str) -> String {
         let tail = match op {
             Operation::ChatCompletions | Operation::Messages => "chat/completions",
             Operation::Embeddings => "embeddings",
             Operation::Completions | Operation::Passthrough => "completions",
+            Operation::Responses | Operation::ResponsesResource => "responses",
         };
         match &self.azure_api_version {
             None => format!("{}/{tail}", self.base),
@@ -131,6 +142,27 @@ impl Provider for OpenAi {
                     .map_err(untranslatable)?
                     .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?
             }
+            Operation::Responses => {
+                let body = passthrough_body(x.body, x.model, "openai")
+                    .map_err(untranslatable)?
+                    .ok_or_else(|| {
+                        GatewayError::Internal("validated body lost its model".into())
+                    })?;
+                return Ok(UpstreamRequest {
+                    uri: self
+                        .responses_url()
+                        .parse()
+                        .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,
+                    headers: self.headers.clone(),
+                    body: Bytes::from(body),
+                    reply: Box::new(super::responses::Passthrough {
+                        provider: Arc::clone(&self.name),
+                        client_model: Arc::clone(x.client_model),
+                        usage: None,
+                    }),
+                });
+            }
+            Operation::ResponsesResource => return Err(super::not_built(op)),
             Operation::Messages => {
                 let t = messages_to_chat(x.body, x.model).map_err(untranslatable)?;
                 let reply = FromMessages {
@@ -163,6 +195,26 @@ impl Provider for OpenAi {
                 client_model: Arc::clone(x.client_model),
                 usage: None,
             }),
+        })
+    }
+
+    fn serves_responses(&self) -> bool {
+        true
+    }
+
+    fn responses_resource(
+        &self,
+        method: &http::Method,
+        tail: &str,
+    ) -> Result<ResourceRequest, GatewayError> {
+        let mut headers = self.headers.clone();
+        headers.remove(CONTENT_TYPE);
+        Ok(ResourceRequest {
+            method: method.clone(),
+            uri: format!("{}/{tail}", self.responses_url())
+                .parse()
+                .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,
+            headers,
         })
     }
 

@@ -137,6 +137,19 @@ pub fn completions(req: &switchyard_types::completions::CompletionRequest<'_>) -
     }
 }
 
+/// Features of a Responses API request. Its input items take many shapes (text, images, tool
+/// outputs, replayed turns), so the prompt estimate is the body's size, an over-estimate that
+/// errs on the safe side for context-window and cost checks.
+pub fn responses(req: &switchyard_types::responses::ResponsesRequest<'_>, body: &[u8]) -> Features {
+    Features {
+        stream: req.is_stream(),
+        has_tools: req.has_tools(),
+        max_tokens: req.max_output_tokens,
+        prompt_tokens: text_tokens(body.len() as u64),
+        ..Features::default()
+    }
+}
+
 #[derive(Default)]
 struct Estimate {
     tokens: u64,

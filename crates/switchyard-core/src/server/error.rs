@@ -30,7 +30,9 @@ impl GatewayError {
             | Self::Unsupported { .. }
             | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ModelNotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::ModelNotFound { .. }
+            | Self::RouteNotFound { .. }
+            | Self::ResourceNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Upstream(u) => match &u.kind {
@@ -214,7 +216,22 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
             param,
             message,
             code: c,
-        } => (message.clone(), INVALID, Some(param.clone()), code(c)),
+        } => (
+            message.clone(),
+            INVALID,
+            (!param.is_empty()).then(|| param.clone()),
+            code(c),
+        ),
+        GatewayError::ResourceNotFound {
+            param,
+            message,
+            code: c,
+        } => (
+            message.clone(),
+            INVALID,
+            param.map(str::to_owned),
+            c.map(str::to_owned),
+        ),
         GatewayError::BodyTooLarge { limit } => (
             format!("The request body is larger than the gateway's limit of {limit} bytes."),
             INVALID,

@@ -144,6 +144,8 @@ impl Prepared {
             live: Arc::new(reload::Live::new(parts)),
             generation: 0,
             reqlog: reqlog.clone(),
+            // In memory until the persistent store lands: lost on restart.
+            responses: Arc::new(crate::responses_state::MemoryResponseStore::default()),
         };
         Ok(Self {
             gw: Arc::new(gw),
@@ -411,6 +413,20 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
         .route("/messages", post(messages))
         .route("/v1/completions", post(completions))
         .route("/completions", post(completions))
+        .route("/v1/responses", post(responses))
+        .route("/responses", post(responses))
+        .route(
+            "/v1/responses/{id}",
+            get(response_retrieve).delete(response_delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(response_retrieve).delete(response_delete),
+        )
+        .route("/v1/responses/{id}/cancel", post(response_cancel))
+        .route("/responses/{id}/cancel", post(response_cancel))
+        .route("/v1/responses/{id}/input_items", get(response_input_items))
+        .route("/responses/{id}/input_items", get(response_input_items))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/v1/models/{*id}", get(model).delete(delete_model))
@@ -475,6 +491,42 @@ async fn completions(State(s): State<AppState>, req: Request<Body>) -> Response 
 
 async fn messages(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw(), Operation::Messages, req).await
+}
+
+async fn responses(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::handle(s.gw(), Operation::Responses, req).await
+}
+
+async fn response_retrieve(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw(), pipeline::responses::Resource::Retrieve, id, req).await
+}
+
+async fn response_delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw(), pipeline::responses::Resource::Delete, id, req).await
+}
+
+async fn response_cancel(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw(), pipeline::responses::Resource::Cancel, id, req).await
+}
+
+async fn response_input_items(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    pipeline::responses::resource(s.gw(), pipeline::responses::Resource::InputItems, id, req).await
 }
 
 /// The error shape for a path: Anthropic's under `/v1/messages`, OpenAI's elsewhere.

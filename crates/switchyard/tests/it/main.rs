@@ -16,6 +16,7 @@ mod harness;
 mod metrics;
 mod reqlog;
 mod resilience;
+mod responses;
 mod routing;
 mod sdk;
 mod shutdown;

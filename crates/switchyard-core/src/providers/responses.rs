@@ -1,0 +1,268 @@
+//! The Responses API (`POST /v1/responses`) on every adapter.
+//!
+//! OpenAI-type adapters serve it natively: [`Passthrough`] relays the upstream's bytes with
+//! only `model` replaced (also inside the `response` object stream events carry). Every other
+//! adapter composes it over its chat translator with [`via_chat`]: the request becomes a chat
+//! request (`switchyard_types::responses::request`), the adapter builds its upstream request
+//! for that, and [`FromChat`] turns the chat answer it produces back into a Responses object
+//! or typed event stream. Anything chat cannot carry is a 400 naming the field and the
+//! deployment.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use serde_json::Value;
+use switchyard_types::anthropic::TranslateError;
+use switchyard_types::json::{splice_string, top_level_value, top_level_values};
+use switchyard_types::openai::{is_error_body, Usage};
+use switchyard_types::responses::request::responses_to_chat;
+use switchyard_types::responses::response::chat_to_response;
+use switchyard_types::responses::stream::{ChatToResponsesStream, Step};
+use switchyard_types::responses::{rename_nested_model, usage_from_responses, Meta};
+
+use super::{
+    check_json, malformed, sse, unix_now, Exchange, Framing, Operation, Provider, Reply,
+    ResponseBody, StreamStatus, UpstreamRequest,
+};
+use crate::error::GatewayError;
+
+/// A fresh response id (`resp_` and 32 hex digits, time-ordered and random).
+pub(crate) fn new_response_id() -> String {
+    format!("resp_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Builds the upstream request for a Responses request on an adapter that speaks chat
+/// completions through a translator: `p` builds the chat request, and its reply is wrapped.
+/// `reasoning` says whether `p`'s chat translator honours `reasoning_effort`; when it does not,
+/// a request asking for reasoning is refused rather than silently served without.
+pub(crate) fn via_chat(
+    p: &dyn Provider,
+    x: &Exchange<'_>,
+    reasoning: bool,
+) -> Result<UpstreamRequest, GatewayError> {
+    let deployment = format!("{}/{}", p.name(), x.model);
+    let meta = Meta {
+        id: new_response_id(),
+        created_at: unix_now(),
+        model: x.client_model.to_string(),
+    };
+    let t = responses_to_chat(x.body, &meta).map_err(|e| refused(e, &deployment))?;
+    if t.reasoning && !reasoning {
+        return Err(refused(
+            TranslateError::field(
+                "reasoning.effort",
+                "`reasoning.effort` has no equivalent in this provider's chat translation (set \
+                 the model's reasoning through `provider_options` instead)",
+            ),
+            &deployment,
+        ));
+    }
+    let mut up = p
+        .build_request(&Exchange {
+            op: Operation::ChatCompletions,
+            body: &t.body,
+            ..*x
+        })
+        .map_err(|e| match e {
+            // The chat translator's field paths are in the chat request it was given.
+            GatewayError::InvalidField { param, message } => GatewayError::Unsupported {
+                param: String::new(),
+                message: format!(
+                    "{message} (`{param}` of the chat request this Responses request was \
+                     translated to for deployment `{deployment}`)"
+                ),
+                code: "unsupported_parameter",
+            },
+            other => other,
+        })?;
+    up.reply = Box::new(FromChat {
+        inner: up.reply,
+        provider: Arc::clone(p.name()),
+        stream: ChatToResponsesStream::new(meta.clone(), t.shell.clone()),
+        meta,
+        shell: t.shell,
+    });
+    Ok(up)
+}
+
+/// A Responses feature the deployment cannot express: the client's 400, naming both.
+fn refused(e: TranslateError, deployment: &str) -> GatewayError {
+    GatewayError::Unsupported {
+        param: e.param.unwrap_or_default(),
+        message: format!(
+            "{}: deployment `{deployment}` serves the Responses API by translation to chat \
+             completions, which cannot express this.",
+            e.message
+        ),
+        code: "unsupported_parameter",
+    }
+}
+
+// === impl FromChat ===
+
+/// Wraps a chat reply (whatever the provider sent, already in chat's format) into the
+/// Responses API's format.
+struct FromChat {
+    inner: Box<dyn Reply>,
+    provider: Arc<str>,
+    meta: Meta,
+    shell: Value,
+    stream: ChatToResponsesStream,
+}
+
+impl FromChat {
+    /// Translates the chat events the inner reply wrote into `chat` and appends the Responses
+    /// events to `out`; returns the translator's last step.
+    fn relay(&mut self, chat: &[u8], out: &mut BytesMut) -> Result<Step, GatewayError> {
+        let mut step = Step::Continue;
+        let mut rest = chat;
+        let mut events = Vec::new();
+        loop {
+            let (event, next) = match sse::event_end(rest) {
+                Some((end, sep)) => (&rest[..end], &rest[end + sep..]),
+                None if rest.iter().all(u8::is_ascii_whitespace) => break,
+                None => (rest, &b""[..]),
+            };
+            rest = next;
+            let parsed = sse::parse(event);
+            if parsed.data.is_empty() {
+                continue;
+            }
+            step = self.stream.push(&parsed.data, &mut events).map_err(|e| {
+                malformed(&self.provider, "stream event could not be translated", e)
+            })?;
+        }
+        for (name, payload) in &events {
+            sse::write_named(out, name, payload);
+        }
+        Ok(step)
+    }
+
+    fn status(step: Step, inner: StreamStatus) -> StreamStatus {
+        match step {
+            Step::Done => StreamStatus::Done,
+            Step::Failed => StreamStatus::UpstreamError,
+            Step::Continue => inner,
+        }
+    }
+}
+
+impl Reply for FromChat {
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
+        let chat = self.inner.body(body)?;
+        let (bytes, _, usage) = chat_to_response(&chat.body, &self.shell, &self.meta)
+            .map_err(|e| malformed(&self.provider, "response could not be translated", e))?;
+        Ok(ResponseBody {
+            body: Bytes::from(bytes),
+            usage: chat.usage.or(Some(usage)),
+        })
+    }
+
+    fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        let mut chat = BytesMut::new();
+        let inner = self.inner.event(event, &mut chat)?;
+        let step = self.relay(&chat, out)?;
+        Ok(Self::status(step, inner))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.inner.usage().or_else(|| self.stream.usage())
+    }
+
+    fn framing(&self) -> Framing {
+        self.inner.framing()
+    }
+
+    fn end_of_stream(&mut self, out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        let mut chat = BytesMut::new();
+        let inner = self.inner.end_of_stream(&mut chat)?;
+        let step = self.relay(&chat, out)?;
+        Ok(Self::status(step, inner))
+    }
+}
+
+// === impl Passthrough ===
+
+/// Responses in, Responses out (OpenAI-type upstreams): bytes pass through with only `model`
+/// renamed, at the top level of a response object and inside the `response` object of stream
+/// events; usage is read on the way.
+pub(crate) struct Passthrough {
+    pub(crate) provider: Arc<str>,
+    pub(crate) client_model: Arc<str>,
+    pub(crate) usage: Option<Usage>,
+}
+
+impl Reply for Passthrough {
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
+        check_json(&self.provider, body, "response")?;
+        let Some([model, usage]) = top_level_values(body, ["model", "usage"]) else {
+            return Ok(ResponseBody {
+                body: Bytes::copy_from_slice(body),
+                usage: None,
+            });
+        };
+        self.usage = usage
+            .and_then(|u| body.get(u))
+            .and_then(usage_from_responses);
+        let body = match model {
+            Some(span) => splice_string(body, span, &self.client_model),
+            None => body.to_vec(),
+        };
+        Ok(ResponseBody {
+            body: Bytes::from(body),
+            usage: self.usage,
+        })
+    }
+
+    fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        let mut status = StreamStatus::Continue;
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(data) = line.strip_prefix(b"data:") else {
+                // `event:` names, comments and other fields pass through untouched.
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\n");
+                continue;
+            };
+            let data = data.strip_prefix(b" ").unwrap_or(data);
+            out.extend_from_slice(b"data: ");
+            if data == b"[DONE]" {
+                status = StreamStatus::Done;
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\n");
+                continue;
+            }
+            check_json(&self.provider, data, "stream event")?;
+            let kind = top_level_value(data, "type")
+                .and_then(|s| data.get(s))
+                .and_then(|v| serde_json::from_slice::<String>(v).ok());
+            match kind.as_deref() {
+                Some("response.completed" | "response.incomplete") => {
+                    status = StreamStatus::Done;
+                }
+                Some("response.failed" | "error") => status = StreamStatus::UpstreamError,
+                None if is_error_body(data) => status = StreamStatus::UpstreamError,
+                _ => {}
+            }
+            match rename_nested_model(data, "response", &self.client_model) {
+                Some((payload, usage)) => {
+                    if usage.is_some() {
+                        self.usage = usage;
+                    }
+                    out.extend_from_slice(&payload);
+                }
+                None => out.extend_from_slice(data),
+            }
+            out.extend_from_slice(b"\n");
+        }
+        out.extend_from_slice(b"\n");
+        Ok(status)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests;
