@@ -72,6 +72,10 @@ impl Default for Options {
 /// What the gateway must achieve. The thresholds live here so the report and the code agree.
 const MAX_ADDED_P99_US: i64 = 1_000;
 const MIN_THROUGHPUT_VS_NGINX: f64 = 0.80;
+/// Issue 7: logging every request may add under 5% to p99 latency...
+const MAX_REQUEST_LOG_P99_INCREASE: f64 = 0.05;
+/// ...and under 10% to the gateway's CPU, at the fixed rate.
+const MAX_REQUEST_LOG_CPU_INCREASE: f64 = 0.10;
 /// 50 MB in bytes (decimal megabytes, the stricter reading of "MB").
 const MAX_PEAK_RSS_BYTES: u64 = 50_000_000;
 
@@ -87,6 +91,9 @@ pub(crate) enum Target {
     Direct,
     /// Switchyard in front of the mock: what is being measured.
     Gateway,
+    /// The same gateway with its request log switched off: the difference is what logging
+    /// every request costs.
+    GatewayNoLog,
     /// nginx in front of the mock: what a tuned generic reverse proxy costs, for scale.
     Nginx,
 }
@@ -96,6 +103,7 @@ impl Target {
         match self {
             Target::Direct => "direct",
             Target::Gateway => "gateway",
+            Target::GatewayNoLog => "gateway-nolog",
             Target::Nginx => "nginx",
         }
     }
@@ -105,6 +113,7 @@ impl Target {
         match self {
             Target::Direct => "direct (mock)",
             Target::Gateway => "gateway → mock",
+            Target::GatewayNoLog => "gateway, request log off → mock",
             Target::Nginx => "nginx → mock",
         }
     }
@@ -113,7 +122,7 @@ impl Target {
     /// name through untouched, so they must name the mock's model themselves.
     fn model(self) -> &'static str {
         match self {
-            Target::Gateway => "bench",
+            Target::Gateway | Target::GatewayNoLog => "bench",
             Target::Direct | Target::Nginx => "mock-gpt",
         }
     }
@@ -169,6 +178,9 @@ pub(crate) struct RunResult {
     /// Successful requests per second (closed loop only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) throughput_rps: Option<f64>,
+    /// The proxy's CPU time (user + system) per successful request, in µs (proxies only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_us_per_req: Option<f64>,
 }
 
 impl RunResult {
@@ -180,6 +192,7 @@ impl RunResult {
             latency: LatencyStats::from_samples(&mut s.total_us),
             ttft: LatencyStats::from_samples(&mut s.ttft_us),
             throughput_rps: (closed_loop && secs > 0.0).then(|| ok as f64 / secs),
+            cpu_us_per_req: None,
             errors: s.errors,
         }
     }
@@ -297,6 +310,10 @@ pub(crate) struct Comparison {
     pub(crate) throughput_gateway_over_direct: Option<f64>,
     pub(crate) throughput_gateway_over_nginx: Option<f64>,
     pub(crate) throughput_nginx_over_direct: Option<f64>,
+    /// Fixed-rate p99 with the request log on over the same with it off, minus one.
+    pub(crate) request_log_p99_increase: Option<f64>,
+    /// Fixed-rate CPU per request with the request log on over off, minus one.
+    pub(crate) request_log_cpu_increase: Option<f64>,
 }
 
 impl Comparison {
@@ -308,6 +325,10 @@ impl Comparison {
             find(Target::Nginx),
         );
         let rps = |r: Option<&TargetResult>| r?.throughput.as_ref()?.throughput_rps;
+        let nolog = find(Target::GatewayNoLog);
+        let p99 =
+            |r: Option<&TargetResult>| Some(f64::from(r?.fixed.as_ref()?.latency.as_ref()?.p99_us));
+        let cpu = |r: Option<&TargetResult>| r?.fixed.as_ref()?.cpu_us_per_req;
         let ratio = |a: Option<f64>, b: Option<f64>| {
             let (a, b) = (a?, b?);
             (b > 0.0).then(|| a / b)
@@ -322,6 +343,8 @@ impl Comparison {
             throughput_gateway_over_direct: ratio(rps(gateway), rps(direct)),
             throughput_gateway_over_nginx: ratio(rps(gateway), rps(nginx)),
             throughput_nginx_over_direct: ratio(rps(nginx), rps(direct)),
+            request_log_p99_increase: ratio(p99(gateway), p99(nolog)).map(|r| r - 1.0),
+            request_log_cpu_increase: ratio(cpu(gateway), cpu(nolog)).map(|r| r - 1.0),
         }
     }
 }
@@ -458,6 +481,41 @@ pub(crate) fn judge(
         verdict,
         note,
     });
+    for (name, increase, max) in [
+        (
+            format!(
+                "Request log on vs off: p99 latency, non-streaming, {} req/s",
+                opts.rate
+            ),
+            cmp.request_log_p99_increase,
+            MAX_REQUEST_LOG_P99_INCREASE,
+        ),
+        (
+            format!(
+                "Request log on vs off: gateway CPU per request, {} req/s",
+                opts.rate
+            ),
+            cmp.request_log_cpu_increase,
+            MAX_REQUEST_LOG_CPU_INCREASE,
+        ),
+    ] {
+        let (verdict, note) = match increase {
+            None => (
+                Verdict::NotMeasured,
+                Some(String::from("a gateway was not measured")),
+            ),
+            Some(i) if i < max => (Verdict::Pass, None),
+            Some(_) => (Verdict::Fail, None),
+        };
+        goals.push(Goal {
+            name,
+            measured: increase.map_or_else(|| String::from("-"), |i| format!("{:+.1}%", i * 100.0)),
+            threshold: format!("< +{:.0}%", max * 100.0),
+            verdict,
+            note,
+        });
+    }
+
     goals
 }
 
@@ -736,16 +794,19 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
         None,
     )?);
 
-    let client = load::http_client();
-    match procs::start_gateway(&bins.gateway, tmp.path(), mock_addr, &client).await {
-        Ok((proc, addr)) => {
-            eprintln!("bench: gateway listening on {addr}");
-            live.push(Live::new(Target::Gateway, addr, client, Some(proc))?);
-        }
-        Err(e) => {
-            let why = format!("could not start {}: {e:#}", bins.gateway.display());
-            eprintln!("bench: gateway skipped: {why}");
-            skipped.push(TargetResult::skipped(Target::Gateway, why));
+    for (target, request_log) in [(Target::Gateway, true), (Target::GatewayNoLog, false)] {
+        let client = load::http_client();
+        match procs::start_gateway(&bins.gateway, tmp.path(), mock_addr, &client, request_log).await
+        {
+            Ok((proc, addr)) => {
+                eprintln!("bench: {} listening on {addr}", target.name());
+                live.push(Live::new(target, addr, client, Some(proc))?);
+            }
+            Err(e) => {
+                let why = format!("could not start {}: {e:#}", bins.gateway.display());
+                eprintln!("bench: {} skipped: {why}", target.name());
+                skipped.push(TargetResult::skipped(target, why));
+            }
         }
     }
 
@@ -813,6 +874,9 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
     let mut run_no = 0;
     for scenario in Scenario::ALL {
         let mut merged: Vec<Option<load::Samples>> = live.iter().map(|_| None).collect();
+        // CPU seconds each proxy spent in this scenario's measured rounds (warm-up included,
+        // the same share for every target).
+        let mut cpu: Vec<Option<f64>> = live.iter().map(|_| None).collect();
         for round in 0..rounds {
             // The first round warms each target up fully; later rounds only refill the pool.
             let phase = Phase {
@@ -823,10 +887,13 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 },
                 measure: per_round,
             };
-            for (slot, target) in merged.iter_mut().zip(live.iter_mut()) {
+            for ((slot, cpu), target) in merged.iter_mut().zip(cpu.iter_mut()).zip(live.iter_mut())
+            {
                 if target.result.skipped.is_some() {
                     continue;
                 }
+                let pid = target.proc.as_ref().map(Proc::pid);
+                let cpu_before = pid.and_then(procs::cpu_seconds);
                 run_no += 1;
                 eprintln!(
                     "bench: [{run_no}/{total_runs}] {} via {}, round {}/{rounds} ({:.1} s + {:.1} s warm-up)",
@@ -847,6 +914,10 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                         load::closed_loop(Arc::clone(&target.plain), opts.concurrency, phase).await
                     }
                 };
+                if let (Some(before), Some(after)) = (cpu_before, pid.and_then(procs::cpu_seconds))
+                {
+                    *cpu = Some(cpu.unwrap_or(0.0) + (after - before));
+                }
                 match slot {
                     Some(all) => all.absorb(samples),
                     None => *slot = Some(samples),
@@ -864,10 +935,13 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 tokio::time::sleep(SETTLE).await;
             }
         }
-        for (samples, target) in merged.into_iter().zip(live.iter_mut()) {
+        for ((samples, cpu), target) in merged.into_iter().zip(cpu).zip(live.iter_mut()) {
             let Some(samples) = samples else { continue };
-            let result =
+            let mut result =
                 RunResult::from_samples(samples, measured, scenario == Scenario::Throughput);
+            result.cpu_us_per_req = cpu
+                .filter(|_| result.ok > 0)
+                .map(|secs| secs * 1e6 / result.ok as f64);
             eprintln!(
                 "bench:     {} via {}: {}",
                 scenario_name(scenario),
@@ -1267,6 +1341,37 @@ fn write_markdown(out: &mut String, r: &Report) -> std::fmt::Result {
         show(c.throughput_gateway_over_nginx),
         show(c.throughput_nginx_over_direct),
     )?;
+
+    writeln!(
+        out,
+        "\n## d. Request log on vs off (fixed rate, non-streaming)\n"
+    )?;
+    writeln!(
+        out,
+        "Two gateways, identical but for `request_log.enabled`; CPU is the gateway process's \
+         user + system time over the scenario's rounds, per successful request.\n"
+    )?;
+    writeln!(
+        out,
+        "| Target | p50 | p99 | CPU µs / request |\n|---|---:|---:|---:|"
+    )?;
+    for t in r
+        .targets
+        .iter()
+        .filter(|t| matches!(t.target, Target::Gateway | Target::GatewayNoLog))
+    {
+        let run = t.fixed.as_ref();
+        let l = run.and_then(|r| r.latency);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            t.target.label(),
+            l.map_or_else(|| String::from("-"), |l| ms(l.p50_us)),
+            l.map_or_else(|| String::from("-"), |l| ms(l.p99_us)),
+            run.and_then(|r| r.cpu_us_per_req)
+                .map_or_else(|| String::from("-"), |c| format!("{c:.0}")),
+        )?;
+    }
 
     writeln!(out, "\n## Gateway memory\n")?;
     let m = &r.gateway_memory;

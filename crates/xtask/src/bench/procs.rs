@@ -177,12 +177,23 @@ pub(crate) async fn start_mock(bin: &Path, dir: &Path) -> Result<(Proc, SocketAd
 }
 
 /// The gateway config for the benchmark: one alias, `bench`, served by one deployment on
-/// the mock, so every request takes the plain proxy path.
-pub(crate) fn gateway_config(port: u16, mock: SocketAddr) -> String {
+/// the mock, so every request takes the plain proxy path. The request log is on (its
+/// default) with a SQLite file under `dir`, or off when `request_log` is false: the two
+/// gateways show what logging costs.
+pub(crate) fn gateway_config(port: u16, mock: SocketAddr, dir: &Path, request_log: bool) -> String {
+    let log = if request_log {
+        format!(
+            "store:\n  sqlite: \"{}\"\nrequest_log:\n  spill_dir: \"{}\"\n",
+            dir.join(format!("gateway-{port}.db")).display(),
+            dir.join(format!("gateway-{port}-spill")).display()
+        )
+    } else {
+        String::from("request_log:\n  enabled: false\n")
+    };
     format!(
         "server:\n  listen: \"127.0.0.1:{port}\"\n  log_level: warn\n\
          providers:\n  mock:\n    type: openai\n    base_url: \"http://{mock}/v1\"\n\
-         models:\n  bench:\n    deployments:\n      - provider: mock\n        model: mock-gpt\n"
+         models:\n  bench:\n    deployments:\n      - provider: mock\n        model: mock-gpt\n{log}"
     )
 }
 
@@ -192,15 +203,16 @@ pub(crate) async fn start_gateway(
     dir: &Path,
     mock: SocketAddr,
     client: &HttpClient,
+    request_log: bool,
 ) -> Result<(Proc, SocketAddr)> {
     if !bin.exists() {
         bail!("{} does not exist", bin.display());
     }
     let port = free_port()?;
-    let config = dir.join("gateway.yaml");
-    std::fs::write(&config, gateway_config(port, mock))
+    let config = dir.join(format!("gateway-{port}.yaml"));
+    std::fs::write(&config, gateway_config(port, mock, dir, request_log))
         .with_context(|| format!("writing {}", config.display()))?;
-    let (log, out) = log_file(dir, "gateway.log")?;
+    let (log, out) = log_file(dir, &format!("gateway-{port}.log"))?;
     let err = out.try_clone()?;
     let child = Command::new(bin)
         .arg("serve")
@@ -369,6 +381,25 @@ async fn wait_ready(
 pub(crate) fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status_field_kb(&text, key)
+}
+
+/// CPU time (user + system) the process used so far, in seconds, from `/proc/<pid>/stat`.
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_ticks(&text).map(|ticks| ticks as f64 / CLOCK_TICKS_PER_SECOND)
+}
+
+/// `USER_HZ`: the unit of `/proc/<pid>/stat` times; 100 on every Linux the bench targets.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field 2)
+/// may hold spaces and parentheses, so fields are counted after its last `)`.
+pub(crate) fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Parses a line such as `VmHWM:     12345 kB` out of a `/proc/<pid>/status` text.

@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::load::{
     percentile, schedule_offset, scheduled_count, ErrorCounts, LatencyStats, StreamCheck,
 };
-use super::procs::{gateway_config, nginx_config, parse_mock_line, status_field_kb};
+use super::procs::{
+    gateway_config, nginx_config, parse_mock_line, stat_cpu_ticks, status_field_kb,
+};
 use super::*;
 
 #[test]
@@ -127,7 +129,13 @@ fn mock_readiness_line() {
 #[test]
 fn gateway_and_nginx_configs() {
     let mock = SocketAddr::from(([127, 0, 0, 1], 9001));
-    let yaml = gateway_config(4555, mock);
+    let yaml = gateway_config(4555, mock, Path::new("/tmp/x"), true);
+    assert!(
+        yaml.contains("sqlite: \"/tmp/x/gateway-4555.db\""),
+        "{yaml}"
+    );
+    let off = gateway_config(4556, mock, Path::new("/tmp/x"), false);
+    assert!(off.contains("request_log:\n  enabled: false\n"), "{off}");
     assert!(yaml.contains("listen: \"127.0.0.1:4555\""));
     assert!(yaml.contains("base_url: \"http://127.0.0.1:9001/v1\""));
     assert!(yaml
@@ -208,6 +216,7 @@ fn run(p50: u32, p99: u32) -> Option<RunResult> {
         latency: stats(p50, p99),
         ttft: None,
         throughput_rps: None,
+        cpu_us_per_req: None,
     })
 }
 
@@ -281,7 +290,9 @@ fn comparison_subtracts_direct() {
 fn goals_pass_and_fail_at_their_thresholds() {
     let r = report(three_targets(), memory(20_000));
     let verdicts: Vec<Verdict> = r.goals.iter().map(|g| g.verdict).collect();
-    assert_eq!(verdicts, [Verdict::Pass; 4]);
+    assert_eq!(verdicts[..4], [Verdict::Pass; 4]);
+    // Without the log-off gateway, the request log goals are not measured.
+    assert_eq!(verdicts[4..], [Verdict::NotMeasured; 2]);
     assert_eq!(r.goals[0].measured, "+0.700 ms");
     assert_eq!(r.goals[2].measured, "90.0%");
     assert_eq!(r.goals[2].threshold, ">= 80.0%");
@@ -295,7 +306,7 @@ fn goals_pass_and_fail_at_their_thresholds() {
     let r = report(t, memory(48_829));
     let verdicts: Vec<Verdict> = r.goals.iter().map(|g| g.verdict).collect();
     assert_eq!(
-        verdicts,
+        verdicts[..4],
         [Verdict::Fail, Verdict::Pass, Verdict::Pass, Verdict::Fail]
     );
     let r = report(three_targets(), memory(48_828));
@@ -435,4 +446,40 @@ fn run_result_from_samples() {
     let r = RunResult::from_samples(load::Samples::default(), Duration::from_secs(1), false);
     assert_eq!(r.ok, 0);
     assert!(r.latency.is_none() && r.throughput_rps.is_none());
+}
+
+#[test]
+fn request_log_goals_compare_the_two_gateways() {
+    let mut t = three_targets();
+    let mut with_cpu = |target: Target, p99: u32, cpu: f64| {
+        let mut r = target_result(target, p99);
+        r.fixed.as_mut().unwrap().cpu_us_per_req = Some(cpu);
+        r
+    };
+    t[1] = with_cpu(Target::Gateway, 1_040, 108.0);
+    t.push(with_cpu(Target::GatewayNoLog, 1_000, 100.0));
+    let r = report(t.clone(), memory(20_000));
+    assert_eq!(r.goals[4].measured, "+4.0%");
+    assert_eq!(r.goals[4].verdict, Verdict::Pass);
+    assert_eq!(r.goals[5].measured, "+8.0%");
+    assert_eq!(r.goals[5].verdict, Verdict::Pass);
+    assert!(
+        render_markdown(&r).contains("| gateway, request log off → mock | 0.250 | 1.000 | 100 |")
+    );
+    t[1] = with_cpu(Target::Gateway, 1_060, 111.0);
+    let r = report(t, memory(20_000));
+    assert_eq!(r.goals[4].verdict, Verdict::Fail);
+    assert_eq!(r.goals[5].verdict, Verdict::Fail);
+}
+
+fn target_result(t: Target, p99: u32) -> TargetResult {
+    target(t, (250, p99), (300, p99), 9_000.0)
+}
+
+#[test]
+fn cpu_ticks_from_proc_stat() {
+    // The command name may contain spaces and parentheses; fields count after the last `)`.
+    let stat = "4242 (switch (y) ard) S 1 4242 4242 0 -1 4194560 1100 0 0 0 731 129 0 0 20 0 3 0";
+    assert_eq!(stat_cpu_ticks(stat), Some(860));
+    assert_eq!(stat_cpu_ticks("garbage"), None);
 }
