@@ -451,7 +451,7 @@ fn run_result_from_samples() {
 #[test]
 fn request_log_goals_compare_the_two_gateways() {
     let mut t = three_targets();
-    let mut with_cpu = |target: Target, p99: u32, cpu: f64| {
+    let with_cpu = |target: Target, p99: u32, cpu: f64| {
         let mut r = target_result(target, p99);
         r.fixed.as_mut().unwrap().cpu_us_per_req = Some(cpu);
         r
