@@ -127,8 +127,8 @@ async fn label(
 }
 
 /// Asks the judge alias for a label through the gateway's own routing and failover. Its call
-/// is logged as a request of its own (`route=classifier-judge`, same request id), with its cost
-/// on the client request's line. `Err` carries the cost when an answer came but had no label.
+/// is logged and recorded as a request of its own (`route=classifier-judge`, same request id,
+/// the client's key and attribution), with its cost also on the client request's line. `Err` carries the cost when an answer came but had no label.
 async fn ask_judge(
     gw: &Gateway,
     parent: &RequestCtx,
@@ -140,6 +140,12 @@ async fn ask_judge(
     ctx.principal = "internal";
     ctx.client_model = Some(alias.to_owned());
     ctx.route_rule = Some("classifier-judge");
+    // The judge's call is spend like any other: recorded, counted and attributed to the
+    // client whose request it classifies.
+    ctx.key_name = parent.key_name.clone();
+    ctx.attribution = parent.attribution.clone();
+    ctx.reqlog = gw.reqlog.clone();
+    ctx.metrics = Some(Arc::clone(&gw.metrics));
     let headers = HeaderMap::new();
     let features = crate::routing::estimate::Features {
         prompt_tokens: crate::routing::estimate::text_tokens(body.len() as u64),

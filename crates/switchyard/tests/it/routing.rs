@@ -472,6 +472,24 @@ async fn judge_classifier_labels_through_the_gateway_with_cache_timeout_and_defa
         r.header("x-switchyard-route"),
         Some("classifier:code/default>alias")
     );
+    // The judge's own calls are requests like any other in /metrics (and the request log):
+    // two answered, one abandoned at the timeout.
+    let judged = r#"alias="judge-model",provider="judge",model="gpt-4o-mini""#;
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = get(&format!("{}/metrics", gw.url), &[]).await.text();
+        if text.contains(&format!("{{{judged},outcome=\"client_cancelled\"}} 1")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (outcome, n) in [("completed", 2), ("client_cancelled", 1)] {
+        let line = format!("switchyard_requests_total{{{judged},outcome=\"{outcome}\"}} {n}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
 }
 
 #[tokio::test]
