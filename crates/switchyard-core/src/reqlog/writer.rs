@@ -112,6 +112,9 @@ fn row(r: &Record) -> [Value; 35] {
     ]
 }
 
+/// How often a batch being gathered looks at the queue.
+const COLLECT_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// One multi-row insert of `records`, skipping ids already stored (replays, retries).
 pub(crate) fn insert(store: &Store, records: &[Record]) -> Statement {
     let dialect = store.dialect();
@@ -205,13 +208,22 @@ impl Writer {
                         break;
                     }
                     if !stopping {
+                        // Gathers the rest of the batch by looking at the queue every few
+                        // milliseconds instead of being woken for each record: a wake-up per
+                        // record is a cross-thread hop (and a futex call) per request.
                         let deadline = Instant::now() + self.config.flush_interval;
-                        while batch.len() < batch_size {
-                            let room = batch_size - batch.len();
-                            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(_) => {}
+                        loop {
+                            while batch.len() < batch_size {
+                                match rx.try_recv() {
+                                    Ok(r) => batch.push(r),
+                                    Err(_) => break,
+                                }
                             }
+                            let now = Instant::now();
+                            if batch.len() >= batch_size || now >= deadline {
+                                break;
+                            }
+                            tokio::time::sleep((deadline - now).min(COLLECT_TICK)).await;
                         }
                     }
                     let records = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
