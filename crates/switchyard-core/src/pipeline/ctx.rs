@@ -71,6 +71,12 @@ pub struct RequestCtx {
     pub path: Option<Arc<str>>,
     /// A Responses API request's state (tenant, input items, replayed conversation).
     pub responses: Option<Arc<super::responses::Turn>>,
+    /// The store record of the virtual key that called, when it is a store key.
+    pub virtual_key: Option<Arc<crate::keys::KeyRecord>>,
+    /// The rate-limit state to report in `x-ratelimit-*` headers.
+    pub rate_info: Option<crate::limits::RateInfo>,
+    /// The request's rate-limit admission, settled with its real usage when it is logged.
+    pub admission: Option<crate::limits::Admission>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -158,6 +164,9 @@ impl RequestCtx {
             reqlog: None,
             path: None,
             responses: None,
+            virtual_key: None,
+            rate_info: None,
+            admission: None,
             logged: false,
         }
     }
@@ -324,6 +333,10 @@ impl RequestCtx {
     pub fn log(&mut self, status: u16, outcome: Outcome, error: Option<&GatewayError>) {
         if std::mem::replace(&mut self.logged, true) {
             return;
+        }
+        if let Some(admission) = self.admission.take() {
+            let used = self.usage.map(|u| u.prompt_tokens + u.completion_tokens);
+            admission.settle(used, outcome == Outcome::Failed);
         }
         if let (Some(f), Some(ttft)) = (&self.inflight, self.ttft_ms) {
             // Time to first token of the attempt that served, not of the whole request.
