@@ -440,3 +440,63 @@ async fn tpm_charges_the_estimate_then_reconciles_with_usage() {
     assert_eq!(r4.header("x-ratelimit-limit-tokens"), Some("1000"));
     assert!(r4.header("retry-after").is_some());
 }
+
+#[tokio::test]
+async fn cli_manages_keys_in_the_store_a_gateway_uses() {
+    let up = mock(Default::default()).await;
+    let dir = temp_dir("keys-cli");
+    let store = format!("store:\n  sqlite: \"{}\"", dir.join("k.db").display());
+    let yaml = config(&up, &store, "");
+    let path = dir.join("switchyard.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let run = |args: &[&str]| {
+        let out = crate::cli::bin()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .env("UPSTREAM_KEY", UPSTREAM_KEY)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created = run(&[
+        "keys", "create", "cli-key", "--team", "ml", "--alias", "demo", "--tag", "env=ci",
+    ]);
+    let json_part = created.split("\n#").next().unwrap();
+    let v: Value = serde_json::from_str(json_part).unwrap();
+    let key = v["key"].as_str().unwrap().to_owned();
+    assert_eq!(v["allowed_aliases"], json!(["demo"]));
+    let list = run(&["keys", "list"]);
+    assert!(list.contains("cli-key") && !list.contains(&key), "{list}");
+
+    let gw = Gateway::start(&yaml).await;
+    assert_eq!(chat(&gw, &key, "demo").await.status, StatusCode::OK);
+    assert_eq!(
+        chat(&gw, &key, "other").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let rotated = run(&["keys", "rotate", "cli-key", "--grace", "0s"]);
+    let v: Value = serde_json::from_str(rotated.split("\n#").next().unwrap()).unwrap();
+    let new_key = v["key"].as_str().unwrap().to_owned();
+    run(&["keys", "revoke", "cli-key"]);
+    // The gateway follows within its refresh interval (200ms): the old secret, valid until
+    // then, is refused once the gateway has read the changes; the new one is revoked too.
+    let mut refused = false;
+    for _ in 0..50 {
+        if chat(&gw, &key, "demo").await.status == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the gateway kept a key rotated and revoked by the CLI");
+    let r = chat(&gw, &new_key, "demo").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
