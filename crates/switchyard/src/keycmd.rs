@@ -11,7 +11,14 @@ use crate::logcmd::{load, open, parse_args, runtime, Format};
 
 /// Columns of `keys list`.
 const COLUMNS: [&str; 8] = [
-    "id", "name", "team", "user", "rpm", "tpm", "expires_at", "revoked_at",
+    "id",
+    "name",
+    "team",
+    "user",
+    "rpm",
+    "tpm",
+    "expires_at",
+    "revoked_at",
 ];
 
 fn fields(params: &[(String, String)], name: Option<String>) -> anyhow::Result<KeyFields> {
@@ -20,7 +27,8 @@ fn fields(params: &[(String, String)], name: Option<String>) -> anyhow::Result<K
         ..Default::default()
     };
     let num = |k: &str, v: &str| -> anyhow::Result<u64> {
-        v.parse().with_context(|| format!("--{k} `{v}` is not a whole number"))
+        v.parse()
+            .with_context(|| format!("--{k} `{v}` is not a whole number"))
     };
     for (k, v) in params {
         match k.as_str() {
@@ -32,10 +40,10 @@ fn fields(params: &[(String, String)], name: Option<String>) -> anyhow::Result<K
             "rpm" => f.rpm = Some(Some(num(k, v)?)),
             "tpm" => f.tpm = Some(Some(num(k, v)?)),
             "budget" => {
-                f.budget_usd = Some(Some(
-                    v.parse()
-                        .with_context(|| format!("--budget `{v}` is not a number"))?,
-                ));
+                f.budget_usd =
+                    Some(Some(v.parse().with_context(|| {
+                        format!("--budget `{v}` is not a number")
+                    })?));
             }
             "budget_period" => f.budget_period = Some(Some(v.clone())),
             "expires_in" => f.expires_in = Some(v.clone()),

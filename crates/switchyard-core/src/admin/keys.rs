@@ -45,16 +45,13 @@ fn key_error(e: KeyError) -> Response {
     )
 }
 
-fn parse<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, GatewayError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        GatewayError::InvalidField {
-            param: String::new(),
-            message: format!("invalid request body: {e}"),
-        }
-        .to_response()
+    serde_json::from_slice(body).map_err(|e| GatewayError::InvalidField {
+        param: String::new(),
+        message: format!("invalid request body: {e}"),
     })
 }
 
@@ -81,7 +78,7 @@ pub(super) async fn create(State(admin): State<Arc<Admin>>, body: Bytes) -> Resp
     };
     let fields: KeyFields = match parse(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return e.to_response(),
     };
     match cache.store().create(fields).await {
         Ok((rec, key)) => {
@@ -112,7 +109,10 @@ pub(super) async fn get(State(admin): State<Arc<Admin>>, Path(id): Path<String>)
         Err(e) => return e.to_response(),
     };
     match cache.store().get(&id).await {
-        Ok(rec) => json(StatusCode::OK, &serde_json::to_value(&rec).unwrap_or_default()),
+        Ok(rec) => json(
+            StatusCode::OK,
+            &serde_json::to_value(&rec).unwrap_or_default(),
+        ),
         Err(e) => key_error(e),
     }
 }
@@ -129,12 +129,15 @@ pub(super) async fn update(
     };
     let fields: KeyFields = match parse(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return e.to_response(),
     };
     match cache.store().update(&id, fields).await {
         Ok(rec) => {
             refreshed(cache).await;
-            json(StatusCode::OK, &serde_json::to_value(&rec).unwrap_or_default())
+            json(
+                StatusCode::OK,
+                &serde_json::to_value(&rec).unwrap_or_default(),
+            )
         }
         Err(e) => key_error(e),
     }
@@ -160,7 +163,7 @@ pub(super) async fn rotate(
     };
     let r: Rotate = match parse(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return e.to_response(),
     };
     let grace: Duration = match r.grace.as_deref().map(crate::config::units::parse_duration) {
         None => DEFAULT_ROTATION_GRACE,
@@ -189,7 +192,10 @@ pub(super) async fn revoke(State(admin): State<Arc<Admin>>, Path(id): Path<Strin
         Ok(rec) => {
             refreshed(cache).await;
             tracing::info!(key_name = %rec.name, "virtual key revoked");
-            json(StatusCode::OK, &serde_json::to_value(&rec).unwrap_or_default())
+            json(
+                StatusCode::OK,
+                &serde_json::to_value(&rec).unwrap_or_default(),
+            )
         }
         Err(e) => key_error(e),
     }

@@ -92,7 +92,10 @@ pub fn authenticate_with_store(
     if let (Some(keys), Some(token)) = (keys, presented_key(headers)) {
         match keys.lookup(token) {
             crate::keys::Lookup::Valid(rec) => {
-                return Ok((Principal::VirtualKey(Arc::from(rec.name.as_str())), Some(rec)))
+                return Ok((
+                    Principal::VirtualKey(Arc::from(rec.name.as_str())),
+                    Some(rec),
+                ))
             }
             crate::keys::Lookup::Refused => return Err(GatewayError::InvalidKey),
             crate::keys::Lookup::Unknown => {}

@@ -34,10 +34,7 @@ impl KeysConfig {
     pub fn from_raw(raw: &RawKeys) -> Result<Self, Vec<(&'static str, String)>> {
         let refresh = raw.refresh.as_ref().map_or(DEFAULT_REFRESH, |d| d.0);
         if refresh < Duration::from_millis(100) || refresh > Duration::from_secs(3600) {
-            return Err(vec![(
-                "refresh",
-                "must be between 100ms and 1h".to_owned(),
-            )]);
+            return Err(vec![("refresh", "must be between 100ms and 1h".to_owned())]);
         }
         Ok(Self {
             enabled: raw.enabled,

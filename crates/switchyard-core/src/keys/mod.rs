@@ -400,13 +400,22 @@ impl KeyStore {
             sets.push(format!("user_id = {}", p.push(v.clone())));
         }
         if let Some(v) = &fields.allowed_aliases {
-            sets.push(format!("allowed_aliases = {}", p.push(json_opt(v.as_ref()))));
+            sets.push(format!(
+                "allowed_aliases = {}",
+                p.push(json_opt(v.as_ref()))
+            ));
         }
         if let Some(v) = fields.rpm {
-            sets.push(format!("rpm = {}", p.push(v.and_then(|v| i64::try_from(v).ok()))));
+            sets.push(format!(
+                "rpm = {}",
+                p.push(v.and_then(|v| i64::try_from(v).ok()))
+            ));
         }
         if let Some(v) = fields.tpm {
-            sets.push(format!("tpm = {}", p.push(v.and_then(|v| i64::try_from(v).ok()))));
+            sets.push(format!(
+                "tpm = {}",
+                p.push(v.and_then(|v| i64::try_from(v).ok()))
+            ));
         }
         if let Some(v) = fields.budget_usd {
             sets.push(format!("budget_usd = {}", p.push(v)));
@@ -427,7 +436,10 @@ impl KeyStore {
         let id = p.push(cur.id.clone());
         self.store
             .execute(
-                format!("UPDATE virtual_keys SET {} WHERE id = {id}", sets.join(", ")),
+                format!(
+                    "UPDATE virtual_keys SET {} WHERE id = {id}",
+                    sets.join(", ")
+                ),
                 p.values,
             )
             .await?;
@@ -586,9 +598,7 @@ impl KeyCache {
         let mut found = Lookup::Unknown;
         for e in entries.iter() {
             let current = crate::auth::ct_eq(&e.digest, &digest);
-            let previous = e
-                .previous
-                .is_some_and(|p| crate::auth::ct_eq(&p, &digest));
+            let previous = e.previous.is_some_and(|p| crate::auth::ct_eq(&p, &digest));
             if !(current || previous) || !matches!(found, Lookup::Unknown) {
                 continue;
             }

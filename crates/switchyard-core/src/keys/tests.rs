@@ -70,13 +70,19 @@ async fn cache_follows_rotation_revocation_and_expiry() {
     let (_, new) = ks.rotate(&rec.id, Duration::from_secs(60)).await.unwrap();
     cache.refresh().await.unwrap();
     assert!(matches!(cache.lookup(&new), Lookup::Valid(_)));
-    assert!(matches!(cache.lookup(&old), Lookup::Valid(_)), "grace period");
+    assert!(
+        matches!(cache.lookup(&old), Lookup::Valid(_)),
+        "grace period"
+    );
 
     let (_, newer) = ks.rotate("a", Duration::ZERO).await.unwrap();
     cache.refresh().await.unwrap();
     assert!(matches!(cache.lookup(&newer), Lookup::Valid(_)));
     assert!(matches!(cache.lookup(&new), Lookup::Refused), "no grace");
-    assert!(matches!(cache.lookup(&old), Lookup::Unknown), "two rotations ago");
+    assert!(
+        matches!(cache.lookup(&old), Lookup::Unknown),
+        "two rotations ago"
+    );
 
     ks.update(
         "a",
@@ -148,9 +154,12 @@ fn attribution_takes_the_keys_team_and_fills_user_and_tags() {
         expires_at: None,
         revoked_at: None,
         previous_valid_until: None,
-        tags: [("env".to_owned(), "prod".to_owned()), ("a".to_owned(), "k".to_owned())]
-            .into_iter()
-            .collect(),
+        tags: [
+            ("env".to_owned(), "prod".to_owned()),
+            ("a".to_owned(), "k".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
         created_at: 0,
         updated_at: 0,
     };

@@ -66,7 +66,10 @@ impl RateInfo {
         let mut put = |what: &str, (limit, remaining, reset): (u64, u64, Duration)| {
             for (name, value) in [
                 (format!("x-ratelimit-limit-{what}"), limit.to_string()),
-                (format!("x-ratelimit-remaining-{what}"), remaining.to_string()),
+                (
+                    format!("x-ratelimit-remaining-{what}"),
+                    remaining.to_string(),
+                ),
                 (format!("x-ratelimit-reset-{what}"), format_reset(reset)),
             ] {
                 if let (Ok(n), Ok(v)) = (
@@ -144,7 +147,12 @@ fn tokens_wait(tat: Instant, now: Instant, tpm: u64, cost: u64) -> Option<Durati
 impl Limiter {
     /// Admits a request costing `tokens` in every scope, or says which refused and for how
     /// long. Nothing is charged unless every scope admits.
-    pub fn admit(&self, scopes: &[Scope], tokens: u64, now: Instant) -> Result<RateInfo, Denied> {
+    pub fn admit(
+        &self,
+        scopes: &[Scope],
+        tokens: u64,
+        now: Instant,
+    ) -> Result<RateInfo, Box<Denied>> {
         let mut states = self.states.lock();
         let mut worst: Option<Denied> = None;
         for s in scopes {
@@ -178,7 +186,7 @@ impl Limiter {
         }
         if let Some(mut d) = worst {
             d.info = Self::info(&states, scopes, now);
-            return Err(d);
+            return Err(Box::new(d));
         }
         for s in scopes {
             let st = states.entry(s.name.clone()).or_default();
@@ -337,13 +345,14 @@ impl Limits {
         out
     }
 
-    /// Admits a request, waiting up to `limits.max_wait` for room when configured (in
-    /// arrival order per scope, since every waiter retries when its own wait is over).
+    /// Admits a request, waiting up to `limits.max_wait` for room when configured: a waiter
+    /// sleeps until the moment the limiter named and tries again (no strict ordering between
+    /// waiters; one that cannot pass within the bound gets its 429 at once).
     pub async fn admit(
         self: &Arc<Self>,
         subject: &Subject<'_>,
         tokens: u64,
-    ) -> Result<(Option<Admission>, RateInfo), Denied> {
+    ) -> Result<(Option<Admission>, RateInfo), Box<Denied>> {
         let scopes = self.scopes(subject);
         if scopes.is_empty() {
             return Ok((None, RateInfo::default()));
@@ -399,13 +408,18 @@ pub(crate) async fn admit_request(
         user: a.user.as_deref(),
         tags: &a.tags,
     };
-    match gw.limits.admit(&subject, estimate_prompt_tokens(body)).await {
+    match gw
+        .limits
+        .admit(&subject, estimate_prompt_tokens(body))
+        .await
+    {
         Ok((admission, info)) => {
             ctx.admission = admission;
             ctx.rate_info = Some(info).filter(|i| *i != RateInfo::default());
             Ok(())
         }
         Err(d) => {
+            let d = *d;
             ctx.rate_info = Some(d.info);
             Err(crate::error::GatewayError::RateLimited {
                 scope: d.scope,

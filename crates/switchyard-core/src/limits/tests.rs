@@ -34,7 +34,11 @@ async fn rpm_accuracy_over_a_virtual_minute() {
     for rpm in [60, 600, 1200, 6000] {
         let n = admitted_over(rpm, Duration::from_millis(1), Duration::from_secs(60));
         let err = (n as f64 - rpm as f64).abs() / rpm as f64;
-        assert!(err <= 0.02, "rpm {rpm}: admitted {n} ({:.2}% off)", err * 100.0);
+        assert!(
+            err <= 0.02,
+            "rpm {rpm}: admitted {n} ({:.2}% off)",
+            err * 100.0
+        );
     }
 }
 
@@ -102,7 +106,10 @@ fn property_no_window_exceeds_limit_plus_burst() {
         let limiter = Limiter::default();
         let gap = interval(rpm).mul_f64(1.01);
         for i in 0..200u32 {
-            assert!(limiter.admit(&scopes, 1, base + gap * i).is_ok(), "rpm {rpm}");
+            assert!(
+                limiter.admit(&scopes, 1, base + gap * i).is_ok(),
+                "rpm {rpm}"
+            );
         }
     }
 }
@@ -114,7 +121,10 @@ fn denial_says_when_to_retry_and_retry_then_passes() {
     let now = Instant::now();
     assert!(limiter.admit(&scopes, 1, now).is_ok());
     let d = limiter.admit(&scopes, 1, now).unwrap_err();
-    assert_eq!((d.scope.as_str(), d.what, d.limit), ("key:a", "requests", 60));
+    assert_eq!(
+        (d.scope.as_str(), d.what, d.limit),
+        ("key:a", "requests", 60)
+    );
     assert_eq!(d.retry_after, Duration::from_secs(1));
     assert_eq!(d.info.requests.map(|r| r.1), Some(0));
     assert!(limiter
@@ -178,7 +188,9 @@ fn refunds_never_overfill() {
     let s = [scope("key:a", None, Some(600))];
     limiter.admit(&s, 100, now).unwrap();
     limiter.reconcile(&s, 100, 0, now + Duration::from_secs(30));
-    let info = limiter.admit(&s, 600, now + Duration::from_secs(30)).unwrap();
+    let info = limiter
+        .admit(&s, 600, now + Duration::from_secs(30))
+        .unwrap();
     assert_eq!(info.tokens.map(|t| t.1), Some(0));
 }
 

@@ -83,7 +83,10 @@ impl GatewayError {
         if let Self::RateLimited { retry_after, .. } = self {
             // Whole seconds, rounded up, as HTTP says; the exact value in milliseconds too.
             let ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
-            h.insert(http::header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+            h.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(ms.div_ceil(1000)),
+            );
             h.insert("retry-after-ms", HeaderValue::from(ms));
         }
         if let Self::Upstream(u) = self {

@@ -102,14 +102,18 @@ impl Prepared {
         let keys = if config.keys.enabled {
             let store = match &reqlog {
                 Some(log) => log.store().clone(),
-                None => crate::store::Store::open(&config.store).await.map_err(|e| {
-                    std::io::Error::other(format!("store ({}): {e}", config.store.describe()))
-                })?,
-            };
-            let cache =
-                crate::keys::KeyCache::start(crate::keys::KeyStore::new(store), config.keys.refresh)
+                None => crate::store::Store::open(&config.store)
                     .await
-                    .map_err(|e| std::io::Error::other(format!("virtual keys: {e}")))?;
+                    .map_err(|e| {
+                        std::io::Error::other(format!("store ({}): {e}", config.store.describe()))
+                    })?,
+            };
+            let cache = crate::keys::KeyCache::start(
+                crate::keys::KeyStore::new(store),
+                config.keys.refresh,
+            )
+            .await
+            .map_err(|e| std::io::Error::other(format!("virtual keys: {e}")))?;
             Some(cache)
         } else {
             None

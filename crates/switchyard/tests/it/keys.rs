@@ -103,9 +103,21 @@ async fn lifecycle(base: &str, store_yaml: &str) -> String {
     assert_eq!(rec["team"], "search");
     assert_eq!(rec["budget_period"], "month");
 
-    let dup = admin(&gw, Method::POST, "/admin/keys", json!({"name": "search-svc"})).await;
+    let dup = admin(
+        &gw,
+        Method::POST,
+        "/admin/keys",
+        json!({"name": "search-svc"}),
+    )
+    .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
-    let bad = admin(&gw, Method::POST, "/admin/keys", json!({"name": "x", "rpm": 0})).await;
+    let bad = admin(
+        &gw,
+        Method::POST,
+        "/admin/keys",
+        json!({"name": "x", "rpm": 0}),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.error()["message"].as_str().unwrap().contains("rpm"));
 
@@ -171,7 +183,10 @@ async fn lifecycle(base: &str, store_yaml: &str) -> String {
         chat(&gw, &key2, "demo").await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(chat(&gw, &key, "demo").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        chat(&gw, &key, "demo").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(chat(&gw, &key3, "demo").await.status, StatusCode::OK);
 
     // Expiry: a key past its expiry is refused; extending it revives it.
@@ -198,7 +213,13 @@ async fn lifecycle(base: &str, store_yaml: &str) -> String {
     assert_eq!(chat(&gw, &short, "demo").await.status, StatusCode::OK);
 
     // Revoke: refused at once.
-    let revoked = admin(&gw, Method::POST, "/admin/keys/short-lived/revoke", Value::Null).await;
+    let revoked = admin(
+        &gw,
+        Method::POST,
+        "/admin/keys/short-lived/revoke",
+        Value::Null,
+    )
+    .await;
     assert_eq!(revoked.status, StatusCode::OK);
     assert!(revoked.json()["revoked_at"].is_i64());
     let r = chat(&gw, &short, "demo").await;
@@ -206,7 +227,10 @@ async fn lifecycle(base: &str, store_yaml: &str) -> String {
     assert_eq!(r.error()["code"], "invalid_api_key");
     let del = admin(&gw, Method::DELETE, "/admin/keys/search-svc", Value::Null).await;
     assert_eq!(del.status, StatusCode::OK);
-    assert_eq!(chat(&gw, &key3, "demo").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        chat(&gw, &key3, "demo").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // A last key that must survive the restart.
     let keep = admin(&gw, Method::POST, "/admin/keys", json!({"name": "keeper"})).await;
@@ -273,7 +297,10 @@ async fn replicas_sharing_a_store_converge_on_a_revocation() {
     }
     assert!(seen, "replica B never accepted the new key");
     admin(&a, Method::POST, "/admin/keys/shared/revoke", Value::Null).await;
-    assert_eq!(chat(&a, &key, "demo").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        chat(&a, &key, "demo").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let mut refused = false;
     for _ in 0..50 {
         if chat(&b, &key, "demo").await.status == StatusCode::UNAUTHORIZED {
@@ -295,7 +322,10 @@ async fn admin_keys_is_404_when_store_keys_are_off() {
     let gw = Gateway::start(&yaml).await;
     let r = admin(&gw, Method::GET, "/admin/keys", Value::Null).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.error()["message"].as_str().unwrap().contains("keys.enabled"));
+    assert!(r.error()["message"]
+        .as_str()
+        .unwrap()
+        .contains("keys.enabled"));
 }
 
 #[tokio::test]
@@ -428,7 +458,10 @@ async fn tpm_charges_the_estimate_then_reconciles_with_usage() {
     let r2 = send(Method::POST, &url, &[("authorization", &auth)], body(5)).await;
     assert_eq!(r2.status, StatusCode::OK, "no refund: {}", r2.text());
     let left = remaining(&r2);
-    assert!(left + 30 >= after_estimate, "{left} left after {after_estimate}");
+    assert!(
+        left + 30 >= after_estimate,
+        "{left} left after {after_estimate}"
+    );
     // This one really uses 1510 tokens, far over its estimate: charged when it ends, so even
     // a tiny request is refused next (it would pass on the estimate alone).
     let r3 = send(Method::POST, &url, &[("authorization", &auth)], body(1500)).await;
@@ -476,10 +509,7 @@ async fn cli_manages_keys_in_the_store_a_gateway_uses() {
 
     let gw = Gateway::start(&yaml).await;
     assert_eq!(chat(&gw, &key, "demo").await.status, StatusCode::OK);
-    assert_eq!(
-        chat(&gw, &key, "other").await.status,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(chat(&gw, &key, "other").await.status, StatusCode::FORBIDDEN);
     let rotated = run(&["keys", "rotate", "cli-key", "--grace", "0s"]);
     let v: Value = serde_json::from_str(rotated.split("\n#").next().unwrap()).unwrap();
     let new_key = v["key"].as_str().unwrap().to_owned();
@@ -494,7 +524,10 @@ async fn cli_manages_keys_in_the_store_a_gateway_uses() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(refused, "the gateway kept a key rotated and revoked by the CLI");
+    assert!(
+        refused,
+        "the gateway kept a key rotated and revoked by the CLI"
+    );
     let r = chat(&gw, &new_key, "demo").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     gw.shutdown().await;
