@@ -179,6 +179,8 @@ impl RequestCtx {
         let mut real = std::mem::replace(self, placeholder);
         // A raced attempt's context (see `fork`) becomes the real one once it streams.
         real.logged = false;
+        // The response headers are stamped from the context left behind.
+        self.rate_info = real.rate_info.clone();
         real
     }
 
@@ -202,6 +204,8 @@ impl RequestCtx {
         c.bodies = self.bodies.clone();
         c.reqlog = self.reqlog.clone();
         c.responses = self.responses.clone();
+        c.virtual_key = self.virtual_key.clone();
+        c.rate_info = self.rate_info.clone();
         c.logged = true;
         c
     }
@@ -214,6 +218,8 @@ impl RequestCtx {
         if !streamed {
             winner.abandoned = abandoned;
         }
+        // The rate-limit admission was made once, for the request: it stays with it.
+        winner.admission = self.admission.take();
         let mut old = std::mem::replace(self, winner);
         old.logged = true;
     }

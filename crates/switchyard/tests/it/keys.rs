@@ -533,3 +533,30 @@ async fn cli_manages_keys_in_the_store_a_gateway_uses() {
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn streamed_answers_carry_rate_limit_headers_too() {
+    let up = mock(Default::default()).await;
+    let gw = Gateway::start(&config(&up, "", "")).await;
+    let created = admin(
+        &gw,
+        Method::POST,
+        "/admin/keys",
+        json!({"name": "s", "rpm": 6000, "tpm": 100000}),
+    )
+    .await;
+    let key = created.json()["key"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {key}");
+    let r = send(
+        Method::POST,
+        &format!("{}/v1/chat/completions", gw.url),
+        &[("authorization", &auth)],
+        chat_body("demo", r#""stream":true"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("data: [DONE]"));
+    assert_eq!(r.header("x-ratelimit-limit-requests"), Some("6000"));
+    assert_eq!(r.header("x-ratelimit-remaining-requests"), Some("99"));
+    assert_eq!(r.header("x-ratelimit-limit-tokens"), Some("100000"));
+}
