@@ -81,6 +81,24 @@ pub enum GatewayError {
         /// OpenAI-style error code.
         code: Option<&'static str>,
     },
+    /// The virtual key may not call this alias (`allowed_aliases`).
+    #[error("this API key is not allowed to use the model `{alias}`")]
+    AliasNotAllowed {
+        /// The alias asked for (never the key).
+        alias: String,
+    },
+    /// A gateway rate limit refused the request.
+    #[error("rate limit reached for {what} per minute on {scope} (limit {limit}); retry in {}ms", retry_after.as_millis())]
+    RateLimited {
+        /// The limited scope, e.g. `team:search` (names only, never a secret).
+        scope: String,
+        /// `requests` or `tokens`.
+        what: &'static str,
+        /// The limit per minute.
+        limit: u64,
+        /// When a retry can pass.
+        retry_after: Duration,
+    },
     /// The upstream provider failed.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
@@ -261,6 +279,10 @@ pub enum ErrorKind {
     Upstream(FailureKind),
     /// Gateway bug.
     Internal,
+    /// The key may not use what it asked for.
+    Forbidden,
+    /// A gateway rate limit refused the request.
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -273,6 +295,8 @@ impl ErrorKind {
             Self::TooLarge => "too_large",
             Self::NotFound => "not_found",
             Self::Internal => "internal",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
             Self::Upstream(FailureKind::Auth) => "upstream_auth",
             Self::Upstream(FailureKind::InvalidRequest) => "upstream_invalid_request",
             Self::Upstream(FailureKind::NotFound) => "upstream_not_found",
@@ -310,6 +334,8 @@ impl GatewayError {
             | Self::RouteNotFound { .. }
             | Self::ResourceNotFound { .. } => ErrorKind::NotFound,
             Self::Internal(_) => ErrorKind::Internal,
+            Self::AliasNotAllowed { .. } => ErrorKind::Forbidden,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }
     }

@@ -13,6 +13,8 @@ pub mod capabilities;
 pub mod config;
 pub mod error;
 pub mod http_client;
+pub mod keys;
+pub mod limits;
 mod passthrough;
 pub mod pipeline;
 pub mod pricing;

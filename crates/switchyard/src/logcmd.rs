@@ -11,7 +11,7 @@ use switchyard_core::store::Store;
 
 /// Output formats.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Csv,
     Json,
@@ -49,14 +49,14 @@ const STATS_COLUMNS: [&str; 11] = [
     "p99_ms",
 ];
 
-struct Args {
-    config: Option<String>,
-    format: Format,
-    positional: Vec<String>,
-    params: Vec<(String, String)>,
+pub(crate) struct Args {
+    pub(crate) config: Option<String>,
+    pub(crate) format: Format,
+    pub(crate) positional: Vec<String>,
+    pub(crate) params: Vec<(String, String)>,
 }
 
-fn parse_args(args: &[String]) -> anyhow::Result<Args> {
+pub(crate) fn parse_args(args: &[String]) -> anyhow::Result<Args> {
     let mut out = Args {
         config: None,
         format: Format::Table,
@@ -96,7 +96,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
     Ok(out)
 }
 
-fn load(path: Option<String>) -> anyhow::Result<Config> {
+pub(crate) fn load(path: Option<String>) -> anyhow::Result<Config> {
     let path = path.or_else(|| {
         std::env::var(env::ENV_CONFIG)
             .ok()
@@ -109,13 +109,13 @@ fn load(path: Option<String>) -> anyhow::Result<Config> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-async fn open(cfg: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Store> {
     Store::open(&cfg.store)
         .await
         .with_context(|| format!("cannot open the store ({})", cfg.store.describe()))

@@ -1,6 +1,7 @@
 //! `switchyard`: the gateway binary. Parses the command line, loads the config, starts logging
 //! and serves. All logic lives in `switchyard-core`.
 
+mod keycmd;
 mod logcmd;
 
 use std::io::Write;
@@ -24,6 +25,8 @@ USAGE:
     switchyard requests [--config FILE] [FILTERS] [--limit N] [--cursor C] [--format F]
     switchyard requests show ID [--config FILE] [--format F]
     switchyard stats [--config FILE] [--by DIMS] [--bucket hour|day] [FILTERS] [--format F]
+    switchyard keys create NAME [KEY OPTIONS] [--config FILE]
+    switchyard keys list|show ID|update ID [KEY OPTIONS]|rotate ID [--grace 1h]|revoke ID
     switchyard version
     switchyard help
 
@@ -37,6 +40,9 @@ requests  List requests from the request log (newest first), or show one in full
 stats   Aggregates from the request log: count, errors, error rate, tokens, cost,
         p50/p95/p99 latency, grouped by DIMS (comma-separated: key, team, user, tag, alias,
         model, provider, deployment, status, error_kind, outcome, operation) and a time bucket.
+keys    Virtual keys in the store (`keys.enabled`): the key is printed once, by create and
+        rotate. KEY OPTIONS: --team T --user U --alias A,B --rpm N --tpm N --budget USD
+        --budget-period day|week|month --expires-in 30d --tag k=v (repeatable).
 
 FILTERS: --since T --until T (RFC 3339, Unix ms, or a duration ago such as 24h or 7d),
         --key --team --user --tag --alias --model --provider --status (429 or 5xx)
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         "check" => check(rest, &mut out),
         "requests" => logcmd::requests(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "stats" => logcmd::stats(rest, &mut out).map(|()| ExitCode::SUCCESS),
+        "keys" => keycmd::keys(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "version" | "--version" | "-V" => {
             let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::{HeaderValue, Request, StatusCode};
 
 use crate::config::sha256;
@@ -25,6 +25,8 @@ use crate::error::GatewayError;
 use crate::reqlog::query::{self, Query, QueryError};
 use crate::reqlog::ReqLog;
 use crate::store::Store;
+
+mod keys;
 
 /// `admin:` after validation.
 #[derive(Clone, Default)]
@@ -50,6 +52,7 @@ pub struct Admin {
     key_sha256: Option<[u8; 32]>,
     store: Option<Store>,
     reqlog: Option<Arc<ReqLog>>,
+    keys: Option<Arc<crate::keys::KeyCache>>,
 }
 
 impl Admin {
@@ -59,7 +62,15 @@ impl Admin {
             key_sha256: config.key_sha256,
             store,
             reqlog,
+            keys: None,
         }
+    }
+
+    /// Adds virtual-key management (`/admin/keys`), over the key cache's own store handle so
+    /// it works with the request log off.
+    pub fn with_keys(mut self, keys: Option<Arc<crate::keys::KeyCache>>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The `/admin/...` routes with their guard, ready to merge into a router.
@@ -70,6 +81,13 @@ impl Admin {
             .route("/admin/requests/{id}", get(one_request))
             .route("/admin/stats", get(stats))
             .route("/admin/request-log", get(log_status))
+            .route("/admin/keys", get(keys::list).post(keys::create))
+            .route(
+                "/admin/keys/{id}",
+                get(keys::get).patch(keys::update).delete(keys::revoke),
+            )
+            .route("/admin/keys/{id}/rotate", post(keys::rotate))
+            .route("/admin/keys/{id}/revoke", post(keys::revoke))
             .route_layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
             .with_state(state)
     }

@@ -80,6 +80,30 @@ impl Authenticator {
     }
 }
 
+/// Authenticates against the store's virtual keys first (when `keys` is on), then against
+/// the configured keys. A presented key the store knows but refuses (revoked, expired, a
+/// rotated secret past its grace) is 401 whatever the config says, so turning auth off in
+/// config never revives a revoked key.
+pub fn authenticate_with_store(
+    auth: &Authenticator,
+    keys: Option<&crate::keys::KeyCache>,
+    headers: &HeaderMap,
+) -> Result<(Principal, Option<Arc<crate::keys::KeyRecord>>), GatewayError> {
+    if let (Some(keys), Some(token)) = (keys, presented_key(headers)) {
+        match keys.lookup(token) {
+            crate::keys::Lookup::Valid(rec) => {
+                return Ok((
+                    Principal::VirtualKey(Arc::from(rec.name.as_str())),
+                    Some(rec),
+                ))
+            }
+            crate::keys::Lookup::Refused => return Err(GatewayError::InvalidKey),
+            crate::keys::Lookup::Unknown => {}
+        }
+    }
+    auth.authenticate(headers).map(|p| (p, None))
+}
+
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(http::header::AUTHORIZATION)

@@ -48,6 +48,10 @@ pub struct Config {
     pub request_log: crate::reqlog::ReqLogConfig,
     /// The admin API (`admin:`).
     pub admin: crate::admin::AdminConfig,
+    /// Virtual keys in the store (`keys:`).
+    pub keys: crate::keys::KeysConfig,
+    /// Rate limits (`limits:`).
+    pub limits: crate::limits::LimitsConfig,
     /// Trace export.
     pub telemetry: TelemetryConfig,
     /// Routing policies of the aliases, deployment prices and quality tiers.

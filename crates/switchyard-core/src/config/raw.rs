@@ -46,6 +46,12 @@ pub struct RawConfig {
     /// The admin API.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// Virtual keys in the store.
+    #[serde(default)]
+    pub keys: crate::keys::config::RawKeys,
+    /// Rate limits per key, team, user and tag.
+    #[serde(default)]
+    pub limits: crate::limits::config::RawLimits,
     /// Model-name patterns (`openai/*`, `claude-*`, `*`) routed to a provider.
     #[serde(default)]
     pub wildcards: Vec<RawWildcard>,

@@ -336,6 +336,8 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
             key_sha256: nonempty(env::ENV_ADMIN_KEY).map(|k| sha256(k.as_bytes())),
             listen: None,
         },
+        keys: crate::keys::KeysConfig::default(),
+        limits: crate::limits::LimitsConfig::default(),
     }
 }
 
@@ -527,6 +529,8 @@ impl Validator<'_> {
         let store = self.store(raw.store.as_ref());
         let request_log = self.request_log(&raw, &store);
         let admin = self.admin(&raw.admin);
+        let keys = self.keys(&raw.keys);
+        let limits = self.limits(&raw.limits);
         let wildcards = self.wildcards(&raw.wildcards, &providers, &raw);
         let passthrough = self.passthrough(raw.passthrough.as_deref(), &providers, &raw);
         let model_delete = self.model_delete(&raw, &providers);
@@ -542,10 +546,32 @@ impl Validator<'_> {
             store,
             request_log,
             admin,
+            keys,
+            limits,
             wildcards,
             passthrough,
             model_delete,
         }
+    }
+
+    fn keys(&mut self, raw: &crate::keys::config::RawKeys) -> crate::keys::KeysConfig {
+        crate::keys::KeysConfig::from_raw(raw).unwrap_or_else(|problems| {
+            for (field, message) in problems {
+                self.problem(&[key("keys"), key(field)], message);
+            }
+            crate::keys::KeysConfig::default()
+        })
+    }
+
+    fn limits(&mut self, raw: &crate::limits::config::RawLimits) -> crate::limits::LimitsConfig {
+        crate::limits::LimitsConfig::from_raw(raw).unwrap_or_else(|problems| {
+            for (path, message) in problems {
+                let mut at = vec![key("limits")];
+                at.extend(path.iter().map(|p| key(p)));
+                self.problem(&at, message);
+            }
+            crate::limits::LimitsConfig::default()
+        })
     }
 
     fn store(&mut self, raw: Option<&raw::RawStore>) -> crate::store::StoreConfig {

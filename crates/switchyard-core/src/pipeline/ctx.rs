@@ -71,6 +71,12 @@ pub struct RequestCtx {
     pub path: Option<Arc<str>>,
     /// A Responses API request's state (tenant, input items, replayed conversation).
     pub responses: Option<Arc<super::responses::Turn>>,
+    /// The store record of the virtual key that called, when it is a store key.
+    pub virtual_key: Option<Arc<crate::keys::KeyRecord>>,
+    /// The rate-limit state to report in `x-ratelimit-*` headers.
+    pub rate_info: Option<crate::limits::RateInfo>,
+    /// The request's rate-limit admission, settled with its real usage when it is logged.
+    pub admission: Option<crate::limits::Admission>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -158,6 +164,9 @@ impl RequestCtx {
             reqlog: None,
             path: None,
             responses: None,
+            virtual_key: None,
+            rate_info: None,
+            admission: None,
             logged: false,
         }
     }
@@ -170,6 +179,8 @@ impl RequestCtx {
         let mut real = std::mem::replace(self, placeholder);
         // A raced attempt's context (see `fork`) becomes the real one once it streams.
         real.logged = false;
+        // The response headers are stamped from the context left behind.
+        self.rate_info = real.rate_info.clone();
         real
     }
 
@@ -193,6 +204,8 @@ impl RequestCtx {
         c.bodies = self.bodies.clone();
         c.reqlog = self.reqlog.clone();
         c.responses = self.responses.clone();
+        c.virtual_key = self.virtual_key.clone();
+        c.rate_info = self.rate_info.clone();
         c.logged = true;
         c
     }
@@ -205,6 +218,8 @@ impl RequestCtx {
         if !streamed {
             winner.abandoned = abandoned;
         }
+        // The rate-limit admission was made once, for the request: it stays with it.
+        winner.admission = self.admission.take();
         let mut old = std::mem::replace(self, winner);
         old.logged = true;
     }
@@ -324,6 +339,10 @@ impl RequestCtx {
     pub fn log(&mut self, status: u16, outcome: Outcome, error: Option<&GatewayError>) {
         if std::mem::replace(&mut self.logged, true) {
             return;
+        }
+        if let Some(admission) = self.admission.take() {
+            let used = self.usage.map(|u| u.prompt_tokens + u.completion_tokens);
+            admission.settle(used, outcome == Outcome::Failed);
         }
         if let (Some(f), Some(ttft)) = (&self.inflight, self.ttft_ms) {
             // Time to first token of the attempt that served, not of the whole request.

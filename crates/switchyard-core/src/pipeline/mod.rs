@@ -71,9 +71,21 @@ pub struct Gateway {
     pub(crate) passthrough: Arc<crate::passthrough::Table>,
     /// Stored Responses API responses, per tenant.
     pub(crate) responses: Arc<dyn crate::responses_state::ResponseStore>,
+    /// Virtual keys kept in the store, when `keys.enabled`.
+    pub(crate) keys: Option<Arc<crate::keys::KeyCache>>,
+    /// Rate limits and their state (shared across reloads and workers).
+    pub(crate) limits: Arc<crate::limits::Limits>,
 }
 
 impl Gateway {
+    /// Who is calling: a store key (when they are on), else a configured key.
+    pub(crate) fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Principal, Option<Arc<crate::keys::KeyRecord>>), GatewayError> {
+        crate::auth::authenticate_with_store(&self.auth, self.keys.as_deref(), headers)
+    }
+
     /// A copy sharing all state except the upstream connection pool.
     pub(crate) fn for_worker(&self) -> Self {
         Self {
@@ -124,6 +136,9 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
             resp
         }
     };
+    if let Some(info) = &ctx.rate_info {
+        info.stamp(resp.headers_mut());
+    }
     resp.extensions_mut().insert(Logged);
     resp
 }
@@ -156,6 +171,7 @@ async fn run(
     let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
     ctx.attribution =
         crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?;
+    crate::limits::admit_request(gw, ctx, &parsed.model, &body).await?;
     let mut pinned = None;
     if ctx.op == Operation::Responses {
         let (turn, pin) = responses::prepare(gw, ctx, &body).await?;
@@ -497,7 +513,9 @@ fn authenticate(
     ctx: &mut RequestCtx,
     headers: &HeaderMap,
 ) -> Result<(), GatewayError> {
-    match gw.auth.authenticate(headers)? {
+    let (principal, record) = gw.authenticate(headers)?;
+    ctx.virtual_key = record;
+    match principal {
         Principal::Anonymous => ctx.principal = "anonymous",
         Principal::Master => ctx.principal = "master",
         Principal::VirtualKey(name) => {

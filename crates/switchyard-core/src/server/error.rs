@@ -35,6 +35,8 @@ impl GatewayError {
             | Self::ResourceNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::AliasNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(u) => match &u.kind {
                 UpstreamErrorKind::Http { status, .. } => match status.as_u16() {
                     400 | 413 | 422 => *status,
@@ -78,6 +80,15 @@ impl GatewayError {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Self::RateLimited { retry_after, .. } = self {
+            // Whole seconds, rounded up, as HTTP says; the exact value in milliseconds too.
+            let ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+            h.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(ms.div_ceil(1000)),
+            );
+            h.insert("retry-after-ms", HeaderValue::from(ms));
+        }
         if let Self::Upstream(u) = self {
             if let UpstreamErrorKind::Http {
                 status,
@@ -268,6 +279,27 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
             INVALID,
             None,
             code("method_not_allowed"),
+        ),
+        GatewayError::AliasNotAllowed { alias } => (
+            format!("This API key is not allowed to use the model `{alias}`."),
+            "permission_error",
+            Some("model".into()),
+            code("model_not_allowed"),
+        ),
+        GatewayError::RateLimited {
+            scope,
+            what,
+            limit,
+            retry_after,
+        } => (
+            format!(
+                "Rate limit reached for {what} per minute on {scope}: limit {limit}. \
+                 Please try again in {}.",
+                crate::limits::format_reset(*retry_after)
+            ),
+            what,
+            None,
+            code("rate_limit_exceeded"),
         ),
         GatewayError::Internal(_) => (
             "The gateway hit an internal error. The x-request-id header identifies it in the logs."

@@ -99,11 +99,32 @@ impl Prepared {
         } else {
             None
         };
+        let keys = if config.keys.enabled {
+            let store = match &reqlog {
+                Some(log) => log.store().clone(),
+                None => crate::store::Store::open(&config.store)
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::other(format!("store ({}): {e}", config.store.describe()))
+                    })?,
+            };
+            let cache = crate::keys::KeyCache::start(
+                crate::keys::KeyStore::new(store),
+                config.keys.refresh,
+            )
+            .await
+            .map_err(|e| std::io::Error::other(format!("virtual keys: {e}")))?;
+            Some(cache)
+        } else {
+            None
+        };
+        let limits = Arc::new(crate::limits::Limits::new(config.limits.clone()));
         let admin_routes = crate::admin::Admin::new(
             &config.admin,
             reqlog.as_ref().map(|l| l.store().clone()),
             reqlog.clone(),
         )
+        .with_keys(keys.clone())
         .router();
         let admin_listener = match config.admin.listen {
             Some(addr) => Some(std::net::TcpListener::bind(addr).and_then(|l| {
@@ -146,6 +167,8 @@ impl Prepared {
             reqlog: reqlog.clone(),
             // In memory until the persistent store lands: lost on restart.
             responses: Arc::new(crate::responses_state::MemoryResponseStore::default()),
+            keys,
+            limits,
         };
         Ok(Self {
             gw: Arc::new(gw),
@@ -571,7 +594,7 @@ async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
     if let Some(target) = anthropic_models(&gw, &req) {
         return crate::passthrough::handle(Arc::clone(&gw), target, req).await;
     }
-    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().authenticate(req.headers()) {
         return e.to_response();
     }
     let mut data: Vec<_> = s
@@ -595,7 +618,7 @@ async fn models(State(s): State<AppState>, req: Request<Body>) -> Response {
 /// The circuit breaker state of every deployment used so far (same auth as the API: it names
 /// providers and models).
 async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Response {
-    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().authenticate(req.headers()) {
         return e.to_response();
     }
     let data: Vec<_> = s
@@ -618,7 +641,7 @@ async fn deployments_health(State(s): State<AppState>, req: Request<Body>) -> Re
 /// Prometheus metrics: the resilience stage's per-deployment series and the per-request series
 /// (same auth as the API). Labels are configured names only, a bounded set.
 async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
-    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().authenticate(req.headers()) {
         return e.to_response();
     }
     let deployments: Vec<_> = s
@@ -646,7 +669,7 @@ async fn model(State(s): State<AppState>, Path(id): Path<String>, req: Request<B
     if let Some(target) = anthropic_models(&gw, &req) {
         return crate::passthrough::handle(Arc::clone(&gw), target, req).await;
     }
-    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().authenticate(req.headers()) {
         return e.to_response();
     }
     // Aliases, `<provider>/<model>` names and wildcard-routed names: whatever a request could
@@ -677,7 +700,7 @@ async fn delete_model(
     Path(id): Path<String>,
     req: Request<Body>,
 ) -> Response {
-    if let Err(e) = s.gw().auth.authenticate(req.headers()) {
+    if let Err(e) = s.gw().authenticate(req.headers()) {
         return e.to_response();
     }
     let route = match s.gw().router.route(&id) {

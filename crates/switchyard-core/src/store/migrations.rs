@@ -54,10 +54,43 @@ CREATE INDEX requests_key ON requests (key_name, started_at);
 CREATE INDEX requests_team ON requests (team, started_at);
 ";
 
+/// Virtual keys: the SHA-256 digest (hex) of each key, never the key; the previous digest and
+/// its deadline after a rotation; JSON lists/maps as `TEXT`; times in Unix milliseconds.
+const VIRTUAL_KEYS_V2: &str = "
+CREATE TABLE virtual_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    team TEXT,
+    user_id TEXT,
+    allowed_aliases TEXT,
+    rpm BIGINT,
+    tpm BIGINT,
+    budget_usd DOUBLE PRECISION,
+    budget_period TEXT,
+    expires_at BIGINT,
+    revoked_at BIGINT,
+    previous_sha256 TEXT,
+    previous_valid_until BIGINT,
+    tags TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX virtual_keys_team ON virtual_keys (team);
+";
+
 /// Every migration, in order.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "request log",
-    sqlite: REQUESTS_V1,
-    postgres: REQUESTS_V1,
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "request log",
+        sqlite: REQUESTS_V1,
+        postgres: REQUESTS_V1,
+    },
+    Migration {
+        version: 2,
+        name: "virtual keys",
+        sqlite: VIRTUAL_KEYS_V2,
+        postgres: VIRTUAL_KEYS_V2,
+    },
+];

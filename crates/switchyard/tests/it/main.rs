@@ -13,6 +13,7 @@ mod cli;
 mod errors;
 mod gemini;
 mod harness;
+mod keys;
 mod metrics;
 mod reqlog;
 mod resilience;
