@@ -371,14 +371,7 @@ async fn open(
     req: Request<Body>,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = req.into_parts();
-    match gw.auth.authenticate(&parts.headers)? {
-        crate::auth::Principal::Anonymous => ctx.principal = "anonymous",
-        crate::auth::Principal::Master => ctx.principal = "master",
-        crate::auth::Principal::VirtualKey(name) => {
-            ctx.principal = "virtual_key";
-            ctx.key_name = Some(name);
-        }
-    }
+    crate::pipeline::authenticate(gw, ctx, &parts.headers)?;
     ctx.provider = Some(Arc::clone(&up.provider));
     let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
     let declared = parts

@@ -508,7 +508,9 @@ async fn serve(
     Err(last.unwrap_or_else(|| GatewayError::Internal("no attempt was made".into())))
 }
 
-fn authenticate(
+/// Who is calling (configured or stored keys), recorded on the context for attribution, limits
+/// and the request log. Every entry point that serves a client goes through here.
+pub(crate) fn authenticate(
     gw: &Gateway,
     ctx: &mut RequestCtx,
     headers: &HeaderMap,
