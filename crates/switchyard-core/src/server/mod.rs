@@ -99,6 +99,22 @@ impl Prepared {
         } else {
             None
         };
+        // Stored responses live in the same store, opened for them even without the log.
+        let response_store = match reqlog.as_ref() {
+            Some(log) => log.store().clone(),
+            None => crate::store::Store::open(&config.store)
+                .await
+                .map_err(|e| {
+                    std::io::Error::other(format!(
+                        "response store ({}): {e}",
+                        config.store.describe()
+                    ))
+                })?,
+        };
+        let responses = Arc::new(crate::responses_state::PersistentResponseStore::new(
+            response_store,
+            crate::responses_state::PersistentResponseStore::DEFAULT_TTL,
+        ));
         let admin_routes = crate::admin::Admin::new(
             &config.admin,
             reqlog.as_ref().map(|l| l.store().clone()),
@@ -144,8 +160,7 @@ impl Prepared {
             live: Arc::new(reload::Live::new(parts)),
             generation: 0,
             reqlog: reqlog.clone(),
-            // In memory until the persistent store lands: lost on restart.
-            responses: Arc::new(crate::responses_state::MemoryResponseStore::default()),
+            responses,
         };
         Ok(Self {
             gw: Arc::new(gw),

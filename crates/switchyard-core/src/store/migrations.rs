@@ -54,10 +54,38 @@ CREATE INDEX requests_status ON requests (status, started_at);
 CREATE INDEX requests_error_kind ON requests (error_kind, started_at);
 ";
 
-/// Every migration, in order.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "request log",
-    sqlite: REQUESTS_V1,
-    postgres: REQUESTS_V1,
-}];
+/// Stored Responses API responses per tenant (`responses_state::PersistentResponseStore`):
+/// JSON as `TEXT`, times in Unix milliseconds; `expires_at` drives retention.
+const RESPONSES_V4: &str = "
+CREATE TABLE responses (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    client_model TEXT NOT NULL,
+    kept TEXT NOT NULL,
+    response TEXT,
+    input_items TEXT,
+    previous_response_id TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX responses_expires ON responses (expires_at);
+";
+
+/// Every migration, in order. (Versions 2 and 3 are added on other branches.)
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "request log",
+        sqlite: REQUESTS_V1,
+        postgres: REQUESTS_V1,
+    },
+    Migration {
+        version: 4,
+        name: "stored responses",
+        sqlite: RESPONSES_V4,
+        postgres: RESPONSES_V4,
+    },
+];

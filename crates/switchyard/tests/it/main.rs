@@ -17,6 +17,7 @@ mod metrics;
 mod reqlog;
 mod resilience;
 mod responses;
+mod responses_store;
 mod routing;
 mod sdk;
 mod shutdown;
