@@ -438,6 +438,11 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
             "/responses/{id}",
             get(response_retrieve).delete(response_delete),
         )
+        // Static segments win over `{id}`: these name a model, not a response.
+        .route("/v1/responses/input_tokens", post(response_input_tokens))
+        .route("/responses/input_tokens", post(response_input_tokens))
+        .route("/v1/responses/compact", post(response_compact))
+        .route("/responses/compact", post(response_compact))
         .route("/v1/responses/{id}/cancel", post(response_cancel))
         .route("/responses/{id}/cancel", post(response_cancel))
         .route("/v1/responses/{id}/input_items", get(response_input_items))
@@ -542,6 +547,15 @@ async fn response_input_items(
     req: Request<Body>,
 ) -> Response {
     pipeline::responses::resource(s.gw(), pipeline::responses::Resource::InputItems, id, req).await
+}
+
+async fn response_input_tokens(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::responses_sub::sub_resource(s.gw(), pipeline::responses_sub::Sub::InputTokens, req)
+        .await
+}
+
+async fn response_compact(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::responses_sub::sub_resource(s.gw(), pipeline::responses_sub::Sub::Compact, req).await
 }
 
 /// The error shape for a path: Anthropic's under `/v1/messages`, OpenAI's elsewhere.

@@ -18,6 +18,7 @@ mod reqlog;
 mod resilience;
 mod responses;
 mod responses_store;
+mod responses_sub;
 mod routing;
 mod sdk;
 mod shutdown;
