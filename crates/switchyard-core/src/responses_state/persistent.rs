@@ -11,7 +11,6 @@
 //! (OpenAI's retention for stored responses); expired rows are never returned and are
 //! purged as writes go by.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +35,8 @@ enum Op {
         id: String,
         done: oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// Answered once every earlier write is done.
+    Flush(oneshot::Sender<()>),
 }
 
 /// The [`ResponseStore`] on the gateway's persistent store (table `responses`, migration 4).
@@ -203,7 +204,7 @@ fn put_statement(store: &Store, ttl: Duration, tenant: &Tenant, r: &StoredRespon
 
 /// Applies queued writes in order until the store is dropped.
 async fn write_loop(store: Store, ttl: Duration, mut rx: mpsc::UnboundedReceiver<Op>) {
-    let writes = AtomicU64::new(0);
+    let mut writes: u64 = 0;
     purge(&store).await;
     while let Some(op) = rx.recv().await {
         match op {
@@ -239,8 +240,13 @@ async fn write_loop(store: Store, ttl: Duration, mut rx: mpsc::UnboundedReceiver
                 let res = store.execute(sql, p.values).await.map_err(store_err);
                 let _ = done.send(res.map(|n| n > 0));
             }
+            Op::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
         }
-        if writes.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+        writes += 1;
+        if writes % PURGE_EVERY == 0 {
             purge(&store).await;
         }
     }
@@ -275,6 +281,15 @@ impl ResponseStore for PersistentResponseStore {
             })?;
             rx.await
                 .map_err(|_| StoreError("the response store's writer stopped".into()))?
+        })
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let (done, rx) = oneshot::channel();
+            if self.enqueue(Op::Flush(done)).is_ok() {
+                let _ = rx.await;
+            }
         })
     }
 

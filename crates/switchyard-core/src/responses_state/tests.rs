@@ -229,12 +229,14 @@ mod persistent {
             // A delete queued after the detached write wins over it.
             Arc::clone(&rs).put_detached(t.clone(), gateway_record("resp_d", 1));
             assert!(rs.delete(&t, "resp_d").await.unwrap());
-            // Writes are ordered: once this delete is done, the detached put landed too.
-            assert!(!rs.delete(&t, "resp_none").await.unwrap());
+            Arc::clone(&rs).put_detached(t.clone(), gateway_record("resp_f", 1));
+            // Flush returns once every earlier write is stored.
+            rs.flush().await;
         }
         let (_, rs) = sqlite_store(&dir).await;
         assert!(rs.get(&t, "resp_s").await.unwrap().is_some());
         assert!(rs.get(&t, "resp_d").await.unwrap().is_none());
+        assert!(rs.get(&t, "resp_f").await.unwrap().is_some());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -258,9 +258,11 @@ impl Prepared {
         drained
     }
 
-    /// After the last request finished: stores the request log's queue, then sends the traces
+    /// After the last request finished: stores the queued stored-response writes and the
+    /// request log's queue, then sends the traces
     /// the exporter still holds.
     async fn flush(&self) {
+        self.gw.responses.flush().await;
         self.flush_log().await;
         if let Some(t) = &self.gw.tracer {
             t.flush(Duration::from_secs(5)).await;
