@@ -141,14 +141,14 @@ pub trait ResponseStore: Send + Sync + 'static {
         page: &'a ItemsPage,
     ) -> BoxFuture<'a, Result<Option<ItemList>, StoreError>>;
 
-    /// Stores `record` for `tenant` in the background (a stream's reply cannot wait for it);
-    /// the record is visible to `get` as soon as this returns. Failures are logged.
     /// Waits until every write accepted so far is stored (at shutdown, so detached writes
     /// are not lost with the process).
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
     }
 
+    /// Stores `record` for `tenant` in the background (a stream's reply cannot wait for it);
+    /// the record is visible to `get` as soon as this returns. Failures are logged.
     fn put_detached(self: Arc<Self>, tenant: Tenant, record: StoredResponse) {
         tokio::spawn(async move {
             if let Err(e) = self.put(&tenant, record).await {

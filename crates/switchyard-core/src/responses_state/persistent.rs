@@ -246,7 +246,7 @@ async fn write_loop(store: Store, ttl: Duration, mut rx: mpsc::UnboundedReceiver
             }
         }
         writes += 1;
-        if writes % PURGE_EVERY == 0 {
+        if writes.is_multiple_of(PURGE_EVERY) {
             purge(&store).await;
         }
     }
