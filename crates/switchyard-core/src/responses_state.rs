@@ -10,8 +10,9 @@
 //!
 //! Every record is keyed by ([`Tenant`], response id): a tenant asking for another tenant's
 //! id gets "not found", exactly as for an id that never existed. [`ResponseStore`] is the seam
-//! for a persistent store (SQLite, PostgreSQL); [`MemoryResponseStore`] is the bounded
-//! in-process implementation, whose records are lost on restart.
+//! for the store; [`PersistentResponseStore`] keeps records in the gateway's SQLite or
+//! PostgreSQL store (the default), [`MemoryResponseStore`] is the bounded in-process
+//! implementation, whose records are lost on restart.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -139,6 +140,22 @@ pub trait ResponseStore: Send + Sync + 'static {
         id: &'a str,
         page: &'a ItemsPage,
     ) -> BoxFuture<'a, Result<Option<ItemList>, StoreError>>;
+
+    /// Waits until every write accepted so far is stored (at shutdown, so detached writes
+    /// are not lost with the process).
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Stores `record` for `tenant` in the background (a stream's reply cannot wait for it);
+    /// the record is visible to `get` as soon as this returns. Failures are logged.
+    fn put_detached(self: Arc<Self>, tenant: Tenant, record: StoredResponse) {
+        tokio::spawn(async move {
+            if let Err(e) = self.put(&tenant, record).await {
+                tracing::warn!(error = %e, "could not store a streamed response");
+            }
+        });
+    }
 }
 
 /// Cuts one page out of `items` (oldest first), for stores that load a record's items whole.
@@ -197,7 +214,7 @@ impl MemoryResponseStore {
         }
     }
 
-    fn put_now(&self, tenant: &Tenant, record: StoredResponse) {
+    pub(crate) fn put_now(&self, tenant: &Tenant, record: StoredResponse) {
         let mut m = self.inner.lock();
         let seq = m.next;
         m.next += 1;
@@ -224,7 +241,7 @@ impl MemoryResponseStore {
         }
     }
 
-    fn get_now(&self, tenant: &Tenant, id: &str) -> Option<StoredResponse> {
+    pub(crate) fn get_now(&self, tenant: &Tenant, id: &str) -> Option<StoredResponse> {
         let key = (tenant.clone(), id.to_owned());
         let mut m = self.inner.lock();
         let expired = match m.records.get(&key) {
@@ -237,6 +254,12 @@ impl MemoryResponseStore {
         }
         m.records.get(&key).map(|(_, _, r)| r.clone())
     }
+
+    /// Removes a record; whether there was one.
+    pub(crate) fn remove(&self, tenant: &Tenant, id: &str) -> bool {
+        let key = (tenant.clone(), id.to_owned());
+        self.inner.lock().records.remove(&key).is_some()
+    }
 }
 
 impl Default for MemoryResponseStore {
@@ -246,6 +269,10 @@ impl Default for MemoryResponseStore {
 }
 
 impl ResponseStore for MemoryResponseStore {
+    fn put_detached(self: Arc<Self>, tenant: Tenant, record: StoredResponse) {
+        self.put_now(&tenant, record);
+    }
+
     fn put<'a>(
         &'a self,
         tenant: &'a Tenant,
@@ -269,9 +296,7 @@ impl ResponseStore for MemoryResponseStore {
         tenant: &'a Tenant,
         id: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let key = (tenant.clone(), id.to_owned());
-        let removed = self.inner.lock().records.remove(&key).is_some();
-        Box::pin(std::future::ready(Ok(removed)))
+        Box::pin(std::future::ready(Ok(self.remove(tenant, id))))
     }
 
     fn list_input_items<'a>(
@@ -290,6 +315,9 @@ impl ResponseStore for MemoryResponseStore {
         Box::pin(std::future::ready(Ok(list)))
     }
 }
+
+mod persistent;
+pub use persistent::PersistentResponseStore;
 
 #[cfg(test)]
 pub(crate) mod tests;

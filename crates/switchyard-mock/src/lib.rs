@@ -25,6 +25,7 @@ mod limits;
 mod openai;
 mod quota;
 mod responses;
+mod responses_sub;
 mod sse;
 mod surface;
 mod text;
@@ -63,7 +64,8 @@ pub struct MockConfig {
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
 ///
 /// Serves OpenAI's `/v1/chat/completions`, `/v1/embeddings` and the Responses API
-/// (`/v1/responses` and its stored-response routes, also under Azure's `/openai/v1/`); Bedrock's
+/// (`/v1/responses`, its stored-response routes and its `input_tokens` and `compact`
+/// sub-resources, also under Azure's `/openai/v1/`); Bedrock's
 /// `/model/{modelId}/converse` and `/model/{modelId}/converse-stream` (SigV4-signed); Azure's
 /// `/openai/deployments/{deployment}/chat/completions` and
 /// `/openai/deployments/{deployment}/embeddings`; Anthropic's `/v1/messages` and
@@ -88,6 +90,7 @@ pub fn router(cfg: MockConfig) -> Router {
     Router::new()
         .merge(openai::routes())
         .merge(responses::routes())
+        .merge(responses_sub::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
         .merge(gemini::routes())

@@ -10,6 +10,7 @@ pub mod ctx;
 mod degrade;
 pub(crate) mod probe;
 pub mod responses;
+pub mod responses_sub;
 pub(crate) mod route;
 pub mod stream;
 

@@ -311,14 +311,9 @@ impl Recorder {
             let Some(sink) = self.sink.take() else {
                 return;
             };
-            // The in-memory store makes the record visible before the future runs; a
-            // persistent store finishes the write in the background.
-            let put = async move {
-                if let Err(e) = sink.store.put(&sink.tenant, record).await {
-                    tracing::warn!(error = %e, "could not store a streamed response");
-                }
-            };
-            tokio::spawn(put);
+            // Visible to `get` at once (a client continues as soon as it has read the
+            // stream); a persistent store finishes the write in the background.
+            sink.store.put_detached(sink.tenant, record);
             return;
         }
     }

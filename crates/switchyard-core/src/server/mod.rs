@@ -99,17 +99,19 @@ impl Prepared {
         } else {
             None
         };
+        // One store handle for everything that keeps state: the request log's, or opened
+        // for the others when the log is off.
+        let store = match reqlog.as_ref() {
+            Some(log) => log.store().clone(),
+            None => crate::store::Store::open(&config.store)
+                .await
+                .map_err(|e| {
+                    std::io::Error::other(format!("store ({}): {e}", config.store.describe()))
+                })?,
+        };
         let keys = if config.keys.enabled {
-            let store = match &reqlog {
-                Some(log) => log.store().clone(),
-                None => crate::store::Store::open(&config.store)
-                    .await
-                    .map_err(|e| {
-                        std::io::Error::other(format!("store ({}): {e}", config.store.describe()))
-                    })?,
-            };
             let cache = crate::keys::KeyCache::start(
-                crate::keys::KeyStore::new(store),
+                crate::keys::KeyStore::new(store.clone()),
                 config.keys.refresh,
             )
             .await
@@ -119,6 +121,10 @@ impl Prepared {
             None
         };
         let limits = Arc::new(crate::limits::Limits::new(config.limits.clone()));
+        let responses = Arc::new(crate::responses_state::PersistentResponseStore::new(
+            store,
+            crate::responses_state::PersistentResponseStore::DEFAULT_TTL,
+        ));
         let admin_routes = crate::admin::Admin::new(
             &config.admin,
             reqlog.as_ref().map(|l| l.store().clone()),
@@ -165,8 +171,7 @@ impl Prepared {
             live: Arc::new(reload::Live::new(parts)),
             generation: 0,
             reqlog: reqlog.clone(),
-            // In memory until the persistent store lands: lost on restart.
-            responses: Arc::new(crate::responses_state::MemoryResponseStore::default()),
+            responses,
             keys,
             limits,
         };
@@ -266,9 +271,11 @@ impl Prepared {
         drained
     }
 
-    /// After the last request finished: stores the request log's queue, then sends the traces
+    /// After the last request finished: stores the queued stored-response writes and the
+    /// request log's queue, then sends the traces
     /// the exporter still holds.
     async fn flush(&self) {
+        self.gw.responses.flush().await;
         self.flush_log().await;
         if let Some(t) = &self.gw.tracer {
             t.flush(Duration::from_secs(5)).await;
@@ -446,6 +453,11 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
             "/responses/{id}",
             get(response_retrieve).delete(response_delete),
         )
+        // Static segments win over `{id}`: these name a model, not a response.
+        .route("/v1/responses/input_tokens", post(response_input_tokens))
+        .route("/responses/input_tokens", post(response_input_tokens))
+        .route("/v1/responses/compact", post(response_compact))
+        .route("/responses/compact", post(response_compact))
         .route("/v1/responses/{id}/cancel", post(response_cancel))
         .route("/responses/{id}/cancel", post(response_cancel))
         .route("/v1/responses/{id}/input_items", get(response_input_items))
@@ -550,6 +562,15 @@ async fn response_input_items(
     req: Request<Body>,
 ) -> Response {
     pipeline::responses::resource(s.gw(), pipeline::responses::Resource::InputItems, id, req).await
+}
+
+async fn response_input_tokens(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::responses_sub::sub_resource(s.gw(), pipeline::responses_sub::Sub::InputTokens, req)
+        .await
+}
+
+async fn response_compact(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::responses_sub::sub_resource(s.gw(), pipeline::responses_sub::Sub::Compact, req).await
 }
 
 /// The error shape for a path: Anthropic's under `/v1/messages`, OpenAI's elsewhere.

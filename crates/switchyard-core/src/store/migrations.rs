@@ -79,6 +79,26 @@ CREATE TABLE virtual_keys (
 CREATE INDEX virtual_keys_team ON virtual_keys (team);
 ";
 
+/// Stored Responses API responses per tenant (`responses_state::PersistentResponseStore`):
+/// JSON as `TEXT`, times in Unix milliseconds; `expires_at` drives retention.
+const RESPONSES_V4: &str = "
+CREATE TABLE responses (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    client_model TEXT NOT NULL,
+    kept TEXT NOT NULL,
+    response TEXT,
+    input_items TEXT,
+    previous_response_id TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX responses_expires ON responses (expires_at);
+";
+
 /// Every migration, in order.
 pub static MIGRATIONS: &[Migration] = &[
     Migration {
@@ -92,5 +112,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "virtual keys",
         sqlite: VIRTUAL_KEYS_V2,
         postgres: VIRTUAL_KEYS_V2,
+    },
+    Migration {
+        version: 4,
+        name: "stored responses",
+        sqlite: RESPONSES_V4,
+        postgres: RESPONSES_V4,
     },
 ];

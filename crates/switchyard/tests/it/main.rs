@@ -18,6 +18,8 @@ mod metrics;
 mod reqlog;
 mod resilience;
 mod responses;
+mod responses_store;
+mod responses_sub;
 mod routing;
 mod sdk;
 mod shutdown;

@@ -1,0 +1,198 @@
+//! The Responses API's model-addressed sub-resources: `POST /v1/responses/input_tokens` (how
+//! many input tokens a request would use) and `POST /v1/responses/compact` (a conversation
+//! compacted by the model). Unlike the stored-response endpoints they name no response but a
+//! `model`, so they are routed by it like a create: to an OpenAI-type deployment they go
+//! byte-faithfully (only the model replaced); a translated deployment (Anthropic, Gemini,
+//! Bedrock) cannot express them through the Responses API, so they get a 400 naming the
+//! endpoint and the deployment rather than a made-up answer.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, Request};
+use http_body_util::Full;
+use serde_json::Value;
+use switchyard_types::json::replace_top_level_string;
+use tokio::time::Instant;
+
+use super::ctx::{Outcome, RequestCtx};
+use super::{Gateway, Logged};
+use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::providers::Operation;
+
+/// Which sub-resource was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sub {
+    /// `POST /v1/responses/input_tokens`.
+    InputTokens,
+    /// `POST /v1/responses/compact`.
+    Compact,
+}
+
+impl Sub {
+    /// The path under `/v1/responses/`.
+    fn tail(self) -> &'static str {
+        match self {
+            Self::InputTokens => "input_tokens",
+            Self::Compact => "compact",
+        }
+    }
+
+    /// What the endpoint does, for error messages.
+    fn feature(self) -> &'static str {
+        match self {
+            Self::InputTokens => "input token counting",
+            Self::Compact => "conversation compaction",
+        }
+    }
+}
+
+/// Serves a sub-resource; always answers, and logs once.
+pub async fn sub_resource(gw: Arc<Gateway>, which: Sub, req: Request<Body>) -> Response {
+    let mut ctx = super::start_ctx(&gw, Operation::ResponsesResource, &req);
+    let mut resp = match serve(&gw, &mut ctx, which, req).await {
+        Ok(resp) => {
+            let outcome = if resp.status().is_success() {
+                Outcome::Completed
+            } else {
+                Outcome::Failed
+            };
+            ctx.log(resp.status().as_u16(), outcome, None);
+            resp
+        }
+        Err(err) => {
+            let resp = err.to_response();
+            ctx.log(resp.status().as_u16(), Outcome::Failed, Some(&err));
+            resp
+        }
+    };
+    resp.extensions_mut().insert(Logged);
+    resp
+}
+
+async fn serve(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    which: Sub,
+    req: Request<Body>,
+) -> Result<Response, GatewayError> {
+    let (parts, body) = req.into_parts();
+    super::authenticate(gw, ctx, &parts.headers)?;
+    let body = super::read_body(body, &parts.headers, gw.max_body_size).await?;
+    let parsed: Value =
+        serde_json::from_slice(&body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let Some(obj) = parsed.as_object() else {
+        return Err(GatewayError::InvalidJson(
+            "the request body must be a JSON object".into(),
+        ));
+    };
+    let model = match obj.get("model") {
+        Some(Value::String(m)) => m.clone(),
+        Some(_) => {
+            return Err(GatewayError::InvalidField {
+                param: "model".into(),
+                message: "`model` must be a string".into(),
+            })
+        }
+        None => {
+            return Err(GatewayError::InvalidField {
+                param: "model".into(),
+                message: format!(
+                    "`model` is required: the gateway routes `POST /v1/responses/{}` by it",
+                    which.tail()
+                ),
+            })
+        }
+    };
+    ctx.client_model = Some(model.clone());
+    let route = gw.router.route(&model)?;
+    ctx.route_rule = Some(route.rule);
+    let d = route
+        .candidates
+        .first()
+        .ok_or_else(|| GatewayError::Internal(format!("no deployment serves `{model}`")))?;
+    ctx.provider = Some(Arc::clone(&d.provider.name));
+    ctx.upstream_model = Some(Arc::clone(&d.model));
+    ctx.provider_kind = Some(d.provider.kind.genai_name());
+    let provider =
+        gw.providers.get(&d.provider.name).cloned().ok_or_else(|| {
+            GatewayError::Internal(format!("no adapter for `{}`", d.provider.name))
+        })?;
+    if !provider.serves_responses() {
+        return Err(GatewayError::Unsupported {
+            param: "model".into(),
+            message: format!(
+                "`POST /v1/responses/{}` ({}) is not offered by the deployment `{}/{}` \
+                 (provider type `{}`) that serves the model `{model}`: the gateway translates \
+                 the Responses API for it and cannot express this endpoint; only OpenAI-type \
+                 deployments offer it.",
+                which.tail(),
+                which.feature(),
+                d.provider.name,
+                d.model,
+                d.provider.kind.genai_name(),
+            ),
+            code: "unsupported_endpoint",
+        });
+    }
+    let body = replace_top_level_string(&body, "model", &d.model)
+        .ok_or_else(|| GatewayError::Internal("validated body lost its model".into()))?;
+    let up = provider.responses_resource(&Method::POST, which.tail())?;
+    let mut request = Request::builder()
+        .method(up.method)
+        .uri(up.uri)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    *request.headers_mut() = up.headers;
+    request
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let t = d.timeouts;
+    let name = Arc::clone(provider.name());
+    let deadline = Instant::now() + t.total;
+    let sent = gw.client.request_within(request, Some(t.connect));
+    let response = match tokio::time::timeout_at(Instant::now() + t.first_byte, sent).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Err(GatewayError::upstream(
+                &name,
+                UpstreamErrorKind::Connect(e.to_string()),
+            ))
+        }
+        Err(_) => {
+            return Err(GatewayError::upstream(
+                &name,
+                UpstreamErrorKind::Timeout {
+                    phase: TimeoutPhase::FirstByte,
+                    after: t.first_byte,
+                },
+            ))
+        }
+    };
+    let (head, incoming) = response.into_parts();
+    let ok = head.status.is_success();
+    let limit = if ok {
+        super::MAX_RESPONSE_BODY
+    } else {
+        super::MAX_ERROR_BODY
+    };
+    let raw = super::read_upstream(incoming, limit, deadline, &name, t.total, !ok).await?;
+    if !ok {
+        return Err(provider.classify_error(head.status, &head.headers, &raw));
+    }
+    crate::providers::check_json(&name, &raw, "response")?;
+    let mut resp = Response::new(Body::from(raw));
+    *resp.status_mut() = head.status;
+    let content_type = head
+        .headers
+        .get(CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    let serving = super::serving_headers(ctx, &head.headers);
+    resp.headers_mut().extend(serving);
+    resp.headers_mut().insert(CONTENT_TYPE, content_type);
+    Ok(resp)
+}
