@@ -33,7 +33,16 @@ async fn mocks(n: usize) -> String {
 
 /// A provider entry for a mock whose every answer waits `ms`.
 async fn slow_provider(name: &str, ms: u64) -> String {
-    let url = mock(switchyard_mock::MockConfig::default()).await;
+    // A quota whose window outlasts the test, so the remaining count the stats show cannot
+    // reset between the requests and the read (the mock's default window is milliseconds).
+    let url = mock(switchyard_mock::MockConfig {
+        quota: Some(switchyard_mock::RequestQuota {
+            limit: 10_000,
+            window: std::time::Duration::from_secs(600),
+        }),
+        ..Default::default()
+    })
+    .await;
     format!(
         "  {name}:\n    type: openai\n    base_url: \"{url}/v1\"\n    headers:\n      x-mock-knobs: '{{\"latency_ms\":{ms}}}'\n"
     )
