@@ -814,7 +814,19 @@ async fn hedging_after_the_observed_p95() {
         }
     })
     .await;
-    let (backup, backup_calls) = upstream(|_| ok()).await;
+    // The backup always takes 60 ms: while the primary is fast it wins any race a hedge
+    // starts (a p95 delay hedges about one request in twenty by design), so every answer
+    // in the first phase comes from the primary whatever the machine's load.
+    let backup_calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&backup_calls);
+    let backup = scripted(move |_req| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            ok()
+        }
+    })
+    .await;
     let cfg = format!(
         r#"
 providers:
@@ -834,10 +846,9 @@ models:
         let r = post(&url, &chat("hedged")).await;
         assert_eq!(r.header("x-switchyard-model"), Some("m-primary"));
     }
-    assert_eq!(
-        backup_calls.load(Ordering::SeqCst),
-        0,
-        "no hedge while the primary is fast"
+    assert!(
+        backup_calls.load(Ordering::SeqCst) <= 5,
+        "hedges are the exception while the primary is fast"
     );
     let started = tokio::time::Instant::now();
     let r = post(&url, &chat("hedged")).await;
@@ -848,8 +859,10 @@ models:
         "{}",
         r.text()
     );
+    // The primary stalls 2 s and the initial delay is 5 s: an answer well before either
+    // came from a hedge sent after the observed p95.
     assert!(
-        took < Duration::from_millis(500),
+        took < Duration::from_millis(1_500),
         "hedged after the p95, not the 5 s initial: {took:?}"
     );
 
