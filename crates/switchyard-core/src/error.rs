@@ -81,6 +81,12 @@ pub enum GatewayError {
         /// OpenAI-style error code.
         code: Option<&'static str>,
     },
+    /// A spend budget is used up for its period (the message names its scope and period).
+    #[error("{message}")]
+    BudgetExceeded {
+        /// Names the budget (scope, period, limit), never a key.
+        message: String,
+    },
     /// The upstream provider failed.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
@@ -261,6 +267,8 @@ pub enum ErrorKind {
     Upstream(FailureKind),
     /// Gateway bug.
     Internal,
+    /// A spend budget is exhausted.
+    BudgetExceeded,
 }
 
 impl ErrorKind {
@@ -273,6 +281,7 @@ impl ErrorKind {
             Self::TooLarge => "too_large",
             Self::NotFound => "not_found",
             Self::Internal => "internal",
+            Self::BudgetExceeded => "budget_exceeded",
             Self::Upstream(FailureKind::Auth) => "upstream_auth",
             Self::Upstream(FailureKind::InvalidRequest) => "upstream_invalid_request",
             Self::Upstream(FailureKind::NotFound) => "upstream_not_found",
@@ -310,6 +319,7 @@ impl GatewayError {
             | Self::RouteNotFound { .. }
             | Self::ResourceNotFound { .. } => ErrorKind::NotFound,
             Self::Internal(_) => ErrorKind::Internal,
+            Self::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
             Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }
     }

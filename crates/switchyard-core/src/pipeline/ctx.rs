@@ -71,6 +71,10 @@ pub struct RequestCtx {
     pub path: Option<Arc<str>>,
     /// A Responses API request's state (tenant, input items, replayed conversation).
     pub responses: Option<Arc<super::responses::Turn>>,
+    /// The cost reserved on the request's budgets, settled when the request is logged.
+    pub budget: Option<crate::budgets::Hold>,
+    /// The cheaper alias a budget's soft cap sent the request to, if one did.
+    pub budget_downgrade: Option<Arc<str>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -158,6 +162,8 @@ impl RequestCtx {
             reqlog: None,
             path: None,
             responses: None,
+            budget: None,
+            budget_downgrade: None,
             logged: false,
         }
     }
@@ -167,6 +173,7 @@ impl RequestCtx {
     pub fn detach(&mut self) -> Self {
         let mut placeholder = Self::new(Arc::clone(&self.request_id), self.op);
         placeholder.logged = true;
+        placeholder.budget_downgrade = self.budget_downgrade.clone();
         let mut real = std::mem::replace(self, placeholder);
         // A raced attempt's context (see `fork`) becomes the real one once it streams.
         real.logged = false;
@@ -193,6 +200,7 @@ impl RequestCtx {
         c.bodies = self.bodies.clone();
         c.reqlog = self.reqlog.clone();
         c.responses = self.responses.clone();
+        c.budget_downgrade = self.budget_downgrade.clone();
         c.logged = true;
         c
     }
@@ -202,6 +210,10 @@ impl RequestCtx {
     pub fn adopt(&mut self, mut winner: RequestCtx, streamed: bool) {
         let abandoned = std::mem::take(&mut self.abandoned);
         winner.logged = streamed;
+        // The reservation stays with the request, whichever context logs it.
+        if winner.budget.is_none() {
+            winner.budget = self.budget.take();
+        }
         if !streamed {
             winner.abandoned = abandoned;
         }
@@ -339,6 +351,12 @@ impl RequestCtx {
         // Never a body fragment or a secret in the log line (parser errors quote values).
         let error_msg = error.map(crate::reqlog::safe_error_message);
         let abandoned = self.abandoned_summary();
+        let cost_usd = self.cost_usd();
+        // Priced, served and reported usage: a cost; otherwise the line says it is unknown.
+        let cost_known = cost_usd.is_some();
+        if let Some(hold) = self.budget.take() {
+            hold.settle(cost_usd.map(crate::budgets::usd_to_nanos));
+        }
         macro_rules! line {
             ($lvl:ident) => {
                 tracing::$lvl!(
@@ -367,6 +385,9 @@ impl RequestCtx {
                     ttft_ms = self.ttft_ms,
                     prompt_tokens = has_usage.then_some(usage.prompt_tokens),
                     completion_tokens = has_usage.then_some(usage.completion_tokens),
+                    cost_usd,
+                    cost_known,
+                    budget_downgrade = self.budget_downgrade.as_deref(),
                     "request finished"
                 )
             };

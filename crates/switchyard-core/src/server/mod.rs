@@ -128,6 +128,12 @@ impl Prepared {
             mock_url.as_deref(),
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let budgets = (!config.budgets.limits.is_empty()).then(|| {
+            crate::budgets::Budgets::new(
+                &config.budgets,
+                reqlog.as_ref().map(|l| l.store().clone()),
+            )
+        });
         let parts =
             reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
         let gw = Gateway {
@@ -146,6 +152,7 @@ impl Prepared {
             reqlog: reqlog.clone(),
             // In memory until the persistent store lands: lost on restart.
             responses: Arc::new(crate::responses_state::MemoryResponseStore::default()),
+            budgets,
         };
         Ok(Self {
             gw: Arc::new(gw),

@@ -54,10 +54,45 @@ CREATE INDEX requests_status ON requests (status, started_at);
 CREATE INDEX requests_error_kind ON requests (error_kind, started_at);
 ";
 
+/// Budgets (issue 6): the settled spend and the alerts sent per budget window, and whether a
+/// record's usage was estimated by the gateway (the provider reported none).
+const BUDGETS_V3_SQLITE: &str = "
+CREATE TABLE budget_ledger (
+    scope TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    spent_nanos BIGINT NOT NULL,
+    alerts_sent BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, period, period_start)
+);
+ALTER TABLE requests ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT 0;
+";
+const BUDGETS_V3_POSTGRES: &str = "
+CREATE TABLE budget_ledger (
+    scope TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    spent_nanos BIGINT NOT NULL,
+    alerts_sent BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, period, period_start)
+);
+ALTER TABLE requests ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT FALSE;
+";
+
 /// Every migration, in order.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "request log",
-    sqlite: REQUESTS_V1,
-    postgres: REQUESTS_V1,
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "request log",
+        sqlite: REQUESTS_V1,
+        postgres: REQUESTS_V1,
+    },
+    Migration {
+        version: 3,
+        name: "budget ledger",
+        sqlite: BUDGETS_V3_SQLITE,
+        postgres: BUDGETS_V3_POSTGRES,
+    },
+];
