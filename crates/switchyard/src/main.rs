@@ -24,6 +24,7 @@ USAGE:
     switchyard requests [--config FILE] [FILTERS] [--limit N] [--cursor C] [--format F]
     switchyard requests show ID [--config FILE] [--format F]
     switchyard stats [--config FILE] [--by DIMS] [--bucket hour|day] [FILTERS] [--format F]
+    switchyard spend [--config FILE] [--by DIMS] [--since T] [FILTERS] [--format F]
     switchyard version
     switchyard help
 
@@ -37,6 +38,9 @@ requests  List requests from the request log (newest first), or show one in full
 stats   Aggregates from the request log: count, errors, error rate, tokens, cost,
         p50/p95/p99 latency, grouped by DIMS (comma-separated: key, team, user, tag, alias,
         model, provider, deployment, status, error_kind, outcome, operation) and a time bucket.
+spend   Cost from the request log grouped by DIMS: any of tag (every tag), tag:KEY (one tag
+        key's values, e.g. tag:feature), team, key, user, alias, provider, model, and day or
+        hour for a time bucket, e.g. --by team,tag:feature,day --since 7d.
 
 FILTERS: --since T --until T (RFC 3339, Unix ms, or a duration ago such as 24h or 7d),
         --key --team --user --tag --alias --model --provider --status (429 or 5xx)
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         "check" => check(rest, &mut out),
         "requests" => logcmd::requests(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "stats" => logcmd::stats(rest, &mut out).map(|()| ExitCode::SUCCESS),
+        "spend" => logcmd::spend(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "version" | "--version" | "-V" => {
             let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

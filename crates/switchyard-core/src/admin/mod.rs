@@ -26,6 +26,8 @@ use crate::reqlog::query::{self, Query, QueryError};
 use crate::reqlog::ReqLog;
 use crate::store::Store;
 
+mod spend;
+
 /// `admin:` after validation.
 #[derive(Clone, Default)]
 pub struct AdminConfig {
@@ -50,6 +52,7 @@ pub struct Admin {
     key_sha256: Option<[u8; 32]>,
     store: Option<Store>,
     reqlog: Option<Arc<ReqLog>>,
+    budgets: Option<Arc<crate::budgets::Budgets>>,
 }
 
 impl Admin {
@@ -59,7 +62,14 @@ impl Admin {
             key_sha256: config.key_sha256,
             store,
             reqlog,
+            budgets: None,
         }
+    }
+
+    /// Adds the budgets whose state `/admin/budgets` shows.
+    pub fn with_budgets(mut self, budgets: Option<Arc<crate::budgets::Budgets>>) -> Self {
+        self.budgets = budgets;
+        self
     }
 
     /// The `/admin/...` routes with their guard, ready to merge into a router.
@@ -70,6 +80,8 @@ impl Admin {
             .route("/admin/requests/{id}", get(one_request))
             .route("/admin/stats", get(stats))
             .route("/admin/request-log", get(log_status))
+            .route("/admin/spend", get(spend::spend))
+            .route("/admin/budgets", get(spend::budgets))
             .route_layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
             .with_state(state)
     }
@@ -220,7 +232,7 @@ async fn stats(State(admin): State<Arc<Admin>>, RawQuery(raw): RawQuery) -> Resp
         let q = parse_query(raw.as_deref())?;
         let store = store_of(&admin)?;
         let groups = query::stats(store, &q).await.map_err(query_failed)?;
-        let by: Vec<&str> = q.by.iter().map(|d| d.name()).collect();
+        let by: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
         Ok::<_, GatewayError>(json(
             StatusCode::OK,
             &serde_json::json!({"by": by, "bucket": q.bucket.map(|b| match b {

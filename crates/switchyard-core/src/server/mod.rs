@@ -99,11 +99,18 @@ impl Prepared {
         } else {
             None
         };
+        let budgets = (!config.budgets.limits.is_empty()).then(|| {
+            crate::budgets::Budgets::new(
+                &config.budgets,
+                reqlog.as_ref().map(|l| l.store().clone()),
+            )
+        });
         let admin_routes = crate::admin::Admin::new(
             &config.admin,
             reqlog.as_ref().map(|l| l.store().clone()),
             reqlog.clone(),
         )
+        .with_budgets(budgets.clone())
         .router();
         let admin_listener = match config.admin.listen {
             Some(addr) => Some(std::net::TcpListener::bind(addr).and_then(|l| {
@@ -128,12 +135,6 @@ impl Prepared {
             mock_url.as_deref(),
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let budgets = (!config.budgets.limits.is_empty()).then(|| {
-            crate::budgets::Budgets::new(
-                &config.budgets,
-                reqlog.as_ref().map(|l| l.store().clone()),
-            )
-        });
         let parts =
             reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
         let gw = Gateway {
