@@ -71,6 +71,11 @@ pub struct RequestCtx {
     pub path: Option<Arc<str>>,
     /// A Responses API request's state (tenant, input items, replayed conversation).
     pub responses: Option<Arc<super::responses::Turn>>,
+    /// The prompt token estimate made at admission (routing's), for usage the provider does
+    /// not report.
+    pub prompt_estimate: Option<u64>,
+    /// Whether `usage` is the gateway's estimate rather than the provider's report.
+    pub usage_estimated: bool,
     /// The cost reserved on the request's budgets, settled when the request is logged.
     pub budget: Option<crate::budgets::Hold>,
     /// The cheaper alias a budget's soft cap sent the request to, if one did.
@@ -162,6 +167,8 @@ impl RequestCtx {
             reqlog: None,
             path: None,
             responses: None,
+            prompt_estimate: None,
+            usage_estimated: false,
             budget: None,
             budget_downgrade: None,
             logged: false,
@@ -201,6 +208,7 @@ impl RequestCtx {
         c.reqlog = self.reqlog.clone();
         c.responses = self.responses.clone();
         c.budget_downgrade = self.budget_downgrade.clone();
+        c.prompt_estimate = self.prompt_estimate;
         c.logged = true;
         c
     }
@@ -387,6 +395,7 @@ impl RequestCtx {
                     completion_tokens = has_usage.then_some(usage.completion_tokens),
                     cost_usd,
                     cost_known,
+                    usage_estimated = self.usage_estimated,
                     budget_downgrade = self.budget_downgrade.as_deref(),
                     "request finished"
                 )

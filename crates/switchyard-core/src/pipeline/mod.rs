@@ -174,6 +174,7 @@ async fn run(
         ctx.bodies.policy = log.policy_for(&parsed.model);
     }
     ctx.stream = parsed.stream;
+    ctx.prompt_estimate = Some(parsed.features.prompt_tokens);
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
     let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));

@@ -425,7 +425,9 @@ fn row_json(cols: &[&str], row: Vec<Value>) -> Json {
                 o.insert("started_at_ms".into(), json!(ms));
                 json!(format_rfc3339(ms))
             }
-            ("stream" | "cost_known" | "bodies_truncated", v) => json!(v.as_bool()),
+            ("stream" | "cost_known" | "bodies_truncated" | "usage_estimated", v) => {
+                json!(v.as_bool())
+            }
             ("attempts" | "tags", Value::Text(t)) => {
                 serde_json::from_str(&t).unwrap_or(Json::String(t))
             }

@@ -517,3 +517,56 @@ async fn spend_reports_by_team_tag_key_and_day() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_stream_without_usage_is_estimated_and_flagged() {
+    let mock = mock(switchyard_mock::MockConfig::default()).await;
+    let dir = temp_dir("budget-est");
+    let yaml = format!(
+        "{}{}",
+        config_for(&mock).replace(
+            "        model: mock-gpt\n",
+            "        model: mock-gpt\n        price: {input: 1, output: 10}\n"
+        ),
+        store_yaml(&dir)
+    );
+    let gw = Gateway::start(&yaml).await;
+    // Without include_usage the provider reports nothing: the gateway estimates.
+    let r = chat_as(&gw, None, None, &chat_body("demo", r#""stream":true"#)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-switchyard-cost-usd").is_none());
+    let streamed: String = sse_data(&r.body)
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!streamed.is_empty());
+    // With it, the provider's numbers are used.
+    let r = chat_as(
+        &gw,
+        None,
+        Some("mode=reported"),
+        &chat_body(
+            "demo",
+            r#""stream":true,"stream_options":{"include_usage":true}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let recs = records(&gw, 2).await;
+    let est = recs.iter().find(|r| r["tags"] == json!([])).unwrap();
+    assert_eq!(est["usage_estimated"], true, "{est}");
+    assert_eq!(est["cost_known"], true, "{est}");
+    // The completion estimate follows the streamed text: 4 bytes a token, rounded up.
+    let expect = (streamed.len() as u64).div_ceil(4);
+    assert_eq!(est["completion_tokens"], expect, "{est}");
+    assert!(est["prompt_tokens"].as_u64().unwrap() > 0);
+    let rep = recs.iter().find(|r| r["tags"] != json!([])).unwrap();
+    assert_eq!(rep["usage_estimated"], false, "{rep}");
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
