@@ -201,3 +201,40 @@ async fn for_key_adds_a_key_budget() {
         .is_none());
     drop(a);
 }
+
+#[test]
+fn config_errors_name_the_key() {
+    let env: std::collections::HashMap<String, String> = Default::default();
+    let base = "models:\n  a: {deployments: [{provider: mock, model: m}]}\nproviders:\n  mock: {type: mock}\n";
+    let bad = format!(
+        "{base}budgets:\n  utc_offset: \"2:00\"\n  alert_webhook: ftp://x\n  limits:\n    \
+         - {{scope: org:x, limit_usd: 0, period: year, alerts: [0]}}\n    \
+         - {{scope: team:t, limit_usd: 1, period: day, soft_cap_usd: 2, downgrade_to: nope}}\n    \
+         - {{scope: team:t, limit_usd: 1, period: day}}\n"
+    );
+    let err = crate::config::from_yaml(&bad, &env)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "budgets.utc_offset",
+        "budgets.alert_webhook",
+        "budgets.limits[0].scope",
+        "budgets.limits[0].period",
+        "budgets.limits[0].limit_usd",
+        "budgets.limits[0].alerts",
+        "budgets.limits[1].soft_cap_usd",
+        "budgets.limits[1].downgrade_to",
+        "budgets.limits[2].scope",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+    let good = format!(
+        "{base}budgets:\n  utc_offset: \"-05:00\"\n  limits:\n    \
+         - {{scope: \"tag:feature=x\", limit_usd: 2, period: week, alerts: [80, 50], \
+         soft_cap_usd: 1, downgrade_to: a}}\n"
+    );
+    let cfg = crate::config::from_yaml(&good, &env).unwrap();
+    assert_eq!(cfg.budgets.utc_offset_minutes, -300);
+    assert_eq!(cfg.budgets.limits[0].alerts, vec![50, 80]);
+    assert_eq!(cfg.budgets.limits[0].period, Period::Week);
+}
