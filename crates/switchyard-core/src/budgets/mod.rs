@@ -180,6 +180,10 @@ impl std::fmt::Debug for Hold {
     }
 }
 
+/// A [`Hold`] shared by the contexts of one request (hedged attempts race with copies of it):
+/// the one that logs takes and settles it; dropped by all unsettled, it is released.
+pub type SharedHold = Arc<Mutex<Option<Hold>>>;
+
 /// A threshold crossed, for the webhook and the log.
 #[derive(Debug, Clone, serde::Serialize)]
 struct Alert {
@@ -550,7 +554,7 @@ pub(crate) async fn admit_request(
             *model = to.to_string();
             ctx.budget_downgrade = Some(to);
         }
-        ctx.budget = Some(a.hold);
+        ctx.budget = Some(Arc::new(Mutex::new(Some(a.hold))));
     }
     Ok(())
 }

@@ -76,8 +76,9 @@ pub struct RequestCtx {
     pub prompt_estimate: Option<u64>,
     /// Whether `usage` is the gateway's estimate rather than the provider's report.
     pub usage_estimated: bool,
-    /// The cost reserved on the request's budgets, settled when the request is logged.
-    pub budget: Option<crate::budgets::Hold>,
+    /// The cost reserved on the request's budgets, settled when the request is logged. Shared
+    /// with the raced attempts of a hedged request, so whichever context logs settles it.
+    pub budget: Option<crate::budgets::SharedHold>,
     /// The cheaper alias a budget's soft cap sent the request to, if one did.
     pub budget_downgrade: Option<Arc<str>>,
     /// Whether the log line was written; a context dropped without one logs itself as
@@ -209,6 +210,7 @@ impl RequestCtx {
         c.responses = self.responses.clone();
         c.budget_downgrade = self.budget_downgrade.clone();
         c.prompt_estimate = self.prompt_estimate;
+        c.budget = self.budget.clone();
         c.logged = true;
         c
     }
@@ -218,10 +220,6 @@ impl RequestCtx {
     pub fn adopt(&mut self, mut winner: RequestCtx, streamed: bool) {
         let abandoned = std::mem::take(&mut self.abandoned);
         winner.logged = streamed;
-        // The reservation stays with the request, whichever context logs it.
-        if winner.budget.is_none() {
-            winner.budget = self.budget.take();
-        }
         if !streamed {
             winner.abandoned = abandoned;
         }
@@ -362,7 +360,7 @@ impl RequestCtx {
         let cost_usd = self.cost_usd();
         // Priced, served and reported usage: a cost; otherwise the line says it is unknown.
         let cost_known = cost_usd.is_some();
-        if let Some(hold) = self.budget.take() {
+        if let Some(hold) = self.budget.take().and_then(|h| h.lock().take()) {
             hold.settle(cost_usd.map(crate::budgets::usd_to_nanos));
         }
         macro_rules! line {

@@ -570,3 +570,83 @@ async fn a_stream_without_usage_is_estimated_and_flagged() {
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn hedged_requests_settle_their_reservation_once() {
+    const SSE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\
+        \"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\
+        \"hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\
+        \"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":0,\
+        \"completion_tokens\":100,\"total_tokens\":100}}\n\ndata: [DONE]\n\n";
+    let answer = |slow: bool| {
+        move |req: http::Request<axum::body::Body>| async move {
+            if slow {
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            }
+            let b = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            if v["stream"] == true {
+                http::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(axum::body::Body::from(SSE))
+                    .unwrap()
+            } else {
+                http::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(openai_reply(0, 100, 0).to_string()))
+                    .unwrap()
+            }
+        }
+    };
+    let slow = scripted(answer(true)).await;
+    let fast = scripted(answer(false)).await;
+    let dir = temp_dir("budget-hedge");
+    let yaml = format!(
+        r#"
+providers:
+  slow: {{type: openai, base_url: "{slow}/v1", api_key: k}}
+  fast: {{type: openai, base_url: "{fast}/v1", api_key: k}}
+models:
+  h:
+    deployments:
+      - {{provider: slow, model: m, price: {{input: 1, output: 10}}}}
+      - {{provider: fast, model: m, price: {{input: 1, output: 10}}}}
+    routing: {{strategy: priority}}
+    hedge: {{after: 20ms}}
+auth:
+  virtual_keys:
+    - {{name: alice-key, key: {ALICE}, team: search}}
+{}budgets:
+  limits:
+    - {{scope: team:search, limit_usd: 1, period: day}}
+"#,
+        store_yaml(&dir)
+    );
+    let gw = Gateway::start(&yaml).await;
+    let r = chat_as(
+        &gw,
+        Some(ALICE),
+        None,
+        &chat_body("h", r#""max_tokens": 100"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = chat_as(
+        &gw,
+        Some(ALICE),
+        None,
+        &chat_body("h", r#""max_tokens": 100,"stream":true"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let recs = records(&gw, 2).await;
+    assert!(recs.iter().all(|r| r["provider"] == "fast"), "{recs:?}");
+    let st = admin(&gw, "/admin/budgets").await;
+    assert_eq!(st["data"][0]["spent_nanos"], 2_000_000, "{st}");
+    assert_eq!(st["data"][0]["reserved_nanos"], 0, "{st}");
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
