@@ -99,6 +99,12 @@ pub enum GatewayError {
         /// When a retry can pass.
         retry_after: Duration,
     },
+    /// A spend budget is used up for its period (the message names its scope and period).
+    #[error("{message}")]
+    BudgetExceeded {
+        /// Names the budget (scope, period, limit), never a key.
+        message: String,
+    },
     /// The upstream provider failed.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
@@ -283,6 +289,8 @@ pub enum ErrorKind {
     Forbidden,
     /// A gateway rate limit refused the request.
     RateLimited,
+    /// A spend budget is exhausted.
+    BudgetExceeded,
 }
 
 impl ErrorKind {
@@ -297,6 +305,7 @@ impl ErrorKind {
             Self::Internal => "internal",
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
+            Self::BudgetExceeded => "budget_exceeded",
             Self::Upstream(FailureKind::Auth) => "upstream_auth",
             Self::Upstream(FailureKind::InvalidRequest) => "upstream_invalid_request",
             Self::Upstream(FailureKind::NotFound) => "upstream_not_found",
@@ -336,6 +345,7 @@ impl GatewayError {
             Self::Internal(_) => ErrorKind::Internal,
             Self::AliasNotAllowed { .. } => ErrorKind::Forbidden,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
+            Self::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
             Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }
     }

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod attribution;
 pub mod auth;
+pub mod budgets;
 pub mod capabilities;
 pub mod config;
 pub mod error;

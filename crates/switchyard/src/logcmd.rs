@@ -206,11 +206,68 @@ pub fn stats(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
         )?;
         return Ok(());
     }
-    let mut cols: Vec<&str> = q.by.iter().map(|d| d.name()).collect();
+    let names: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
+    let mut cols: Vec<&str> = names.iter().map(String::as_str).collect();
     if q.bucket.is_some() {
         cols.push("bucket");
     }
     cols.extend(STATS_COLUMNS);
+    print_rows(out, a.format, &cols, &data)
+}
+
+/// Columns after the group-by dimensions in spend output.
+const SPEND_COLUMNS: [&str; 6] = [
+    "count",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "cost_unknown",
+];
+
+/// `switchyard spend --by team,tag:feature,day --since 7d`: cost grouped by any combination
+/// of tag (`tag:<key>` for one key), team, key, user, alias, provider, model and day/hour.
+pub fn spend(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
+    let a = parse_args(args)?;
+    anyhow::ensure!(
+        a.positional.is_empty(),
+        "unexpected arguments {:?}",
+        a.positional
+    );
+    let cfg = load(a.config)?;
+    let q = parse_query(&a.params)?;
+    let rt = runtime()?;
+    let data = rt.block_on(async {
+        let store = open(&cfg).await?;
+        query::stats(&store, &q).await.map_err(anyhow::Error::from)
+    })?;
+    let names: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
+    let mut cols: Vec<&str> = names.iter().map(String::as_str).collect();
+    if q.bucket.is_some() {
+        cols.push("bucket");
+    }
+    cols.extend(SPEND_COLUMNS);
+    if a.format == Format::Json {
+        let total: i64 = data.iter().filter_map(|g| g["cost_nanos"].as_i64()).sum();
+        let rows: Vec<Value> = data
+            .iter()
+            .map(|g| {
+                Value::Object(
+                    cols.iter()
+                        .map(|c| ((*c).to_owned(), g.get(*c).cloned().unwrap_or(Value::Null)))
+                        .collect(),
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"total_cost_usd": total as f64 / 1e9, "data": rows})
+            )?
+        )?;
+        return Ok(());
+    }
     print_rows(out, a.format, &cols, &data)
 }
 

@@ -27,6 +27,7 @@ USAGE:
     switchyard stats [--config FILE] [--by DIMS] [--bucket hour|day] [FILTERS] [--format F]
     switchyard keys create NAME [KEY OPTIONS] [--config FILE]
     switchyard keys list|show ID|update ID [KEY OPTIONS]|rotate ID [--grace 1h]|revoke ID
+    switchyard spend [--config FILE] [--by DIMS] [--since T] [FILTERS] [--format F]
     switchyard version
     switchyard help
 
@@ -43,6 +44,9 @@ stats   Aggregates from the request log: count, errors, error rate, tokens, cost
 keys    Virtual keys in the store (`keys.enabled`): the key is printed once, by create and
         rotate. KEY OPTIONS: --team T --user U --alias A,B --rpm N --tpm N --budget USD
         --budget-period day|week|month --expires-in 30d --tag k=v (repeatable).
+spend   Cost from the request log grouped by DIMS: any of tag (every tag), tag:KEY (one tag
+        key's values, e.g. tag:feature), team, key, user, alias, provider, model, and day or
+        hour for a time bucket, e.g. --by team,tag:feature,day --since 7d.
 
 FILTERS: --since T --until T (RFC 3339, Unix ms, or a duration ago such as 24h or 7d),
         --key --team --user --tag --alias --model --provider --status (429 or 5xx)
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         "requests" => logcmd::requests(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "stats" => logcmd::stats(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "keys" => keycmd::keys(rest, &mut out).map(|()| ExitCode::SUCCESS),
+        "spend" => logcmd::spend(rest, &mut out).map(|()| ExitCode::SUCCESS),
         "version" | "--version" | "-V" => {
             let _ = writeln!(out, "switchyard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

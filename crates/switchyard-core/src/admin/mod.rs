@@ -27,6 +27,7 @@ use crate::reqlog::ReqLog;
 use crate::store::Store;
 
 mod keys;
+mod spend;
 
 /// `admin:` after validation.
 #[derive(Clone, Default)]
@@ -53,6 +54,7 @@ pub struct Admin {
     store: Option<Store>,
     reqlog: Option<Arc<ReqLog>>,
     keys: Option<Arc<crate::keys::KeyCache>>,
+    budgets: Option<Arc<crate::budgets::Budgets>>,
 }
 
 impl Admin {
@@ -63,6 +65,7 @@ impl Admin {
             store,
             reqlog,
             keys: None,
+            budgets: None,
         }
     }
 
@@ -70,6 +73,12 @@ impl Admin {
     /// it works with the request log off.
     pub fn with_keys(mut self, keys: Option<Arc<crate::keys::KeyCache>>) -> Self {
         self.keys = keys;
+        self
+    }
+
+    /// Adds the budgets whose state `/admin/budgets` shows.
+    pub fn with_budgets(mut self, budgets: Option<Arc<crate::budgets::Budgets>>) -> Self {
+        self.budgets = budgets;
         self
     }
 
@@ -88,6 +97,8 @@ impl Admin {
             )
             .route("/admin/keys/{id}/rotate", post(keys::rotate))
             .route("/admin/keys/{id}/revoke", post(keys::revoke))
+            .route("/admin/spend", get(spend::spend))
+            .route("/admin/budgets", get(spend::budgets))
             .route_layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
             .with_state(state)
     }
@@ -238,7 +249,7 @@ async fn stats(State(admin): State<Arc<Admin>>, RawQuery(raw): RawQuery) -> Resp
         let q = parse_query(raw.as_deref())?;
         let store = store_of(&admin)?;
         let groups = query::stats(store, &q).await.map_err(query_failed)?;
-        let by: Vec<&str> = q.by.iter().map(|d| d.name()).collect();
+        let by: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
         Ok::<_, GatewayError>(json(
             StatusCode::OK,
             &serde_json::json!({"by": by, "bucket": q.bucket.map(|b| match b {

@@ -62,6 +62,8 @@ pub struct Config {
     pub passthrough: Vec<PassthroughRoute>,
     /// Providers to which `DELETE /v1/models/{id}` may be forwarded.
     pub model_delete: std::collections::BTreeSet<String>,
+    /// Spend budgets (`budgets:`).
+    pub budgets: crate::budgets::BudgetsConfig,
 }
 
 /// `telemetry:`: where traces go (nowhere by default).

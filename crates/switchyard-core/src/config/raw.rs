@@ -57,6 +57,41 @@ pub struct RawConfig {
     pub wildcards: Vec<RawWildcard>,
     /// Path prefixes forwarded as they are to a provider; absent means the defaults.
     pub passthrough: Option<Vec<RawPassthrough>>,
+    /// Spend budgets per key, team, user or tag.
+    #[serde(default)]
+    pub budgets: RawBudgets,
+}
+
+/// `budgets:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudgets {
+    /// Where periods start, as a fixed UTC offset (`+02:00`; default `+00:00`).
+    pub utc_offset: Option<String>,
+    /// URL that threshold alerts are POSTed to (JSON).
+    pub alert_webhook: Option<EnvString>,
+    /// The budgets.
+    #[serde(default)]
+    pub limits: Vec<RawBudget>,
+}
+
+/// `budgets.limits[]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// `key:<name>`, `team:<name>`, `user:<name>` or `tag:<key>=<value>`.
+    pub scope: String,
+    /// The cap per period, USD.
+    pub limit_usd: f64,
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// Alert thresholds in percent of the limit (default none).
+    #[serde(default)]
+    pub alerts: Vec<u32>,
+    /// Past this spend (USD), requests go to `downgrade_to`.
+    pub soft_cap_usd: Option<f64>,
+    /// The cheaper alias served past the soft cap.
+    pub downgrade_to: Option<String>,
 }
 
 /// `store:`: exactly one of `sqlite` or `postgres`.

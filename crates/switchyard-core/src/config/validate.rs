@@ -16,6 +16,7 @@ use crate::resilience::{
     BreakerConfig, BudgetConfig, HealthChecks, HedgeDelay, ResilienceConfig, RetryPolicy,
 };
 
+mod budgets;
 mod surface;
 
 use super::{
@@ -325,6 +326,7 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         wildcards: Vec::new(),
         passthrough,
         model_delete: Default::default(),
+        budgets: Default::default(),
         telemetry: TelemetryConfig::default(),
         routing: Default::default(),
         store: crate::store::StoreConfig::default(),
@@ -534,6 +536,7 @@ impl Validator<'_> {
         let wildcards = self.wildcards(&raw.wildcards, &providers, &raw);
         let passthrough = self.passthrough(raw.passthrough.as_deref(), &providers, &raw);
         let model_delete = self.model_delete(&raw, &providers);
+        let budgets = self.budgets(&raw);
         Config {
             server,
             auth,
@@ -551,6 +554,7 @@ impl Validator<'_> {
             wildcards,
             passthrough,
             model_delete,
+            budgets,
         }
     }
 

@@ -77,6 +77,16 @@ pub struct RequestCtx {
     pub rate_info: Option<crate::limits::RateInfo>,
     /// The request's rate-limit admission, settled with its real usage when it is logged.
     pub admission: Option<crate::limits::Admission>,
+    /// The prompt token estimate made at admission (routing's), for usage the provider does
+    /// not report.
+    pub prompt_estimate: Option<u64>,
+    /// Whether `usage` is the gateway's estimate rather than the provider's report.
+    pub usage_estimated: bool,
+    /// The cost reserved on the request's budgets, settled when the request is logged. Shared
+    /// with the raced attempts of a hedged request, so whichever context logs settles it.
+    pub budget: Option<crate::budgets::SharedHold>,
+    /// The cheaper alias a budget's soft cap sent the request to, if one did.
+    pub budget_downgrade: Option<Arc<str>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -167,6 +177,10 @@ impl RequestCtx {
             virtual_key: None,
             rate_info: None,
             admission: None,
+            prompt_estimate: None,
+            usage_estimated: false,
+            budget: None,
+            budget_downgrade: None,
             logged: false,
         }
     }
@@ -176,6 +190,7 @@ impl RequestCtx {
     pub fn detach(&mut self) -> Self {
         let mut placeholder = Self::new(Arc::clone(&self.request_id), self.op);
         placeholder.logged = true;
+        placeholder.budget_downgrade = self.budget_downgrade.clone();
         let mut real = std::mem::replace(self, placeholder);
         // A raced attempt's context (see `fork`) becomes the real one once it streams.
         real.logged = false;
@@ -206,6 +221,9 @@ impl RequestCtx {
         c.responses = self.responses.clone();
         c.virtual_key = self.virtual_key.clone();
         c.rate_info = self.rate_info.clone();
+        c.budget_downgrade = self.budget_downgrade.clone();
+        c.prompt_estimate = self.prompt_estimate;
+        c.budget = self.budget.clone();
         c.logged = true;
         c
     }
@@ -358,6 +376,12 @@ impl RequestCtx {
         // Never a body fragment or a secret in the log line (parser errors quote values).
         let error_msg = error.map(crate::reqlog::safe_error_message);
         let abandoned = self.abandoned_summary();
+        let cost_usd = self.cost_usd();
+        // Priced, served and reported usage: a cost; otherwise the line says it is unknown.
+        let cost_known = cost_usd.is_some();
+        if let Some(hold) = self.budget.take().and_then(|h| h.lock().take()) {
+            hold.settle(cost_usd.map(crate::budgets::usd_to_nanos));
+        }
         macro_rules! line {
             ($lvl:ident) => {
                 tracing::$lvl!(
@@ -386,6 +410,10 @@ impl RequestCtx {
                     ttft_ms = self.ttft_ms,
                     prompt_tokens = has_usage.then_some(usage.prompt_tokens),
                     completion_tokens = has_usage.then_some(usage.completion_tokens),
+                    cost_usd,
+                    cost_known,
+                    usage_estimated = self.usage_estimated,
+                    budget_downgrade = self.budget_downgrade.as_deref(),
                     "request finished"
                 )
             };

@@ -76,6 +76,8 @@ pub struct Gateway {
     pub(crate) keys: Option<Arc<crate::keys::KeyCache>>,
     /// Rate limits and their state (shared across reloads and workers).
     pub(crate) limits: Arc<crate::limits::Limits>,
+    /// Spend budgets, when any are configured.
+    pub(crate) budgets: Option<Arc<crate::budgets::Budgets>>,
 }
 
 impl Gateway {
@@ -124,7 +126,8 @@ pub(crate) fn start_ctx(gw: &Gateway, op: Operation, req: &Request<Body>) -> Req
 pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Response {
     let mut ctx = start_ctx(&gw, op, &req);
     let mut resp = match run(&gw, &mut ctx, req).await {
-        Ok(Reply::Complete(resp)) => {
+        Ok(Reply::Complete(mut resp)) => {
+            stamp_cost(&mut resp, &ctx);
             ctx.log(resp.status().as_u16(), Outcome::Completed, None);
             resp
         }
@@ -140,8 +143,28 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
     if let Some(info) = &ctx.rate_info {
         info.stamp(resp.headers_mut());
     }
+    if let Some(v) = ctx
+        .budget_downgrade
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        resp.headers_mut()
+            .insert("x-switchyard-budget-downgrade", v);
+    }
     resp.extensions_mut().insert(Logged);
     resp
+}
+
+/// `x-switchyard-cost-usd`: what a complete answer cost, when its price and usage are known.
+/// (A stream's cost is known only after its headers went out: the request log and `/metrics`
+/// carry it.)
+fn stamp_cost(resp: &mut Response, ctx: &RequestCtx) {
+    if let Some(v) = ctx
+        .cost_usd()
+        .and_then(|usd| HeaderValue::from_str(&format!("{usd:.9}")).ok())
+    {
+        resp.headers_mut().insert("x-switchyard-cost-usd", v);
+    }
 }
 
 enum Reply {
@@ -162,17 +185,22 @@ async fn run(
     if let Some(log) = &gw.reqlog {
         ctx.bodies = log.bodies_for(&body);
     }
-    let parsed = parse(ctx.op, &body)?;
+    let mut parsed = parse(ctx.op, &body)?;
     if let Some(log) = &gw.reqlog {
         ctx.bodies.policy = log.policy_for(&parsed.model);
     }
     ctx.stream = parsed.stream;
+    ctx.prompt_estimate = Some(parsed.features.prompt_tokens);
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
     let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
     ctx.attribution =
         crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?;
     crate::limits::admit_request(gw, ctx, &parsed.model, &body).await?;
+    if let Some(budgets) = &gw.budgets {
+        crate::budgets::admit_request(budgets, gw, ctx, &mut parsed.model, &parsed.features)
+            .await?;
+    }
     let mut pinned = None;
     if ctx.op == Operation::Responses {
         let (turn, pin) = responses::prepare(gw, ctx, &body).await?;

@@ -46,6 +46,9 @@ pub struct SseRelay {
     saw_done: bool,
     upstream_error: bool,
     resume: Option<Resume>,
+    /// Bytes of generated text (content, tool arguments) sent, for a usage estimate when the
+    /// provider reports none.
+    text_bytes: u64,
 }
 
 /// What a stream needs to continue on another deployment after it broke (alias option
@@ -115,6 +118,7 @@ impl SseRelay {
             total,
             ctx: Some(ctx),
             saw_done: false,
+            text_bytes: 0,
             upstream_error: false,
             resume: None,
         }
@@ -215,6 +219,19 @@ impl SseRelay {
             if let Some(usage) = self.reply.usage() {
                 ctx.usage = Some(usage);
             }
+            if ctx.usage.is_none() {
+                // No usage from the provider: estimate it (and say so in the record), so the
+                // request is neither free nor uncounted in budgets.
+                let prompt = ctx.prompt_estimate.unwrap_or(0);
+                let completion = crate::routing::estimate::text_tokens(self.text_bytes);
+                ctx.usage = Some(switchyard_types::openai::Usage {
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                    total_tokens: prompt + completion,
+                    ..Default::default()
+                });
+                ctx.usage_estimated = true;
+            }
             ctx.log(200, outcome, error);
         }
     }
@@ -256,6 +273,9 @@ impl SseRelay {
     fn relay_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), GatewayError> {
         let mark = out.len();
         let status = self.reply.event(event, out);
+        if status.is_ok() {
+            self.text_bytes += generated_text_bytes(&out[mark..]);
+        }
         if status.is_ok() && self.resume.is_some() {
             let written = out[mark..].to_vec();
             self.note_sent(&written);
@@ -284,6 +304,37 @@ impl SseRelay {
             }
         }
     }
+}
+
+/// Bytes of generated text in client-dialect stream output: the JSON string values of
+/// `"content"`, `"arguments"` (OpenAI) and `"text"`, `"partial_json"` (Anthropic), escapes
+/// counted as written. A cheap scan, no parse: it feeds only an estimate.
+pub(crate) fn generated_text_bytes(out: &[u8]) -> u64 {
+    const KEYS: [&[u8]; 4] = [
+        b"\"content\":\"",
+        b"\"arguments\":\"",
+        b"\"text\":\"",
+        b"\"partial_json\":\"",
+    ];
+    let mut total = 0u64;
+    let mut i = 0;
+    while i < out.len() {
+        if out[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let Some(key) = KEYS.iter().find(|k| out[i..].starts_with(k)) else {
+            i += 1;
+            continue;
+        };
+        i += key.len();
+        let start = i;
+        while i < out.len() && out[i] != b'"' {
+            i += if out[i] == b'\\' { 2 } else { 1 };
+        }
+        total += (i.min(out.len()) - start) as u64;
+    }
+    total
 }
 
 /// Largest eventstream message accepted; AWS caps a message at 16 MiB.

@@ -79,6 +79,9 @@ pub enum Dim {
     Outcome,
     /// API operation.
     Operation,
+    /// The value of one tag key (`tag:feature`): the key is `Query::tag_keys[i]`; requests
+    /// without that tag group under null.
+    TagKey(u8),
 }
 
 impl Dim {
@@ -118,6 +121,8 @@ impl Dim {
 
     fn expr(self) -> &'static str {
         match self {
+            // Built with its parameter in `tag_key_expr`.
+            Self::TagKey(_) => "NULL",
             Self::Key => "COALESCE(r.key_name, r.principal)",
             Self::Team => "r.team",
             Self::User => "r.user_id",
@@ -165,6 +170,8 @@ pub struct Query {
     pub by: Vec<Dim>,
     /// Time bucket for stats.
     pub bucket: Option<Bucket>,
+    /// The tag keys of `Dim::TagKey` dimensions (`by=tag:feature`), by index.
+    pub tag_keys: Vec<String>,
 }
 
 /// Default page size.
@@ -185,6 +192,7 @@ impl Query {
             cursor: None,
             by: Vec::new(),
             bucket: None,
+            tag_keys: Vec::new(),
         };
         let f = &mut q.filter;
         for (k, v) in pairs {
@@ -246,7 +254,34 @@ impl Query {
                 "cursor" => q.cursor = text(),
                 "by" => {
                     for d in v.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-                        let d = Dim::parse(d).map_err(|e| bad(&e))?;
+                        // `day`/`hour` among the dimensions is the time bucket (spend reports).
+                        match d {
+                            "day" => {
+                                q.bucket = Some(Bucket::Day);
+                                continue;
+                            }
+                            "hour" => {
+                                q.bucket = Some(Bucket::Hour);
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        let d = match d.strip_prefix("tag:") {
+                            Some(tk) => {
+                                if tk.is_empty() || tk.contains('=') {
+                                    return Err(bad("`tag:` needs a tag key, as in tag:feature"));
+                                }
+                                let i = match q.tag_keys.iter().position(|k| k == tk) {
+                                    Some(i) => i,
+                                    None => {
+                                        q.tag_keys.push(tk.to_owned());
+                                        q.tag_keys.len() - 1
+                                    }
+                                };
+                                Dim::TagKey(u8::try_from(i).map_err(|_| bad("too many tag keys"))?)
+                            }
+                            None => Dim::parse(d).map_err(|e| bad(&e))?,
+                        };
                         if !q.by.contains(&d) {
                             q.by.push(d);
                         }
@@ -265,6 +300,37 @@ impl Query {
         }
         Ok(q)
     }
+}
+
+impl Query {
+    /// A dimension's name in output: its parameter name, `tag:<key>` for a tag key.
+    pub fn dim_name(&self, d: Dim) -> String {
+        match d {
+            Dim::TagKey(i) => format!(
+                "tag:{}",
+                self.tag_keys
+                    .get(usize::from(i))
+                    .map_or("?", String::as_str)
+            ),
+            d => d.name().to_owned(),
+        }
+    }
+}
+
+/// The SQL value of tag key `key` on a request (null when it has no such tag).
+fn tag_key_expr(key: &str, dialect: Dialect, p: &mut Params) -> String {
+    let prefix = format!("{key}=");
+    // The length is ours (a number), inlined so both dialects type it as an integer.
+    let len = prefix.chars().count();
+    let a = p.push(prefix);
+    let from = match dialect {
+        Dialect::Sqlite => "json_each(r.tags) AS jt",
+        Dialect::Postgres => "jsonb_array_elements_text(r.tags::jsonb) AS jt(value)",
+    };
+    format!(
+        "(SELECT substr(jt.value, {}) FROM {from} WHERE substr(jt.value, 1, {len}) = {a} LIMIT 1)",
+        len + 1
+    )
 }
 
 /// Failures of a query.
@@ -359,7 +425,9 @@ fn row_json(cols: &[&str], row: Vec<Value>) -> Json {
                 o.insert("started_at_ms".into(), json!(ms));
                 json!(format_rfc3339(ms))
             }
-            ("stream" | "cost_known" | "bodies_truncated", v) => json!(v.as_bool()),
+            ("stream" | "cost_known" | "bodies_truncated" | "usage_estimated", v) => {
+                json!(v.as_bool())
+            }
             ("attempts" | "tags", Value::Text(t)) => {
                 serde_json::from_str(&t).unwrap_or(Json::String(t))
             }
@@ -447,7 +515,15 @@ pub async fn stats(store: &Store, q: &Query) -> Result<Vec<Json>, QueryError> {
     let mut groups: Vec<String> = Vec::new();
     let mut select: Vec<String> = Vec::new();
     for (i, d) in q.by.iter().enumerate() {
-        select.push(format!("{} AS g{i}", d.expr()));
+        let expr = match d {
+            Dim::TagKey(k) => tag_key_expr(
+                q.tag_keys.get(usize::from(*k)).map_or("", String::as_str),
+                dialect,
+                &mut p,
+            ),
+            d => d.expr().to_owned(),
+        };
+        select.push(format!("{expr} AS g{i}"));
         groups.push(format!("g{i}"));
     }
     if let Some(b) = q.bucket {
@@ -515,7 +591,7 @@ pub async fn stats(store: &Store, q: &Query) -> Result<Vec<Json>, QueryError> {
         for d in &q.by {
             let v = it.next().unwrap_or(Value::Null);
             o.insert(
-                d.name().into(),
+                q.dim_name(*d),
                 match v {
                     Value::Int(i) => json!(i),
                     Value::Text(t) => json!(t),

@@ -81,6 +81,10 @@ pub struct Record {
     pub response_body: Option<String>,
     /// Whether a body was cut by the policy or the size cap.
     pub bodies_truncated: bool,
+    /// Whether the token counts (and so the cost) are the gateway's estimate: the provider
+    /// reported no usage (a stream without `stream_options.include_usage`).
+    #[serde(default)]
+    pub usage_estimated: bool,
 }
 
 /// One deployment a request went to or passed over.
@@ -293,6 +297,7 @@ impl Record {
             request_body,
             response_body,
             bodies_truncated: req_cut || resp_cut,
+            usage_estimated: ctx.usage_estimated,
         }
     }
 }

@@ -177,6 +177,7 @@ fn record(i: usize, started_at: i64) -> Record {
         request_body: None,
         response_body: None,
         bodies_truncated: false,
+        usage_estimated: false,
     }
 }
 

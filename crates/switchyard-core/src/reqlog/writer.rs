@@ -20,7 +20,7 @@ pub(super) struct Writer {
 }
 
 /// Columns of `requests`, in the order [`row`] gives their values.
-pub(crate) const COLUMNS: [&str; 35] = [
+pub(crate) const COLUMNS: [&str; 36] = [
     "id",
     "request_id",
     "started_at",
@@ -56,6 +56,7 @@ pub(crate) const COLUMNS: [&str; 35] = [
     "request_body",
     "response_body",
     "bodies_truncated",
+    "usage_estimated",
 ];
 
 fn int(v: Option<u64>) -> Value {
@@ -68,7 +69,7 @@ fn json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_string(v).map_or(Value::Null, Value::Text)
 }
 
-fn row(r: &Record) -> [Value; 35] {
+fn row(r: &Record) -> [Value; 36] {
     [
         r.id.clone().into(),
         r.request_id.clone().into(),
@@ -109,6 +110,7 @@ fn row(r: &Record) -> [Value; 35] {
         r.request_body.clone().into(),
         r.response_body.clone().into(),
         Value::Bool(r.bodies_truncated),
+        Value::Bool(r.usage_estimated),
     ]
 }
 

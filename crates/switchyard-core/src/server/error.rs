@@ -37,6 +37,7 @@ impl GatewayError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::AliasNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(u) => match &u.kind {
                 UpstreamErrorKind::Http { status, .. } => match status.as_u16() {
                     400 | 413 | 422 => *status,
@@ -248,6 +249,12 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
             INVALID,
             None,
             code("request_too_large"),
+        ),
+        GatewayError::BudgetExceeded { message } => (
+            message.clone(),
+            "insufficient_quota",
+            None,
+            code("budget_exceeded"),
         ),
         GatewayError::BodyRead(m) => (
             format!("Could not read the request body: {m}"),

@@ -121,6 +121,8 @@ impl Prepared {
             None
         };
         let limits = Arc::new(crate::limits::Limits::new(config.limits.clone()));
+        let budgets = (!config.budgets.limits.is_empty())
+            .then(|| crate::budgets::Budgets::new(&config.budgets, Some(store.clone())));
         let responses = Arc::new(crate::responses_state::PersistentResponseStore::new(
             store,
             crate::responses_state::PersistentResponseStore::DEFAULT_TTL,
@@ -131,6 +133,7 @@ impl Prepared {
             reqlog.clone(),
         )
         .with_keys(keys.clone())
+        .with_budgets(budgets.clone())
         .router();
         let admin_listener = match config.admin.listen {
             Some(addr) => Some(std::net::TcpListener::bind(addr).and_then(|l| {
@@ -174,6 +177,7 @@ impl Prepared {
             responses,
             keys,
             limits,
+            budgets,
         };
         Ok(Self {
             gw: Arc::new(gw),

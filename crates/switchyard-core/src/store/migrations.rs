@@ -99,6 +99,33 @@ CREATE TABLE responses (
 CREATE INDEX responses_expires ON responses (expires_at);
 ";
 
+/// Budgets (issue 6): the settled spend and the alerts sent per budget window, and whether a
+/// record's usage was estimated by the gateway (the provider reported none).
+const BUDGETS_V3_SQLITE: &str = "
+CREATE TABLE budget_ledger (
+    scope TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    spent_nanos BIGINT NOT NULL,
+    alerts_sent BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, period, period_start)
+);
+ALTER TABLE requests ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT 0;
+";
+const BUDGETS_V3_POSTGRES: &str = "
+CREATE TABLE budget_ledger (
+    scope TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    spent_nanos BIGINT NOT NULL,
+    alerts_sent BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, period, period_start)
+);
+ALTER TABLE requests ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT FALSE;
+";
+
 /// Every migration, in order.
 pub static MIGRATIONS: &[Migration] = &[
     Migration {
@@ -112,6 +139,12 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "virtual keys",
         sqlite: VIRTUAL_KEYS_V2,
         postgres: VIRTUAL_KEYS_V2,
+    },
+    Migration {
+        version: 3,
+        name: "budget ledger",
+        sqlite: BUDGETS_V3_SQLITE,
+        postgres: BUDGETS_V3_POSTGRES,
     },
     Migration {
         version: 4,

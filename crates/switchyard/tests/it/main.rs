@@ -7,6 +7,7 @@
 mod anthropic;
 mod auth;
 mod bedrock;
+mod budgets;
 mod capabilities;
 mod chat;
 mod cli;
