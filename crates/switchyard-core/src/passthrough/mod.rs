@@ -27,8 +27,8 @@ use http_body_util::BodyExt;
 
 use self::body::{LimitedUpload, Relay};
 use crate::config::{Endpoint, PassthroughRoute, ProviderConfig, ProviderKind, Timeouts};
-use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
-use crate::http_client::{ClientError, OutBody};
+use crate::error::GatewayError;
+use crate::http_client::OutBody;
 use crate::pipeline::ctx::{Outcome, RequestCtx};
 use crate::pipeline::{Gateway, Logged};
 use crate::providers::{ClientApi, Operation};
@@ -408,37 +408,12 @@ async fn open(
     let name = Arc::clone(&up.provider);
     let sent_at = tokio::time::Instant::now();
     let deadline = sent_at + t.total;
-    let first_byte_at = deadline.min(sent_at + t.first_byte);
     let sent = gw.client.send(request, Some(t.connect));
-    let response = match tokio::time::timeout_at(first_byte_at, sent).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) if overflow.tripped() => return Err(GatewayError::BodyTooLarge { limit }),
-        Ok(Err(ClientError::ConnectTimeout(after))) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Timeout {
-                    phase: TimeoutPhase::Connect,
-                    after,
-                },
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Connect(e.to_string()),
-            ))
-        }
-        Err(_) => {
-            let (phase, after) = if first_byte_at < deadline {
-                (TimeoutPhase::FirstByte, t.first_byte)
-            } else {
-                (TimeoutPhase::Total, t.total)
-            };
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Timeout { phase, after },
-            ));
-        }
+    let response = match crate::pipeline::await_head(sent, &name, &t, sent_at).await {
+        Ok(r) => r,
+        // The upload was cut at the limit: that, not the broken exchange, is the answer.
+        Err(_) if overflow.tripped() => return Err(GatewayError::BodyTooLarge { limit }),
+        Err(e) => return Err(e),
     };
     let (up_parts, incoming) = response.into_parts();
     if matches!(

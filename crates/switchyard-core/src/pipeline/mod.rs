@@ -794,38 +794,9 @@ pub(crate) async fn open(
     let t = deployment.timeouts;
     let sent_at = Instant::now();
     let deadline = sent_at + t.total;
-    let first_byte_at = deadline.min(sent_at + t.first_byte);
     let name = Arc::clone(provider.name());
     let sent = gw.client.request_within(request, Some(t.connect));
-    let response = match tokio::time::timeout_at(first_byte_at, sent).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(ClientError::ConnectTimeout(after))) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Timeout {
-                    phase: TimeoutPhase::Connect,
-                    after,
-                },
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Connect(e.to_string()),
-            ))
-        }
-        Err(_) => {
-            let (phase, after) = if first_byte_at < deadline {
-                (TimeoutPhase::FirstByte, t.first_byte)
-            } else {
-                (TimeoutPhase::Total, t.total)
-            };
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Timeout { phase, after },
-            ));
-        }
-    };
+    let response = await_head(sent, &name, &t, sent_at).await?;
     let (parts, incoming) = response.into_parts();
     gw.health
         .get(&deployment.provider.name, &deployment.model)
@@ -1043,6 +1014,44 @@ fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
         h.insert("x-switchyard-upstream-request-id", v.clone());
     }
     h
+}
+
+/// Waits for an upstream's response head within the first-byte and total deadlines counted
+/// from `sent_at`, and turns a transport error or a passed deadline into the upstream error
+/// the client sees (which phase timed out, after how long).
+pub(crate) async fn await_head<T>(
+    sent: impl std::future::Future<Output = Result<T, ClientError>>,
+    provider: &Arc<str>,
+    t: &Timeouts,
+    sent_at: Instant,
+) -> Result<T, GatewayError> {
+    let deadline = sent_at + t.total;
+    let first_byte_at = deadline.min(sent_at + t.first_byte);
+    match tokio::time::timeout_at(first_byte_at, sent).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(ClientError::ConnectTimeout(after))) => Err(GatewayError::upstream(
+            provider,
+            UpstreamErrorKind::Timeout {
+                phase: TimeoutPhase::Connect,
+                after,
+            },
+        )),
+        Ok(Err(e)) => Err(GatewayError::upstream(
+            provider,
+            UpstreamErrorKind::Connect(e.to_string()),
+        )),
+        Err(_) => {
+            let (phase, after) = if first_byte_at < deadline {
+                (TimeoutPhase::FirstByte, t.first_byte)
+            } else {
+                (TimeoutPhase::Total, t.total)
+            };
+            Err(GatewayError::upstream(
+                provider,
+                UpstreamErrorKind::Timeout { phase, after },
+            ))
+        }
+    }
 }
 
 /// Reads an upstream body up to `limit` bytes before `deadline`. Error bodies are truncated

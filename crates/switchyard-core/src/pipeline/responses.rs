@@ -28,7 +28,7 @@ use super::ctx::{Outcome, RequestCtx};
 use super::stream::SseRelay;
 use super::{Gateway, Logged, Reply as Served};
 use crate::config::Deployment;
-use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::error::GatewayError;
 use crate::providers::responses::Passthrough;
 use crate::providers::{self, Operation, Reply, ResponseBody, StreamStatus};
 use crate::responses_state::{ItemsPage, Kept, ResponseStore, StoreError, StoredResponse, Tenant};
@@ -593,26 +593,10 @@ async fn forward(
     *request.headers_mut() = up.headers;
     let t = gw.timeouts;
     let name = Arc::clone(provider.name());
-    let deadline = Instant::now() + t.total;
+    let sent_at = Instant::now();
+    let deadline = sent_at + t.total;
     let sent = gw.client.request_within(request, Some(t.connect));
-    let response = match tokio::time::timeout_at(Instant::now() + t.first_byte, sent).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Connect(e.to_string()),
-            ))
-        }
-        Err(_) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Timeout {
-                    phase: TimeoutPhase::FirstByte,
-                    after: t.first_byte,
-                },
-            ))
-        }
-    };
+    let response = super::await_head(sent, &name, &t, sent_at).await?;
     let (parts, incoming) = response.into_parts();
     if !parts.status.is_success() {
         let body = super::read_upstream(

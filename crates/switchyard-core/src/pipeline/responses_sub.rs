@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::ctx::{Outcome, RequestCtx};
 use super::{Gateway, Logged};
-use crate::error::{GatewayError, TimeoutPhase, UpstreamErrorKind};
+use crate::error::GatewayError;
 use crate::providers::Operation;
 
 /// Which sub-resource was called.
@@ -152,26 +152,10 @@ async fn serve(
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let t = d.timeouts;
     let name = Arc::clone(provider.name());
-    let deadline = Instant::now() + t.total;
+    let sent_at = Instant::now();
+    let deadline = sent_at + t.total;
     let sent = gw.client.request_within(request, Some(t.connect));
-    let response = match tokio::time::timeout_at(Instant::now() + t.first_byte, sent).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Connect(e.to_string()),
-            ))
-        }
-        Err(_) => {
-            return Err(GatewayError::upstream(
-                &name,
-                UpstreamErrorKind::Timeout {
-                    phase: TimeoutPhase::FirstByte,
-                    after: t.first_byte,
-                },
-            ))
-        }
-    };
+    let response = super::await_head(sent, &name, &t, sent_at).await?;
     let (head, incoming) = response.into_parts();
     let ok = head.status.is_success();
     let limit = if ok {
