@@ -185,6 +185,38 @@ pub fn requests(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
 
 /// `switchyard stats --by alias,model --since 24h [--bucket hour]`.
 pub fn stats(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
+    let g = grouped(args, &STATS_COLUMNS)?;
+    if g.format == Format::Json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"data": g.data}))?
+        )?;
+        return Ok(());
+    }
+    print_rows(out, g.format, &g.cols(), &g.data)
+}
+
+/// The aggregates `stats` and `spend` print: the query's groups read from the store, and
+/// the columns to show (group-by dimensions, the time bucket, then `tail`).
+struct Grouped {
+    format: Format,
+    names: Vec<String>,
+    tail: &'static [&'static str],
+    data: Vec<Value>,
+}
+
+impl Grouped {
+    fn cols(&self) -> Vec<&str> {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .chain(self.tail.iter().copied())
+            .collect()
+    }
+}
+
+fn grouped(args: &[String], tail: &'static [&'static str]) -> anyhow::Result<Grouped> {
     let a = parse_args(args)?;
     anyhow::ensure!(
         a.positional.is_empty(),
@@ -198,21 +230,16 @@ pub fn stats(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
         let store = open(&cfg).await?;
         query::stats(&store, &q).await.map_err(anyhow::Error::from)
     })?;
-    if a.format == Format::Json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"data": data}))?
-        )?;
-        return Ok(());
-    }
-    let names: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
-    let mut cols: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut names: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
     if q.bucket.is_some() {
-        cols.push("bucket");
+        names.push("bucket".to_owned());
     }
-    cols.extend(STATS_COLUMNS);
-    print_rows(out, a.format, &cols, &data)
+    Ok(Grouped {
+        format: a.format,
+        names,
+        tail,
+        data,
+    })
 }
 
 /// Columns after the group-by dimensions in spend output.
@@ -228,33 +255,17 @@ const SPEND_COLUMNS: [&str; 6] = [
 /// `switchyard spend --by team,tag:feature,day --since 7d`: cost grouped by any combination
 /// of tag (`tag:<key>` for one key), team, key, user, alias, provider, model and day/hour.
 pub fn spend(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
-    let a = parse_args(args)?;
-    anyhow::ensure!(
-        a.positional.is_empty(),
-        "unexpected arguments {:?}",
-        a.positional
-    );
-    let cfg = load(a.config)?;
-    let q = parse_query(&a.params)?;
-    let rt = runtime()?;
-    let data = rt.block_on(async {
-        let store = open(&cfg).await?;
-        query::stats(&store, &q).await.map_err(anyhow::Error::from)
-    })?;
-    let names: Vec<String> = q.by.iter().map(|d| q.dim_name(*d)).collect();
-    let mut cols: Vec<&str> = names.iter().map(String::as_str).collect();
-    if q.bucket.is_some() {
-        cols.push("bucket");
-    }
-    cols.extend(SPEND_COLUMNS);
-    if a.format == Format::Json {
-        let total: i64 = data.iter().filter_map(|g| g["cost_nanos"].as_i64()).sum();
-        let rows: Vec<Value> = data
+    let g = grouped(args, &SPEND_COLUMNS)?;
+    let cols = g.cols();
+    if g.format == Format::Json {
+        let total: i64 = g.data.iter().filter_map(|r| r["cost_nanos"].as_i64()).sum();
+        let rows: Vec<Value> = g
+            .data
             .iter()
-            .map(|g| {
+            .map(|r| {
                 Value::Object(
                     cols.iter()
-                        .map(|c| ((*c).to_owned(), g.get(*c).cloned().unwrap_or(Value::Null)))
+                        .map(|c| ((*c).to_owned(), r.get(*c).cloned().unwrap_or(Value::Null)))
                         .collect(),
                 )
             })
@@ -268,7 +279,7 @@ pub fn spend(args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
         )?;
         return Ok(());
     }
-    print_rows(out, a.format, &cols, &data)
+    print_rows(out, g.format, &cols, &g.data)
 }
 
 /// A value as one table or CSV cell.
