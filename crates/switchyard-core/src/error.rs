@@ -99,6 +99,10 @@ pub enum GatewayError {
         /// When a retry can pass.
         retry_after: Duration,
     },
+    /// The shared rate-limit backend (Redis) cannot be asked and `limits.on_backend_error` is
+    /// `deny`.
+    #[error("the rate limiter is unavailable")]
+    LimiterUnavailable,
     /// A spend budget is used up for its period (the message names its scope and period).
     #[error("{message}")]
     BudgetExceeded {
@@ -291,6 +295,8 @@ pub enum ErrorKind {
     RateLimited,
     /// A spend budget is exhausted.
     BudgetExceeded,
+    /// The shared rate limiter could not be asked (fail-closed).
+    LimiterUnavailable,
 }
 
 impl ErrorKind {
@@ -306,6 +312,7 @@ impl ErrorKind {
             Self::Forbidden => "forbidden",
             Self::RateLimited => "rate_limited",
             Self::BudgetExceeded => "budget_exceeded",
+            Self::LimiterUnavailable => "limiter_unavailable",
             Self::Upstream(FailureKind::Auth) => "upstream_auth",
             Self::Upstream(FailureKind::InvalidRequest) => "upstream_invalid_request",
             Self::Upstream(FailureKind::NotFound) => "upstream_not_found",
@@ -346,6 +353,7 @@ impl GatewayError {
             Self::AliasNotAllowed { .. } => ErrorKind::Forbidden,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
+            Self::LimiterUnavailable => ErrorKind::LimiterUnavailable,
             Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }
     }

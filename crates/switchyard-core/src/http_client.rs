@@ -9,7 +9,6 @@
 //! early takes its connection with it (so a cancelled stream also stops the generation
 //! upstream).
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -71,7 +70,7 @@ struct Idle {
     since: Instant,
 }
 
-type Idles = Mutex<HashMap<Key, Vec<Idle>>>;
+type Idles = Mutex<crate::FastMap<Key, Vec<Idle>>>;
 
 /// The client type used for every upstream call. Cloning shares the pool.
 #[derive(Clone)]
@@ -144,9 +143,12 @@ impl HttpClient {
                 },
             }
         }
+        // Boxed: a connection's set-up (TCP, TLS, handshake) is the largest state in the
+        // request's future, and every request would otherwise carry (and copy) room for it
+        // although most reuse a pooled connection.
         let mut sender = match connect_timeout {
-            None => self.connect(&key).await?,
-            Some(limit) => tokio::time::timeout(limit, self.connect(&key))
+            None => Box::pin(self.connect(&key)).await?,
+            Some(limit) => tokio::time::timeout(limit, Box::pin(self.connect(&key)))
                 .await
                 .map_err(|_| ClientError::ConnectTimeout(limit))??,
         };

@@ -22,10 +22,22 @@ pub mod pricing;
 pub mod providers;
 pub mod reqlog;
 pub mod resilience;
+pub mod resp;
 pub mod responses_state;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod stored_chat;
 pub mod telemetry;
+pub mod tokenize;
 
 pub use server::Prepared;
+
+/// A map with a fast hasher, for the maps read on every request whose keys are bounded by
+/// config (deployments, metric label sets, upstream origins). SipHash's resistance to crafted
+/// collisions buys little there (foldhash is still seeded per map) and cost a few thousand
+/// instructions per request.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The set counterpart of [`FastMap`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

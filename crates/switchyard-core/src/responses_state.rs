@@ -37,6 +37,12 @@ impl Tenant {
         Self(Arc::from(format!("key:{name}")))
     }
 
+    /// The tenant of a team (stored chat completions belong to the calling key's team, when
+    /// it has one).
+    pub fn team(name: &str) -> Self {
+        Self(Arc::from(format!("team:{name}")))
+    }
+
     /// The tenant for a principal named `principal` (`master`, `anonymous`) without a key
     /// name.
     pub fn principal(principal: &str) -> Self {

@@ -27,6 +27,7 @@ mod quota;
 mod responses;
 mod responses_sub;
 mod sse;
+mod stored_chat;
 mod surface;
 mod text;
 
@@ -63,7 +64,9 @@ pub struct MockConfig {
 
 /// Builds the mock's routes, so callers can serve them or drive them in-process.
 ///
-/// Serves OpenAI's `/v1/chat/completions`, `/v1/embeddings` and the Responses API
+/// Serves OpenAI's `/v1/chat/completions` (and its stored completions: the list,
+/// `/v1/chat/completions/{id}` and its `messages`, also under Azure's `/openai/v1/`),
+/// `/v1/embeddings` and the Responses API
 /// (`/v1/responses`, its stored-response routes and its `input_tokens` and `compact`
 /// sub-resources, also under Azure's `/openai/v1/`); Bedrock's
 /// `/model/{modelId}/converse` and `/model/{modelId}/converse-stream` (SigV4-signed); Azure's
@@ -86,11 +89,13 @@ pub fn router(cfg: MockConfig) -> Router {
         quota: quota::QuotaState::default(),
         store: parking_lot::Mutex::default(),
         responses: parking_lot::Mutex::default(),
+        chat_completions: parking_lot::Mutex::default(),
     });
     Router::new()
         .merge(openai::routes())
         .merge(responses::routes())
         .merge(responses_sub::routes())
+        .merge(stored_chat::routes())
         .merge(anthropic::routes())
         .merge(bedrock::routes())
         .merge(gemini::routes())
@@ -189,6 +194,8 @@ pub(crate) struct Shared {
     store: parking_lot::Mutex<surface::Store>,
     /// Responses API responses, for its stored-response routes.
     pub(crate) responses: parking_lot::Mutex<responses::Stored>,
+    /// Chat completions made with `store: true`, for the stored-completion routes.
+    pub(crate) chat_completions: parking_lot::Mutex<stored_chat::Stored>,
 }
 
 /// What a handler tells the header middleware about its response, via response extensions.

@@ -45,7 +45,10 @@ const MISSING_KEY_MESSAGE: &str =
 /// root routes it and calls [`list_models`]/[`get_model`] for OpenAI clients.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/v1/chat/completions", only(post(chat)))
+        .route(
+            "/v1/chat/completions",
+            only(post(chat).get(crate::stored_chat::list)),
+        )
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             only(post(azure_chat)),
@@ -313,6 +316,8 @@ struct ChatRequest<'a> {
     #[serde(borrow)]
     tools: Option<Vec<Tool<'a>>>,
     tool_choice: Option<Value>,
+    /// Keep the completion for the stored-completion routes (`stored_chat`).
+    store: Option<bool>,
     mock: Option<Knobs>,
 }
 
@@ -514,6 +519,11 @@ fn chat_response(
     let completion_tokens = outputs.iter().map(Output::tokens).sum();
     let usage = Usage::new(prompt_tokens, completion_tokens);
     let created = unix_secs();
+    if req.store == Some(true) {
+        let completion = ChatCompletion::new(&id, created, model, &outputs, &usage);
+        let value = serde_json::to_value(&completion).unwrap_or(Value::Null);
+        crate::stored_chat::keep(shared, value, body);
+    }
 
     let mut resp = if stream {
         let include_usage = req
@@ -542,20 +552,7 @@ fn chat_response(
         );
         resp
     } else {
-        let completion = ChatCompletion {
-            id: &id,
-            object: "chat.completion",
-            created,
-            model,
-            choices: outputs
-                .iter()
-                .enumerate()
-                .map(|(i, o)| Choice::new(i, o))
-                .collect(),
-            usage: &usage,
-            service_tier: "default",
-            system_fingerprint: FINGERPRINT,
-        };
+        let completion = ChatCompletion::new(&id, created, model, &outputs, &usage);
         json_response(StatusCode::OK, to_json(&completion))
     };
     resp.extensions_mut().insert(Accounting {
@@ -708,6 +705,31 @@ struct ChatCompletion<'a> {
     usage: &'a Usage,
     service_tier: &'static str,
     system_fingerprint: &'static str,
+}
+
+impl<'a> ChatCompletion<'a> {
+    fn new(
+        id: &'a str,
+        created: u64,
+        model: &'a str,
+        outputs: &'a [Output],
+        usage: &'a Usage,
+    ) -> Self {
+        Self {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| Choice::new(i, o))
+                .collect(),
+            usage,
+            service_tier: "default",
+            system_fingerprint: FINGERPRINT,
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -645,7 +645,13 @@ async fn unknown_path_and_wrong_method() {
     assert_openai_headers(&headers);
     assert_error_shape(&body);
 
-    let (status, headers, body) = mock.get_json("/v1/chat/completions").await;
+    // (`GET` lists stored chat completions; nothing takes `PUT`.)
+    let (status, headers, body) = collect(
+        mock.send(Method::PUT, "/v1/chat/completions", &[], None)
+            .await,
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_openai_headers(&headers);
     assert_error_shape(&body);

@@ -20,7 +20,7 @@ use switchyard_types::bedrock::stream::ConverseToChatStream;
 use switchyard_types::gemini::request::chat_to_gemini;
 use switchyard_types::gemini::response::gemini_to_chat_response;
 use switchyard_types::gemini::stream::GeminiToChatStream;
-use switchyard_types::openai::rename_model_and_read_usage;
+use switchyard_types::openai::{read_reply, ReadReply};
 
 fn chat_request() -> Vec<u8> {
     let tool = |name: &str| {
@@ -279,8 +279,11 @@ fn streams(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for e in &chunks {
-                if let Some((out, _)) = rename_model_and_read_usage(black_box(e), "smart") {
-                    n += out.len();
+                if let ReadReply::Object {
+                    model: Some(span), ..
+                } = read_reply(black_box(e))
+                {
+                    n += switchyard_types::json::splice_string(e, span, "smart").len();
                 }
             }
             n

@@ -47,6 +47,9 @@ pub struct ChatCompletionRequest<'a> {
     /// End-user identifier, used for attribution.
     #[serde(default, borrow)]
     pub user: Option<Cow<'a, str>>,
+    /// Whether the provider is to keep the completion (OpenAI's stored completions).
+    #[serde(default)]
+    pub store: Option<bool>,
 }
 
 /// One chat message, as far as the gateway needs to see it.
@@ -227,13 +230,7 @@ pub fn is_error_body(body: &[u8]) -> bool {
     struct Probe<'a> {
         #[serde(borrow)]
         #[allow(dead_code)]
-        error: ProbeInner<'a>,
-    }
-    #[derive(Deserialize)]
-    struct ProbeInner<'a> {
-        #[serde(borrow)]
-        #[allow(dead_code)]
-        message: Cow<'a, str>,
+        error: ErrorProbe<'a>,
     }
     serde_json::from_slice::<Probe<'_>>(body).is_ok()
 }
@@ -304,19 +301,53 @@ pub fn usage_in(doc: &[u8], span: std::ops::Range<usize>) -> Option<Usage> {
         .flatten()
 }
 
-/// Replaces the top-level `model` with `client_model` and reads `usage`, in one pass over a
-/// response or chunk. A document without `model` keeps its bytes.
-pub fn rename_model_and_read_usage(
-    doc: &[u8],
-    client_model: &str,
-) -> Option<(Vec<u8>, Option<Usage>)> {
-    let [model, usage] = crate::json::top_level_values(doc, ["model", "usage"])?;
-    let usage = usage.and_then(|span| usage_in(doc, span));
-    let body = match model {
-        Some(span) => crate::json::splice_string(doc, span, client_model),
-        None => doc.to_vec(),
+/// What one pass over an OpenAI response body or stream chunk found: see [`read_reply`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadReply {
+    /// The bytes are not JSON: never to be relayed as a success.
+    NotJson,
+    /// Valid JSON that is not an object: relayed as it is.
+    NotObject,
+    /// An object with OpenAI's `{"error": {"message": ...}}` shape (see [`is_error_body`]).
+    Error,
+    /// An object: where its top-level `model` value is (to be replaced), and its `usage`.
+    Object {
+        /// The byte span of the `model` value, quotes included.
+        model: Option<std::ops::Range<usize>>,
+        /// The `usage` member, when present and not null.
+        usage: Option<Usage>,
+    },
+}
+
+/// Validates a response or chunk, finds its top-level `model` and reads `usage`, and tells an
+/// error object apart, all in one scan. Every answer and every stream event of an OpenAI-type
+/// upstream goes through here, so it must not walk the bytes more than once: the separate
+/// validate / find members / probe for an error passes it replaces tripled the work. The
+/// caller splices the model name into its own output buffer (no copy of the document here).
+pub fn read_reply(doc: &[u8]) -> ReadReply {
+    let [model, usage, error] = match crate::json::scan(doc, ["model", "usage", "error"]) {
+        crate::json::Scan::NotJson => return ReadReply::NotJson,
+        crate::json::Scan::NotObject => return ReadReply::NotObject,
+        crate::json::Scan::Object(found) => found,
     };
-    Some((body, usage))
+    if error
+        .and_then(|span| doc.get(span))
+        .is_some_and(|v| serde_json::from_slice::<ErrorProbe<'_>>(v).is_ok())
+    {
+        return ReadReply::Error;
+    }
+    ReadReply::Object {
+        model,
+        usage: usage.and_then(|span| usage_in(doc, span)),
+    }
+}
+
+/// The inside of OpenAI's error object: a `message` string is what makes it one.
+#[derive(Deserialize)]
+struct ErrorProbe<'a> {
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    message: Cow<'a, str>,
 }
 
 #[cfg(test)]

@@ -185,6 +185,18 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             (true, Some(a)) => format!("on (http://{a}/admin/...)"),
         }
     )?;
+    writeln!(
+        out,
+        "rate limits: {}",
+        match &cfg.limits.redis {
+            None => "in memory (per process)".to_owned(),
+            Some(r) => format!(
+                "redis {} (on backend error: {})",
+                r.url.describe(),
+                r.on_error.as_str()
+            ),
+        }
+    )?;
     writeln!(out, "providers:")?;
     for p in cfg.providers.values() {
         let kind = match &p.kind {

@@ -1,7 +1,7 @@
 //! `GET /admin/spend`: spend reports from the request log, grouped by any combination of tag
 //! (`tag` for every tag, `tag:<key>` for one key's values), team, key, user, alias, provider,
 //! model and a `day`/`hour` bucket, over a time range; `GET /admin/budgets`: every budget's
-//! current window (spent, reserved, limit).
+//! current window (spent, reserved, limit), configured budgets first, then virtual keys' own.
 
 use std::sync::Arc;
 
@@ -78,10 +78,12 @@ pub(super) async fn spend(State(admin): State<Arc<Admin>>, RawQuery(raw): RawQue
 
 /// `GET /admin/budgets`: each budget's current window.
 pub(super) async fn budgets(State(admin): State<Arc<Admin>>) -> Response {
-    let data = admin
-        .budgets
-        .as_ref()
-        .map(|b| b.status())
-        .unwrap_or_default();
+    let data = match &admin.budgets {
+        Some(b) => match b.status().await {
+            Ok(data) => data,
+            Err(e) => return e.to_response(),
+        },
+        None => Vec::new(),
+    };
     json(StatusCode::OK, &json!({"data": data}))
 }

@@ -17,17 +17,30 @@
 //! the current window until it next loads the window (after a restart), so the bound above
 //! holds per replica, not in total. Without a store (`request_log` off) budgets are kept in
 //! memory only.
+//!
+//! Which budgets: the configured ones (`budgets.limits`, fixed at start-up) and every virtual
+//! key's own (`budget_usd` per `budget_period` on its store record, [`keys`]), which follow the
+//! key cache: created, changed or revoked through the admin API they apply to the next request
+//! here, and on other replicas within one `keys.refresh`. Periods are calendar windows in a
+//! time zone ([`period`], [`zone`]). `/metrics` shows them at scrape time ([`render_metrics`]).
 
+pub mod keys;
+mod metrics;
 pub mod period;
 #[cfg(test)]
+mod period_tests;
+#[cfg(test)]
 mod tests;
+pub mod zone;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+pub use metrics::render_metrics;
 pub use period::Period;
+pub use zone::Zone;
 
 use crate::attribution::Attribution;
 use crate::error::GatewayError;
@@ -104,23 +117,35 @@ pub struct BudgetRule {
     pub soft_cap_usd: Option<f64>,
     /// The cheaper alias used past the soft cap.
     pub downgrade_to: Option<Arc<str>>,
+    /// Where this budget's periods start, when not in `budgets.time_zone`.
+    pub time_zone: Option<Zone>,
 }
 
-impl BudgetRule {
-    fn limit_nanos(&self) -> i64 {
-        usd_to_nanos(self.limit_usd)
-    }
-}
+/// Default alert thresholds of virtual keys' own budgets (`budgets.key_alerts`).
+pub const DEFAULT_KEY_ALERTS: [u32; 3] = [50, 80, 100];
 
 /// `budgets:` after validation.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BudgetsConfig {
-    /// Minutes east of UTC where periods start (local midnight, Monday, the 1st).
-    pub utc_offset_minutes: i32,
+    /// Where periods start (local midnight, Monday, the 1st) unless a budget says otherwise.
+    pub time_zone: Zone,
     /// Where threshold alerts are POSTed (JSON), if anywhere.
     pub webhook: Option<String>,
     /// The budgets.
     pub limits: Vec<BudgetRule>,
+    /// Alert thresholds (percent, ascending) of the budgets virtual keys carry in the store.
+    pub key_alerts: Vec<u32>,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        Self {
+            time_zone: Zone::default(),
+            webhook: None,
+            limits: Vec::new(),
+            key_alerts: DEFAULT_KEY_ALERTS.to_vec(),
+        }
+    }
 }
 
 /// USD as integer nano-dollars, the unit of the ledger and the request log (`cost_nanos`), so
@@ -129,23 +154,83 @@ pub fn usd_to_nanos(usd: f64) -> i64 {
     (usd * 1e9).round() as i64
 }
 
-/// One budget's window: (scope label, period, window start ms).
-type WindowKey = (String, Period, i64);
+/// A budget as enforced: a configured one, or a virtual key's own (from its store record).
+#[derive(Debug)]
+pub(crate) struct Rule {
+    /// What the budget is called in errors, alerts, `/admin/budgets` and `/metrics`.
+    label: Arc<str>,
+    /// The ledger's `scope` column: the label for configured budgets; `key-id:<id>` for a
+    /// key's own budget, so renaming a key keeps its spend (and a new key that takes an old
+    /// name does not inherit it).
+    ledger: Arc<str>,
+    /// Configured budgets match requests by scope; a key's own budget by key name.
+    scope: Scope,
+    period: Period,
+    limit_usd: f64,
+    limit_nanos: i64,
+    alerts: Vec<u32>,
+    soft_cap: Option<(i64, Arc<str>)>,
+    zone: Zone,
+    /// The virtual key's id, for a key's own budget.
+    key_id: Option<Arc<str>>,
+}
+
+impl Rule {
+    fn configured(r: &BudgetRule, default_zone: &Zone) -> Self {
+        let label: Arc<str> = r.scope.label().into();
+        Self {
+            ledger: Arc::clone(&label),
+            label,
+            scope: r.scope.clone(),
+            period: r.period,
+            limit_usd: r.limit_usd,
+            limit_nanos: usd_to_nanos(r.limit_usd),
+            alerts: r.alerts.clone(),
+            soft_cap: r
+                .soft_cap_usd
+                .zip(r.downgrade_to.clone())
+                .map(|(usd, to)| (usd_to_nanos(usd), to)),
+            zone: r.time_zone.clone().unwrap_or_else(|| default_zone.clone()),
+            key_id: None,
+        }
+    }
+}
+
+/// One budget's window: (ledger scope, period, window start ms).
+type WindowKey = (Arc<str>, Period, i64);
 
 #[derive(Debug, Default)]
 struct Window {
     spent: i64,
     reserved: i64,
     alerts_sent: u64,
+    /// When the window ends (Unix ms): past it, and with nothing reserved, it is dropped.
+    end: i64,
 }
+
+/// The windows in use, and when past ones were last dropped.
+#[derive(Debug, Default)]
+struct Windows {
+    map: HashMap<WindowKey, Window>,
+    swept_at: i64,
+}
+
+/// How often ended windows are dropped from memory (their spend stays in the ledger).
+const SWEEP_EVERY_MS: i64 = 60_000;
 
 /// The budgets of a gateway and their live state.
 pub struct Budgets {
-    offset: i32,
+    zone: Zone,
     webhook: Option<String>,
-    rules: RwLock<Arc<Vec<Arc<BudgetRule>>>>,
-    windows: Mutex<HashMap<WindowKey, Window>>,
+    key_alerts: Vec<u32>,
+    /// Configured budgets, fixed for the life of the process.
+    rules: Vec<Arc<Rule>>,
+    /// Virtual keys' own budgets by key name, replaced whenever the key cache reloads.
+    keys: RwLock<Arc<HashMap<Arc<str>, Arc<Rule>>>>,
+    windows: Mutex<Windows>,
     store: Option<Store>,
+    /// Key records with an unusable budget already warned about: (key id, updated_at).
+    warned: Mutex<std::collections::HashSet<(String, i64)>>,
     /// Clock override for tests (Unix ms); `None` reads the system clock.
     clock: Mutex<Option<i64>>,
 }
@@ -153,7 +238,8 @@ pub struct Budgets {
 impl std::fmt::Debug for Budgets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Budgets")
-            .field("rules", &self.rules.read().len())
+            .field("rules", &self.rules.len())
+            .field("key_budgets", &self.keys.read().len())
             .finish_non_exhaustive()
     }
 }
@@ -167,11 +253,22 @@ pub struct Admission {
     pub downgrade: Option<Arc<str>>,
 }
 
+/// One budget a request reserved on.
+#[derive(Debug)]
+struct HoldItem {
+    window: WindowKey,
+    /// When the window ends (Unix ms).
+    end: i64,
+    reserved: i64,
+    /// The budget as it was at admission (its limit and thresholds decide the alerts).
+    rule: Arc<Rule>,
+}
+
 /// An estimated cost reserved on a request's budgets. Settled with the real cost when the
 /// request is logged; dropped unsettled, it releases the reservation.
 pub struct Hold {
     budgets: Arc<Budgets>,
-    items: Vec<(WindowKey, i64)>,
+    items: Vec<HoldItem>,
 }
 
 impl std::fmt::Debug for Hold {
@@ -188,45 +285,45 @@ pub type SharedHold = Arc<Mutex<Option<Hold>>>;
 #[derive(Debug, Clone, serde::Serialize)]
 struct Alert {
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
     period: &'static str,
     period_start: String,
+    time_zone: String,
     threshold_pct: u32,
     spent_usd: f64,
     limit_usd: f64,
 }
 
+/// A budget's current window, for `/admin/budgets` and `/metrics`.
+#[derive(Debug)]
+pub(crate) struct Current {
+    rule: Arc<Rule>,
+    start: i64,
+    end: i64,
+    spent: i64,
+    reserved: i64,
+}
+
 impl Budgets {
-    /// Budgets from config, keeping their ledger in `store` when there is one.
+    /// Budgets from config, keeping their ledger in `store` when there is one. Virtual keys'
+    /// own budgets are added by [`Budgets::sync_keys`] (see [`Budgets::follow_keys`]).
     pub fn new(cfg: &BudgetsConfig, store: Option<Store>) -> Arc<Self> {
         Arc::new(Self {
-            offset: cfg.utc_offset_minutes,
+            rules: cfg
+                .limits
+                .iter()
+                .map(|r| Arc::new(Rule::configured(r, &cfg.time_zone)))
+                .collect(),
+            zone: cfg.time_zone.clone(),
             webhook: cfg.webhook.clone(),
-            rules: RwLock::new(Arc::new(cfg.limits.iter().cloned().map(Arc::new).collect())),
-            windows: Mutex::new(HashMap::new()),
+            key_alerts: cfg.key_alerts.clone(),
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            windows: Mutex::new(Windows::default()),
             store,
+            warned: Mutex::new(Default::default()),
             clock: Mutex::new(None),
         })
-    }
-
-    /// Adds (or replaces) the budget of virtual key `name`: for keys whose budget lives on the
-    /// key record in the store rather than in config.
-    pub fn for_key(&self, name: &str, limit_usd: f64, period: Period) {
-        let scope = Scope::Key(name.into());
-        let mut rules = self.rules.write();
-        let mut next: Vec<Arc<BudgetRule>> = rules
-            .iter()
-            .filter(|r| !(r.scope == scope && r.period == period))
-            .cloned()
-            .collect();
-        next.push(Arc::new(BudgetRule {
-            scope,
-            limit_usd,
-            period,
-            alerts: Vec::new(),
-            soft_cap_usd: None,
-            downgrade_to: None,
-        }));
-        *rules = Arc::new(next);
     }
 
     /// Sets the clock (Unix ms) for tests of period roll-over.
@@ -238,44 +335,95 @@ impl Budgets {
         self.clock.lock().unwrap_or_else(crate::store::unix_millis)
     }
 
-    fn matching(&self, key: Option<&str>, a: &Attribution) -> Vec<(Arc<BudgetRule>, WindowKey)> {
+    /// The budgets a request of key `key` with attribution `a` falls under, with their
+    /// current windows.
+    fn matching(&self, key: Option<&str>, a: &Attribution) -> Vec<(Arc<Rule>, WindowKey, i64)> {
         let now = self.now();
-        let rules = Arc::clone(&self.rules.read());
-        rules
+        let window = |r: &Arc<Rule>| {
+            let (start, end) = r.period.window(now, &r.zone);
+            (Arc::clone(r), (Arc::clone(&r.ledger), r.period, start), end)
+        };
+        let mut out: Vec<_> = self
+            .rules
             .iter()
             .filter(|r| r.scope.matches(key, a))
-            .map(|r| {
-                let (start, _) = r.period.window(now, self.offset);
-                (Arc::clone(r), (r.scope.label(), r.period, start))
-            })
-            .collect()
+            .map(window)
+            .collect();
+        if let Some(rule) = key.and_then(|k| self.keys.read().get(k).cloned()) {
+            out.push(window(&rule));
+        }
+        out
+    }
+
+    /// Whether some budget applies to a request of key `key` with attribution `a` (its
+    /// reservation is worth a real prompt count only then).
+    pub fn applies(&self, key: Option<&str>, a: &Attribution) -> bool {
+        self.rules.iter().any(|r| r.scope.matches(key, a))
+            || key.is_some_and(|k| self.keys.read().contains_key(k))
     }
 
     /// Loads a window's settled spend from the ledger the first time it is used here.
-    async fn load(&self, k: &WindowKey) -> Result<(), GatewayError> {
-        if self.windows.lock().contains_key(k) {
+    async fn load(&self, k: &WindowKey, end: i64) -> Result<(), GatewayError> {
+        if self.windows.lock().map.contains_key(k) {
             return Ok(());
         }
-        let mut w = Window::default();
-        if let Some(store) = &self.store {
-            let mut p = Params::new(store.dialect());
-            let sql = format!(
-                "SELECT spent_nanos, alerts_sent FROM budget_ledger \
-                 WHERE scope = {} AND period = {} AND period_start = {}",
-                p.push(k.0.as_str()),
-                p.push(k.1.as_str()),
-                p.push(k.2)
-            );
-            let rows = store
-                .query(sql, p.values)
-                .await
-                .map_err(|e| GatewayError::Internal(format!("budget ledger unavailable: {e}")))?;
-            if let Some(row) = rows.into_iter().next() {
-                w.spent = row.first().and_then(Value::as_i64).unwrap_or(0);
-                w.alerts_sent = row.get(1).and_then(Value::as_i64).unwrap_or(0) as u64;
+        self.load_many(&[(k.clone(), end)]).await
+    }
+
+    /// Loads the windows not yet in memory from the ledger (a window without a ledger row
+    /// starts at zero), a hundred per query.
+    async fn load_many(&self, wanted: &[(WindowKey, i64)]) -> Result<(), GatewayError> {
+        let missing: Vec<&(WindowKey, i64)> = {
+            let windows = self.windows.lock();
+            wanted
+                .iter()
+                .filter(|(k, _)| !windows.map.contains_key(k))
+                .collect()
+        };
+        for chunk in missing.chunks(100) {
+            let mut rows = Vec::new();
+            if let Some(store) = &self.store {
+                let mut p = Params::new(store.dialect());
+                let mut scopes: Vec<&str> = chunk.iter().map(|(k, _)| &*k.0).collect();
+                scopes.sort_unstable();
+                scopes.dedup();
+                let mut starts: Vec<i64> = chunk.iter().map(|(k, _)| k.2).collect();
+                starts.sort_unstable();
+                starts.dedup();
+                let scopes: Vec<String> = scopes.into_iter().map(|s| p.push(s)).collect();
+                let starts: Vec<String> = starts.into_iter().map(|s| p.push(s)).collect();
+                let sql = format!(
+                    "SELECT scope, period, period_start, spent_nanos, alerts_sent \
+                     FROM budget_ledger WHERE scope IN ({}) AND period_start IN ({})",
+                    scopes.join(", "),
+                    starts.join(", ")
+                );
+                rows = store.query(sql, p.values).await.map_err(|e| {
+                    GatewayError::Internal(format!("budget ledger unavailable: {e}"))
+                })?;
+            }
+            let now = self.now();
+            let mut windows = self.windows.lock();
+            for (k, end) in chunk {
+                let row = rows.iter().find(|r| {
+                    r.first().and_then(Value::as_str) == Some(&*k.0)
+                        && r.get(1).and_then(Value::as_str) == Some(k.1.as_str())
+                        && r.get(2).and_then(Value::as_i64) == Some(k.2)
+                });
+                let w = Window {
+                    spent: row.and_then(|r| r.get(3)?.as_i64()).unwrap_or(0),
+                    alerts_sent: row.and_then(|r| r.get(4)?.as_i64()).unwrap_or(0) as u64,
+                    reserved: 0,
+                    end: *end,
+                };
+                // A settle may have created the window meanwhile; it holds the newer spend.
+                windows.map.entry(k.clone()).or_insert(w);
+            }
+            if now - windows.swept_at >= SWEEP_EVERY_MS {
+                windows.swept_at = now;
+                windows.map.retain(|_, w| w.end > now || w.reserved != 0);
             }
         }
-        self.windows.lock().entry(k.clone()).or_insert(w);
         Ok(())
     }
 
@@ -293,36 +441,51 @@ impl Budgets {
         if matching.is_empty() {
             return Ok(None);
         }
-        for (_, k) in &matching {
-            self.load(k).await?;
+        for (_, k, end) in &matching {
+            self.load(k, *end).await?;
         }
         let mut windows = self.windows.lock();
         let mut downgrade: Option<Arc<str>> = None;
-        for (rule, k) in &matching {
-            let w = windows.entry(k.clone()).or_default();
+        for (rule, k, end) in &matching {
+            let w = windows.map.entry(k.clone()).or_insert_with(|| Window {
+                end: *end,
+                ..Window::default()
+            });
             let committed = w.spent.saturating_add(w.reserved);
-            if committed >= rule.limit_nanos() {
+            if committed >= rule.limit_nanos {
                 return Err(GatewayError::BudgetExceeded {
                     message: format!(
-                        "Budget exhausted: the {} budget of {} (USD {:.2}) is used up for this \
+                        "Budget exhausted: the {} budget of {} (USD {}) is used up for this \
                          period; requests are refused until it resets.",
                         rule.period.as_str(),
-                        k.0,
+                        rule.label,
                         rule.limit_usd
                     ),
                 });
             }
-            if let (Some(soft), Some(to)) = (rule.soft_cap_usd, &rule.downgrade_to) {
-                if downgrade.is_none() && committed >= usd_to_nanos(soft) {
+            if let Some((soft, to)) = &rule.soft_cap {
+                if downgrade.is_none() && committed >= *soft {
                     downgrade = Some(Arc::clone(to));
                 }
             }
         }
         let est = estimate(downgrade.as_deref().unwrap_or(alias)).max(0);
         let mut items = Vec::with_capacity(matching.len());
-        for (_, k) in matching {
-            windows.entry(k.clone()).or_default().reserved += est;
-            items.push((k, est));
+        for (rule, k, end) in matching {
+            windows
+                .map
+                .entry(k.clone())
+                .or_insert_with(|| Window {
+                    end,
+                    ..Window::default()
+                })
+                .reserved += est;
+            items.push(HoldItem {
+                window: k,
+                end,
+                reserved: est,
+                rule,
+            });
         }
         Ok(Some(Admission {
             hold: Hold {
@@ -333,64 +496,113 @@ impl Budgets {
         }))
     }
 
-    /// The state of every budget's current window, for the admin API.
-    pub fn status(&self) -> Vec<serde_json::Value> {
+    /// Every budget: the configured ones in config order, then the keys' own by key name.
+    fn all_rules(&self) -> Vec<Arc<Rule>> {
+        let keys = Arc::clone(&self.keys.read());
+        let mut key_rules: Vec<Arc<Rule>> = keys.values().cloned().collect();
+        key_rules.sort_by(|a, b| a.label.cmp(&b.label));
+        self.rules.iter().cloned().chain(key_rules).collect()
+    }
+
+    /// Makes sure every budget's current window is in memory (read from the ledger once).
+    pub(crate) async fn load_current(&self) -> Result<(), GatewayError> {
         let now = self.now();
-        let rules = Arc::clone(&self.rules.read());
-        let windows = self.windows.lock();
-        rules
+        let wanted: Vec<(WindowKey, i64)> = self
+            .all_rules()
             .iter()
             .map(|r| {
-                let (start, end) = r.period.window(now, self.offset);
-                let w = windows.get(&(r.scope.label(), r.period, start));
+                let (start, end) = r.period.window(now, &r.zone);
+                ((Arc::clone(&r.ledger), r.period, start), end)
+            })
+            .collect();
+        self.load_many(&wanted).await
+    }
+
+    /// Every budget's current window as held in memory.
+    pub(crate) fn current(&self) -> Vec<Current> {
+        let now = self.now();
+        let rules = self.all_rules();
+        let windows = self.windows.lock();
+        rules
+            .into_iter()
+            .map(|rule| {
+                let (start, end) = rule.period.window(now, &rule.zone);
+                let w = windows
+                    .map
+                    .get(&(Arc::clone(&rule.ledger), rule.period, start));
                 let (spent, reserved) = w.map_or((0, 0), |w| (w.spent, w.reserved));
-                serde_json::json!({
-                    "scope": r.scope.label(),
-                    "period": r.period.as_str(),
-                    "period_start": crate::reqlog::time::format_rfc3339(start),
-                    "period_end": crate::reqlog::time::format_rfc3339(end),
-                    "limit_usd": r.limit_usd,
-                    "spent_nanos": spent,
-                    "spent_usd": spent as f64 / 1e9,
-                    "reserved_nanos": reserved,
-                })
+                Current {
+                    rule,
+                    start,
+                    end,
+                    spent,
+                    reserved,
+                }
             })
             .collect()
     }
 
-    fn settle(self: &Arc<Self>, items: &[(WindowKey, i64)], cost_nanos: Option<i64>) {
+    /// The state of every budget's current window, for the admin API.
+    pub async fn status(&self) -> Result<Vec<serde_json::Value>, GatewayError> {
+        self.load_current().await?;
+        Ok(self
+            .current()
+            .iter()
+            .map(|c| {
+                let r = &c.rule;
+                let mut v = serde_json::json!({
+                    "scope": &*r.label,
+                    "source": if r.key_id.is_some() { "key" } else { "config" },
+                    "period": r.period.as_str(),
+                    "time_zone": r.zone.name(),
+                    "period_start": crate::reqlog::time::format_rfc3339(c.start),
+                    "period_end": crate::reqlog::time::format_rfc3339(c.end),
+                    "limit_usd": r.limit_usd,
+                    "spent_nanos": c.spent,
+                    "spent_usd": c.spent as f64 / 1e9,
+                    "reserved_nanos": c.reserved,
+                });
+                if let Some(id) = &r.key_id {
+                    v["key_id"] = serde_json::Value::from(&**id);
+                }
+                v
+            })
+            .collect())
+    }
+
+    fn settle(self: &Arc<Self>, items: &[HoldItem], cost_nanos: Option<i64>) {
         let cost = cost_nanos.unwrap_or(0).max(0);
-        let rules = Arc::clone(&self.rules.read());
         let mut alerts = Vec::new();
         let mut writes = Vec::new();
         {
             let mut windows = self.windows.lock();
-            for (k, reserved) in items {
-                let w = windows.entry(k.clone()).or_default();
-                w.reserved -= reserved;
+            for item in items {
+                let (k, rule) = (&item.window, &item.rule);
+                // Only a window dropped while this hold reserved nothing is missing here.
+                let w = windows.map.entry(k.clone()).or_insert_with(|| Window {
+                    end: item.end,
+                    ..Window::default()
+                });
+                w.reserved -= item.reserved;
                 w.spent = w.spent.saturating_add(cost);
                 let mut new_bits = 0u64;
-                if let Some(rule) = rules
-                    .iter()
-                    .find(|r| r.scope.label() == k.0 && r.period == k.1)
-                {
-                    let limit = rule.limit_nanos().max(1);
-                    for (i, pct) in rule.alerts.iter().enumerate().take(64) {
-                        let bit = 1u64 << i;
-                        let reached =
-                            i128::from(w.spent) * 100 >= i128::from(*pct) * i128::from(limit);
-                        if reached && w.alerts_sent & bit == 0 {
-                            w.alerts_sent |= bit;
-                            new_bits |= bit;
-                            alerts.push(Alert {
-                                scope: k.0.clone(),
-                                period: k.1.as_str(),
-                                period_start: crate::reqlog::time::format_rfc3339(k.2),
-                                threshold_pct: *pct,
-                                spent_usd: w.spent as f64 / 1e9,
-                                limit_usd: rule.limit_usd,
-                            });
-                        }
+                let limit = rule.limit_nanos.max(1);
+                for (i, pct) in rule.alerts.iter().enumerate().take(64) {
+                    let bit = 1u64 << i;
+                    let reached = i128::from(w.spent) * 100 >= i128::from(*pct) * i128::from(limit);
+                    if reached && w.alerts_sent & bit == 0 {
+                        w.alerts_sent |= bit;
+                        new_bits |= bit;
+                        alerts.push(Alert {
+                            scope: rule.label.to_string(),
+                            key_id: rule.key_id.as_deref().map(str::to_owned),
+                            period: k.1.as_str(),
+                            period_start: crate::reqlog::time::format_rfc3339(k.2),
+                            time_zone: rule.zone.name(),
+                            threshold_pct: *pct,
+                            spent_usd: w.spent as f64 / 1e9,
+                            limit_usd: rule.limit_usd,
+                        });
                     }
                 }
                 if cost > 0 || new_bits != 0 {
@@ -435,7 +647,7 @@ impl Budgets {
                  spent_nanos = budget_ledger.spent_nanos + excluded.spent_nanos, \
                  alerts_sent = budget_ledger.alerts_sent | excluded.alerts_sent, \
                  updated_at = excluded.updated_at",
-                p.push(scope.as_str()),
+                p.push(&*scope),
                 p.push(period.as_str()),
                 p.push(start),
                 p.push(cost),
@@ -526,9 +738,9 @@ impl Drop for Hold {
         if !self.items.is_empty() {
             let items = std::mem::take(&mut self.items);
             let mut windows = self.budgets.windows.lock();
-            for (k, reserved) in items {
-                if let Some(w) = windows.get_mut(&k) {
-                    w.reserved -= reserved;
+            for item in items {
+                if let Some(w) = windows.map.get_mut(&item.window) {
+                    w.reserved -= item.reserved;
                 }
             }
         }

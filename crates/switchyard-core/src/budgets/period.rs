@@ -1,10 +1,16 @@
-//! Calendar periods (day, ISO week, month) at a fixed UTC offset, in Unix milliseconds.
+//! Calendar periods (day, ISO week, month) in a time zone, in Unix milliseconds.
 //!
-//! Budgets reset at local midnight, on Mondays, or on the 1st of the month. The offset is fixed
-//! (no daylight-saving rules): a zone with DST is off by its DST shift for part of the year.
-//! The civil-date conversions are the classic days-from-civil algorithm (proleptic Gregorian).
+//! Budgets reset at local midnight, on Mondays, or on the 1st of the month, in the budget's
+//! [`Zone`]: a fixed UTC offset (plain arithmetic) or an IANA zone with daylight-saving rules,
+//! where a day lasts 23 or 25 hours around a clock change. A window is `[start, end)` where
+//! `start` is [`Zone::day_start`] of the period's first date and `end` that of the next
+//! period's; since `day_start` never decreases, consecutive windows meet exactly and every
+//! instant is in exactly one. The civil-date conversions are the classic days-from-civil
+//! algorithm (proleptic Gregorian).
 
-const DAY_MS: i64 = 86_400_000;
+use super::zone::Zone;
+
+pub(super) const DAY_MS: i64 = 86_400_000;
 
 /// How long a budget's window is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,25 +43,64 @@ impl Period {
         }
     }
 
+    /// The window `[start, end)` (Unix ms) holding `now_ms`, in local time in `zone`.
+    pub fn window(self, now_ms: i64, zone: &Zone) -> (i64, i64) {
+        if let Zone::Fixed(minutes) = zone {
+            return self.window_at_offset(now_ms, *minutes);
+        }
+        let mut first = self.first_day(zone.local_day(now_ms));
+        let mut start = zone.day_start(first);
+        let mut next = self.next_first_day(first);
+        let mut end = zone.day_start(next);
+        // Where clocks went back across midnight, local dates are not monotonic for an hour:
+        // an instant can read as a date whose window has already ended. Move on to the window
+        // that holds it (`day_start` of a later period can only be later).
+        for _ in 0..4 {
+            if now_ms < end {
+                break;
+            }
+            first = next;
+            start = end;
+            next = self.next_first_day(first);
+            end = zone.day_start(next);
+        }
+        (start, end)
+    }
+
     /// The window `[start, end)` (Unix ms) holding `now_ms`, in local time at
     /// `offset_minutes` east of UTC.
-    pub fn window(self, now_ms: i64, offset_minutes: i32) -> (i64, i64) {
+    pub fn window_at_offset(self, now_ms: i64, offset_minutes: i32) -> (i64, i64) {
         let shift = i64::from(offset_minutes) * 60_000;
         let day = (now_ms + shift).div_euclid(DAY_MS);
-        let (start, end) = match self {
-            Self::Day => (day, day + 1),
-            Self::Week => {
-                // 1970-01-01 was a Thursday: +3 makes Monday 0.
-                let start = day - (day + 3).rem_euclid(7);
-                (start, start + 7)
-            }
+        let first = self.first_day(day);
+        let next = self.next_first_day(first);
+        (first * DAY_MS - shift, next * DAY_MS - shift)
+    }
+
+    /// The first date (days since 1970-01-01) of the period holding date `day`.
+    fn first_day(self, day: i64) -> i64 {
+        match self {
+            Self::Day => day,
+            // 1970-01-01 was a Thursday: +3 makes Monday 0.
+            Self::Week => day - (day + 3).rem_euclid(7),
             Self::Month => {
                 let (y, m, _) = civil_from_days(day);
-                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                (days_from_civil(y, m, 1), days_from_civil(ny, nm, 1))
+                days_from_civil(y, m, 1)
             }
-        };
-        (start * DAY_MS - shift, end * DAY_MS - shift)
+        }
+    }
+
+    /// The first date of the period after the one starting on `first`.
+    fn next_first_day(self, first: i64) -> i64 {
+        match self {
+            Self::Day => first + 1,
+            Self::Week => first + 7,
+            Self::Month => {
+                let (y, m, _) = civil_from_days(first);
+                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                days_from_civil(ny, nm, 1)
+            }
+        }
     }
 }
 

@@ -66,8 +66,13 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBudgets {
-    /// Where periods start, as a fixed UTC offset (`+02:00`; default `+00:00`).
+    /// Where periods start, as a fixed UTC offset (`+02:00`; default `+00:00`). The older
+    /// form of `time_zone`.
     pub utc_offset: Option<String>,
+    /// Where periods start: an IANA zone (`Europe/Paris`) or a fixed offset (default `UTC`).
+    pub time_zone: Option<String>,
+    /// Alert thresholds (percent) of the budgets virtual keys carry (default 50, 80, 100).
+    pub key_alerts: Option<Vec<u32>>,
     /// URL that threshold alerts are POSTed to (JSON).
     pub alert_webhook: Option<EnvString>,
     /// The budgets.
@@ -92,6 +97,8 @@ pub struct RawBudget {
     pub soft_cap_usd: Option<f64>,
     /// The cheaper alias served past the soft cap.
     pub downgrade_to: Option<String>,
+    /// This budget's time zone, instead of `budgets.time_zone`.
+    pub time_zone: Option<String>,
 }
 
 /// `store:`: exactly one of `sqlite` or `postgres`.

@@ -534,11 +534,28 @@ pub enum Lookup {
     Unknown,
 }
 
+/// Called with every key record after each reload of the [`KeyCache`] (the budget module keeps
+/// the keys' own budgets in step this way).
+pub type RefreshHook = Box<dyn Fn(&[Arc<KeyRecord>]) + Send + Sync>;
+
+/// The hooks of a cache.
+#[derive(Default)]
+struct Hooks(RwLock<Vec<RefreshHook>>);
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} hooks", self.0.read().len())
+    }
+}
+
 /// Every store key in memory, refreshed in the background.
 #[derive(Debug)]
 pub struct KeyCache {
     keys: KeyStore,
     entries: RwLock<Arc<Vec<Entry>>>,
+    hooks: Hooks,
+    /// One reload at a time, so a slow one cannot overwrite the result of a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl KeyCache {
@@ -548,6 +565,8 @@ impl KeyCache {
         let cache = Arc::new(Self {
             keys,
             entries: RwLock::new(Arc::new(Vec::new())),
+            hooks: Hooks::default(),
+            reloading: tokio::sync::Mutex::new(()),
         });
         cache.refresh().await?;
         let weak = Arc::downgrade(&cache);
@@ -572,10 +591,11 @@ impl KeyCache {
         &self.keys
     }
 
-    /// Reloads every key from the store.
+    /// Reloads every key from the store, then runs the refresh hooks.
     pub async fn refresh(&self) -> Result<(), KeyError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let rows = self.keys.rows().await?;
-        let entries = rows
+        let entries: Vec<Entry> = rows
             .into_iter()
             .filter_map(|(rec, digest, previous)| {
                 Some(Entry {
@@ -585,8 +605,26 @@ impl KeyCache {
                 })
             })
             .collect();
+        let records: Vec<Arc<KeyRecord>> = entries.iter().map(|e| Arc::clone(&e.record)).collect();
         *self.entries.write() = Arc::new(entries);
+        for hook in self.hooks.0.read().iter() {
+            hook(&records);
+        }
         Ok(())
+    }
+
+    /// Runs `hook` with the current keys now and after every reload.
+    pub fn on_refresh(&self, hook: RefreshHook) {
+        // Held across the first call, so a reload finishing meanwhile runs the hook after it.
+        let mut hooks = self.hooks.0.write();
+        let records: Vec<Arc<KeyRecord>> = self
+            .entries
+            .read()
+            .iter()
+            .map(|e| Arc::clone(&e.record))
+            .collect();
+        hook(&records);
+        hooks.push(hook);
     }
 
     /// Looks a presented key up, comparing its digest with every cached digest in constant

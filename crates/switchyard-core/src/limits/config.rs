@@ -1,15 +1,23 @@
-//! `limits:`: rate limits per team, user and tag, the default for virtual keys, and the
-//! optional bounded wait before a 429.
+//! `limits:`: rate limits per key, team, user and tag, the default for virtual keys, priority
+//! classes, the optional bounded wait before a 429, and where limiter state lives (in memory,
+//! or in Redis shared by every replica).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::raw::DurationStr;
+use crate::config::raw::{DurationStr, EnvString};
+use crate::resp::RedisUrl;
 
 /// Longest configurable wait for room before answering 429.
 pub const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+/// Default bound on each Redis call.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default key prefix in Redis.
+pub const DEFAULT_REDIS_PREFIX: &str = "switchyard:rl";
+/// Default number of requests that may wait per scope.
+pub const DEFAULT_MAX_QUEUE: usize = 100;
 
 /// Requests and tokens per minute; `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -21,46 +29,195 @@ pub struct Limit {
     pub tpm: Option<u64>,
 }
 
+/// A request's class in the wait queue: when room frees up, waiting requests of a higher class
+/// are admitted first (first come, first served within a class).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Batch work: waits behind everything else.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Interactive or critical traffic.
+    High,
+}
+
+impl Priority {
+    /// Every class, lowest first.
+    pub const ALL: [Priority; 3] = [Priority::Low, Priority::Normal, Priority::High];
+
+    /// `low`, `normal` or `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+        }
+    }
+
+    /// Parses `low`, `normal` or `high` (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// One entry of `limits:` as written: a limit and, for keys and teams, a priority class.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// Priority class in the wait queue (keys and teams only).
+    pub priority: Option<Priority>,
+}
+
+impl RawLimit {
+    fn limit(&self) -> Limit {
+        Limit {
+            rpm: self.rpm,
+            tpm: self.tpm,
+        }
+    }
+}
+
+/// `limits.backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// In this process's memory (one gateway, or limits per replica).
+    #[default]
+    Memory,
+    /// In Redis, shared by every gateway using it.
+    Redis,
+}
+
+/// `limits.on_backend_error`: what a request meets when Redis cannot be asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBackendError {
+    /// Fail open to this process's own limiter (limits then hold per replica).
+    #[default]
+    Allow,
+    /// Refuse limited requests (503) until Redis answers again.
+    Deny,
+}
+
+impl OnBackendError {
+    /// `allow` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
 /// `limits:` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
-    /// Limits of every virtual key whose record sets none.
+    /// Limits (and class) of every virtual key that sets none of its own.
     #[serde(default)]
-    pub default_key: Limit,
-    /// Limits per team name.
+    pub default_key: RawLimit,
+    /// Limits and class per virtual key name (over `default_key`; a store key's own
+    /// `rpm`/`tpm` win over these).
     #[serde(default)]
-    pub teams: HashMap<String, Limit>,
+    pub keys: HashMap<String, RawLimit>,
+    /// Limits and class per team name.
+    #[serde(default)]
+    pub teams: HashMap<String, RawLimit>,
     /// Limits per user.
     #[serde(default)]
-    pub users: HashMap<String, Limit>,
+    pub users: HashMap<String, RawLimit>,
     /// Limits per tag, keyed `key=value`.
     #[serde(default)]
-    pub tags: HashMap<String, Limit>,
+    pub tags: HashMap<String, RawLimit>,
     /// Wait up to this long for room instead of answering 429 at once (default 0).
     pub max_wait: Option<DurationStr>,
+    /// Most requests waiting per scope (default 100).
+    pub max_queue: Option<usize>,
+    /// `memory` (default) or `redis`.
+    pub backend: Option<BackendKind>,
+    /// `redis://[[user]:password@]host[:port][/db]` (backend `redis`).
+    pub redis_url: Option<EnvString>,
+    /// Bound on each Redis call (default 50ms).
+    pub redis_timeout: Option<DurationStr>,
+    /// Prefix of the limiter's keys in Redis (default `switchyard:rl`).
+    pub redis_prefix: Option<String>,
+    /// `allow` (default: fail open to the in-process limiter) or `deny`.
+    pub on_backend_error: Option<OnBackendError>,
+}
+
+/// The shared backend's settings.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// The server (its password never printed).
+    pub url: RedisUrl,
+    /// Bound on each call.
+    pub timeout: Duration,
+    /// Key prefix: a scope's state is at `<prefix>:<scope>`.
+    pub prefix: String,
+    /// What happens when Redis cannot be asked.
+    pub on_error: OnBackendError,
 }
 
 /// `limits:` after validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LimitsConfig {
     /// See [`RawLimits::default_key`].
     pub default_key: Limit,
+    /// See [`RawLimits::keys`].
+    pub keys: HashMap<String, Limit>,
     /// See [`RawLimits::teams`].
     pub teams: HashMap<String, Limit>,
     /// See [`RawLimits::users`].
     pub users: HashMap<String, Limit>,
     /// See [`RawLimits::tags`].
     pub tags: HashMap<String, Limit>,
+    /// Classes by key name (`limits.keys.<name>.priority`).
+    pub key_priority: HashMap<String, Priority>,
+    /// Classes by team (`limits.teams.<team>.priority`).
+    pub team_priority: HashMap<String, Priority>,
+    /// The class of keys with none of their own or their team's (`default_key.priority`).
+    pub default_priority: Priority,
     /// See [`RawLimits::max_wait`].
     pub max_wait: Duration,
+    /// See [`RawLimits::max_queue`].
+    pub max_queue: usize,
+    /// The shared backend, when `backend: redis`.
+    pub redis: Option<RedisSettings>,
 }
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            default_key: Limit::default(),
+            keys: HashMap::new(),
+            teams: HashMap::new(),
+            users: HashMap::new(),
+            tags: HashMap::new(),
+            key_priority: HashMap::new(),
+            team_priority: HashMap::new(),
+            default_priority: Priority::Normal,
+            max_wait: Duration::ZERO,
+            max_queue: DEFAULT_MAX_QUEUE,
+            redis: None,
+        }
+    }
+}
+
+type Problems = Vec<(Vec<String>, String)>;
 
 impl LimitsConfig {
     /// Validates `raw`; problems are `(path under limits, message)`.
-    pub fn from_raw(raw: &RawLimits) -> Result<Self, Vec<(Vec<String>, String)>> {
+    pub fn from_raw(raw: &RawLimits) -> Result<Self, Problems> {
         let mut problems = Vec::new();
-        let mut check = |path: Vec<String>, l: &Limit| {
+        let mut check = |path: Vec<String>, l: &RawLimit, priority_allowed: bool| {
             for (name, v) in [("rpm", l.rpm), ("tpm", l.tpm)] {
                 if v == Some(0) {
                     let mut p = path.clone();
@@ -68,15 +225,25 @@ impl LimitsConfig {
                     problems.push((p, "must be at least 1 (omit it for no limit)".to_owned()));
                 }
             }
-        };
-        check(vec!["default_key".into()], &raw.default_key);
-        for (section, map) in [("teams", &raw.teams), ("users", &raw.users)] {
-            for (name, l) in map {
-                check(vec![section.into(), name.clone()], l);
+            if l.priority.is_some() && !priority_allowed {
+                let mut p = path.clone();
+                p.push("priority".to_owned());
+                problems.push((
+                    p,
+                    "a priority class is set per key (`default_key`, `keys`) or team".to_owned(),
+                ));
             }
-        }
-        for (tag, l) in &raw.tags {
-            check(vec!["tags".into(), tag.clone()], l);
+        };
+        check(vec!["default_key".into()], &raw.default_key, true);
+        for (section, map, priority) in [
+            ("keys", &raw.keys, true),
+            ("teams", &raw.teams, true),
+            ("users", &raw.users, false),
+            ("tags", &raw.tags, false),
+        ] {
+            for (name, l) in map {
+                check(vec![section.into(), name.clone()], l, priority);
+            }
         }
         for tag in raw.tags.keys() {
             let ok = tag
@@ -96,15 +263,91 @@ impl LimitsConfig {
                 format!("must be at most {}s", MAX_WAIT_CAP.as_secs()),
             ));
         }
+        let max_queue = raw.max_queue.unwrap_or(DEFAULT_MAX_QUEUE);
+        if !(1..=100_000).contains(&max_queue) {
+            problems.push((
+                vec!["max_queue".into()],
+                "must be from 1 to 100000".to_owned(),
+            ));
+        }
+        let redis = redis_settings(raw, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
+        let limits = |m: &HashMap<String, RawLimit>| -> HashMap<String, Limit> {
+            m.iter().map(|(k, v)| (k.clone(), v.limit())).collect()
+        };
+        let classes = |m: &HashMap<String, RawLimit>| -> HashMap<String, Priority> {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.priority?)))
+                .collect()
+        };
         Ok(Self {
-            default_key: raw.default_key,
-            teams: raw.teams.clone(),
-            users: raw.users.clone(),
-            tags: raw.tags.clone(),
+            default_key: raw.default_key.limit(),
+            keys: limits(&raw.keys),
+            teams: limits(&raw.teams),
+            users: limits(&raw.users),
+            tags: limits(&raw.tags),
+            key_priority: classes(&raw.keys),
+            team_priority: classes(&raw.teams),
+            default_priority: raw.default_key.priority.unwrap_or_default(),
             max_wait,
+            max_queue,
+            redis,
         })
     }
+}
+
+fn redis_settings(raw: &RawLimits, problems: &mut Problems) -> Option<RedisSettings> {
+    let mut problem = |key: &str, msg: &str| problems.push((vec![key.to_owned()], msg.to_owned()));
+    let backend = raw.backend.unwrap_or_default();
+    if backend == BackendKind::Memory {
+        for (key, set) in [
+            ("redis_url", raw.redis_url.is_some()),
+            ("redis_timeout", raw.redis_timeout.is_some()),
+            ("redis_prefix", raw.redis_prefix.is_some()),
+            ("on_backend_error", raw.on_backend_error.is_some()),
+        ] {
+            if set {
+                problem(key, "applies only with `backend: redis`");
+            }
+        }
+        return None;
+    }
+    let url = match &raw.redis_url {
+        None => {
+            problem(
+                "redis_url",
+                "is required with `backend: redis` (e.g. `redis://127.0.0.1:6379`)",
+            );
+            None
+        }
+        Some(u) => match RedisUrl::parse(u.0.trim()) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                problem("redis_url", &e);
+                None
+            }
+        },
+    };
+    let timeout = raw.redis_timeout.map_or(DEFAULT_REDIS_TIMEOUT, |d| d.0);
+    if timeout.is_zero() || timeout > Duration::from_secs(5) {
+        problem("redis_timeout", "must be greater than 0 and at most 5s");
+    }
+    let prefix = raw
+        .redis_prefix
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+    if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(|c| c.is_ascii_graphic()) {
+        problem(
+            "redis_prefix",
+            "must be 1-64 printable ASCII characters without spaces",
+        );
+    }
+    Some(RedisSettings {
+        url: url?,
+        timeout,
+        prefix,
+        on_error: raw.on_backend_error.unwrap_or_default(),
+    })
 }

@@ -9,19 +9,29 @@
 //! - **RPM** allows a burst of one second's worth (`ceil(rpm / 60)`, at least 1), then one
 //!   request every `60s / rpm`: over any minute at most `rpm + burst - 1` requests pass, i.e.
 //!   within 1/60 (≈1.7%) of the configured RPM.
-//! - **TPM** allows a whole minute's worth at once. A request costs its estimated prompt tokens
-//!   at admission ([`estimate_prompt_tokens`]); when it ends, the estimate is replaced by the
-//!   tokens the provider reported (prompt + completion), or refunded when the request failed.
+//! - **TPM** allows a whole minute's worth at once. A request costs its prompt tokens at
+//!   admission (counted by the model's tokenizer for OpenAI-family models, see
+//!   `crate::tokenize`; else [`estimate_prompt_tokens`]); when it ends, the charge is replaced
+//!   by the tokens the provider reported (prompt + completion), or refunded when it failed.
 //!   A request larger than the whole TPM passes only when the bucket is full, so it is slowed
 //!   down rather than refused forever.
 //!
 //! Every scope a request falls in (its key, its team, its user, each of its tags with a
 //! configured limit) must admit it; nothing is charged unless all do. The response carries
 //! OpenAI's `x-ratelimit-*` headers for the most constrained scope.
+//!
+//! Where the state lives ([`config::BackendKind`]): in this process ([`Limiter`], the
+//! embedded default), or in Redis (`redis`), shared by every replica, with this process's
+//! limiter as the fall-back when Redis cannot be asked (`limits.on_backend_error: allow`).
+//! Both give the same answers and the same headers. Over a limit, a request may wait for room
+//! in a queue with priority classes (`queue`) instead of getting its 429 at once.
 
 pub mod config;
+mod queue;
+mod redis;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +39,14 @@ use http::{HeaderMap, HeaderValue};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-pub use config::{Limit, LimitsConfig};
+pub use config::{Limit, LimitsConfig, OnBackendError, Priority};
+use queue::Turn;
+
+/// The request header that asks for a lower priority class than the key's (`low`, `normal`,
+/// `high`; a higher one than the key's is ignored).
+pub const PRIORITY_HEADER: &str = "x-switchyard-priority";
+/// Least time between two warnings about an unavailable limiter backend.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// Scope states kept before idle (fully replenished) ones are dropped.
@@ -120,7 +137,16 @@ pub struct Denied {
     pub info: RateInfo,
 }
 
-/// GCRA state for every scope.
+/// Why a request was not admitted.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Over a limit (429).
+    Limited(Box<Denied>),
+    /// The shared backend cannot be asked and `limits.on_backend_error` is `deny` (503).
+    Unavailable,
+}
+
+/// GCRA state for every scope, in this process.
 #[derive(Debug, Default)]
 pub struct Limiter {
     states: Mutex<HashMap<String, State>>,
@@ -134,14 +160,47 @@ fn burst(rpm: u64) -> u64 {
     rpm.div_ceil(60).max(1)
 }
 
-/// The earliest instant `tat` may have to admit `cost` more units, or `None` when it may now.
-fn tokens_wait(tat: Instant, now: Instant, tpm: u64, cost: u64) -> Option<Duration> {
-    let ahead = tat.saturating_duration_since(now);
+/// How long one more request must wait when the requests TAT is `ahead` of now, or `None`
+/// when it may pass now.
+fn requests_wait(ahead: Duration, rpm: u64) -> Option<Duration> {
+    let tau = interval(rpm) * u32::try_from(burst(rpm) - 1).unwrap_or(u32::MAX);
+    (ahead > tau).then(|| ahead - tau)
+}
+
+/// How long `cost` more tokens must wait when the tokens TAT is `ahead` of now, or `None`
+/// when they may pass now.
+fn tokens_wait(ahead: Duration, tpm: u64, cost: u64) -> Option<Duration> {
     if ahead.is_zero() {
         return None; // a full bucket admits anything, even a request over the whole TPM
     }
     let need = interval(tpm).mul_f64(cost as f64);
     (ahead + need > MINUTE).then(|| ahead + need.min(MINUTE) - MINUTE)
+}
+
+/// The headers' view of `scopes` whose TATs are `aheads` (requests, tokens) past now: for
+/// requests and tokens, the scope with the fewest remaining.
+fn rate_info(scopes: &[Scope], aheads: &[(Duration, Duration)]) -> RateInfo {
+    let mut out = RateInfo::default();
+    for (s, &(r_ahead, t_ahead)) in scopes.iter().zip(aheads) {
+        if let Some(rpm) = s.limit.rpm {
+            let t = interval(rpm);
+            let capacity = t * u32::try_from(burst(rpm)).unwrap_or(u32::MAX);
+            let remaining = capacity.saturating_sub(r_ahead).as_nanos() / t.as_nanos().max(1);
+            let r = (rpm, u64::try_from(remaining).unwrap_or(0), r_ahead);
+            if out.requests.is_none_or(|o| r.1 < o.1) {
+                out.requests = Some(r);
+            }
+        }
+        if let Some(tpm) = s.limit.tpm {
+            let t = interval(tpm);
+            let remaining = MINUTE.saturating_sub(t_ahead).as_nanos() / t.as_nanos().max(1);
+            let r = (tpm, u64::try_from(remaining).unwrap_or(0).min(tpm), t_ahead);
+            if out.tokens.is_none_or(|o| r.1 < o.1) {
+                out.tokens = Some(r);
+            }
+        }
+    }
+    out
 }
 
 impl Limiter {
@@ -154,6 +213,8 @@ impl Limiter {
         now: Instant,
     ) -> Result<RateInfo, Box<Denied>> {
         let mut states = self.states.lock();
+        let ahead =
+            |tat: Option<Instant>| tat.map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
         let mut worst: Option<Denied> = None;
         for s in scopes {
             let st = states.get(&s.name).copied().unwrap_or_default();
@@ -169,17 +230,12 @@ impl Limiter {
                 }
             };
             if let Some(rpm) = s.limit.rpm {
-                let t = interval(rpm);
-                let tau = t * u32::try_from(burst(rpm) - 1).unwrap_or(u32::MAX);
-                let ahead = st
-                    .requests_tat
-                    .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now));
-                if ahead > tau {
-                    deny("requests", rpm, ahead - tau);
+                if let Some(wait) = requests_wait(ahead(st.requests_tat), rpm) {
+                    deny("requests", rpm, wait);
                 }
             }
-            if let (Some(tpm), Some(tat)) = (s.limit.tpm, st.tokens_tat) {
-                if let Some(wait) = tokens_wait(tat, now, tpm, tokens) {
+            if let Some(tpm) = s.limit.tpm {
+                if let Some(wait) = tokens_wait(ahead(st.tokens_tat), tpm, tokens) {
                     deny("tokens", tpm, wait);
                 }
             }
@@ -230,46 +286,59 @@ impl Limiter {
         }
     }
 
-    /// The headers' view: for requests and tokens, the scope with the fewest remaining.
     fn info(states: &HashMap<String, State>, scopes: &[Scope], now: Instant) -> RateInfo {
-        let mut out = RateInfo::default();
-        for s in scopes {
-            let st = states.get(&s.name).copied().unwrap_or_default();
-            if let Some(rpm) = s.limit.rpm {
-                let t = interval(rpm);
-                let ahead = st
-                    .requests_tat
-                    .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now));
-                let capacity = t * u32::try_from(burst(rpm)).unwrap_or(u32::MAX);
-                let remaining = capacity.saturating_sub(ahead).as_nanos() / t.as_nanos().max(1);
-                let r = (rpm, u64::try_from(remaining).unwrap_or(0), ahead);
-                if out.requests.is_none_or(|o| r.1 < o.1) {
-                    out.requests = Some(r);
-                }
-            }
-            if let Some(tpm) = s.limit.tpm {
-                let t = interval(tpm);
-                let ahead = st
-                    .tokens_tat
-                    .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now));
-                let remaining = MINUTE.saturating_sub(ahead).as_nanos() / t.as_nanos().max(1);
-                let r = (tpm, u64::try_from(remaining).unwrap_or(0).min(tpm), ahead);
-                if out.tokens.is_none_or(|o| r.1 < o.1) {
-                    out.tokens = Some(r);
-                }
-            }
-        }
-        out
+        let ahead =
+            |tat: Option<Instant>| tat.map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        let aheads: Vec<_> = scopes
+            .iter()
+            .map(|s| {
+                let st = states.get(&s.name).copied().unwrap_or_default();
+                (ahead(st.requests_tat), ahead(st.tokens_tat))
+            })
+            .collect();
+        rate_info(scopes, &aheads)
     }
 }
 
-/// The limits of a gateway: config and state.
+/// Which limiter charged an admitted request (and so takes its correction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Charged {
+    /// This process's limiter.
+    Local,
+    /// Redis.
+    Shared,
+}
+
+/// Counters of the shared backend's failures, and the throttle of their warning line.
 #[derive(Debug, Default)]
+struct BackendStats {
+    /// Failed or timed-out admission calls.
+    admit_errors: AtomicU64,
+    /// Failed or timed-out corrections.
+    reconcile_errors: AtomicU64,
+    /// When the last warning was logged.
+    last_warning: Mutex<Option<Instant>>,
+    /// Failures not warned about since.
+    unwarned: AtomicU64,
+}
+
+/// The limits of a gateway: config and state. Workers share the state; each has its own
+/// Redis connection ([`Limits::for_worker`]).
+#[derive(Debug)]
 pub struct Limits {
     /// `limits:` as configured.
-    pub config: LimitsConfig,
-    /// The GCRA state.
-    pub limiter: Limiter,
+    pub config: Arc<LimitsConfig>,
+    /// This process's GCRA state: the limiter in embedded mode, the fall-back with Redis.
+    pub limiter: Arc<Limiter>,
+    queues: Arc<queue::WaitQueues>,
+    shared: Option<redis::RedisLimiter>,
+    stats: Arc<BackendStats>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new(LimitsConfig::default())
+    }
 }
 
 /// What an admitted request must give back when it ends.
@@ -278,16 +347,46 @@ pub struct Admission {
     limits: Arc<Limits>,
     scopes: Vec<Scope>,
     estimated: u64,
+    charged: Charged,
 }
 
 impl Admission {
     /// Settles the request's tokens: `used` when the provider reported usage, nothing (a
-    /// refund) when it failed without any, the estimate otherwise.
+    /// refund) when it failed without any, the estimate otherwise. With Redis the correction
+    /// is sent in the background.
     pub fn settle(self, used: Option<u64>, failed: bool) {
         let actual = used.unwrap_or(if failed { 0 } else { self.estimated });
-        self.limits
-            .limiter
-            .reconcile(&self.scopes, self.estimated, actual, Instant::now());
+        if actual == self.estimated || self.scopes.iter().all(|s| s.limit.tpm.is_none()) {
+            return;
+        }
+        let limits = self.limits;
+        match (self.charged, &limits.shared) {
+            (Charged::Shared, Some(_)) => {
+                let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                let (scopes, estimated) = (self.scopes, self.estimated);
+                rt.spawn(async move {
+                    let Some(shared) = &limits.shared else { return };
+                    match shared.reconcile(&scopes, estimated, actual, None).await {
+                        Ok(()) => limits.refunded(&scopes, estimated, actual),
+                        Err(e) => {
+                            limits
+                                .stats
+                                .reconcile_errors
+                                .fetch_add(1, Ordering::Relaxed);
+                            limits.warn_backend(&e, shared);
+                        }
+                    }
+                });
+            }
+            _ => {
+                limits
+                    .limiter
+                    .reconcile(&self.scopes, self.estimated, actual, Instant::now());
+                limits.refunded(&self.scopes, self.estimated, actual);
+            }
+        }
     }
 }
 
@@ -304,14 +403,56 @@ pub struct Subject<'a> {
     pub user: Option<&'a str>,
     /// The tags.
     pub tags: &'a [(Arc<str>, Arc<str>)],
+    /// The class the request asked for ([`PRIORITY_HEADER`]); it can only lower the
+    /// configured one.
+    pub priority: Option<Priority>,
 }
 
 impl Limits {
-    /// Limits from validated config, with empty state.
+    /// Limits from validated config, with empty state. With the Redis backend nothing is
+    /// connected until the first request (see [`Limits::start`]).
     pub fn new(config: LimitsConfig) -> Self {
+        let shared = config.redis.as_ref().map(redis::RedisLimiter::new);
         Self {
-            config,
-            limiter: Limiter::default(),
+            config: Arc::new(config),
+            limiter: Arc::default(),
+            queues: Arc::default(),
+            shared,
+            stats: Arc::default(),
+        }
+    }
+
+    /// [`Limits::new`], then, with the Redis backend, one `PING` to say in the log whether
+    /// Redis answers (the gateway starts either way: `on_backend_error` applies meanwhile).
+    pub async fn start(config: LimitsConfig) -> Self {
+        let limits = Self::new(config);
+        if let Some(shared) = &limits.shared {
+            match shared.ping().await {
+                Ok(()) => tracing::info!(
+                    target: "switchyard::limits",
+                    server = %shared.describe(),
+                    "rate limits shared through redis"
+                ),
+                Err(e) => tracing::warn!(
+                    target: "switchyard::limits",
+                    server = %shared.describe(),
+                    error = %e,
+                    on_backend_error = shared.on_error.as_str(),
+                    "rate-limit backend unavailable at start-up"
+                ),
+            }
+        }
+        limits
+    }
+
+    /// A view sharing all state, with a Redis connection of its own (for a worker runtime).
+    pub fn for_worker(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            limiter: Arc::clone(&self.limiter),
+            queues: Arc::clone(&self.queues),
+            shared: self.shared.as_ref().map(redis::RedisLimiter::for_worker),
+            stats: Arc::clone(&self.stats),
         }
     }
 
@@ -325,9 +466,10 @@ impl Limits {
             }
         };
         if let Some(k) = subject.key {
+            let named = c.keys.get(k).copied().unwrap_or_default();
             let limit = Limit {
-                rpm: subject.key_limit.rpm.or(c.default_key.rpm),
-                tpm: subject.key_limit.tpm.or(c.default_key.tpm),
+                rpm: subject.key_limit.rpm.or(named.rpm).or(c.default_key.rpm),
+                tpm: subject.key_limit.tpm.or(named.tpm).or(c.default_key.tpm),
             };
             add(format!("key:{k}"), limit);
         }
@@ -345,34 +487,283 @@ impl Limits {
         out
     }
 
-    /// Admits a request, waiting up to `limits.max_wait` for room when configured: a waiter
-    /// sleeps until the moment the limiter named and tries again (no strict ordering between
-    /// waiters; one that cannot pass within the bound gets its 429 at once).
+    /// Whether some scope `subject` falls in has a TPM limit (what it is charged in tokens
+    /// matters only then), without building the scopes.
+    pub fn charges_tokens(&self, subject: &Subject<'_>) -> bool {
+        let c = &self.config;
+        subject.key.is_some_and(|k| {
+            (subject.key_limit.tpm)
+                .or(c.keys.get(k).and_then(|l| l.tpm))
+                .or(c.default_key.tpm)
+                .is_some()
+        }) || subject
+            .team
+            .and_then(|t| c.teams.get(t))
+            .is_some_and(|l| l.tpm.is_some())
+            || subject
+                .user
+                .and_then(|u| c.users.get(u))
+                .is_some_and(|l| l.tpm.is_some())
+            || (!c.tags.is_empty()
+                && subject.tags.iter().any(|(k, v)| {
+                    c.tags
+                        .get(&format!("{k}={v}"))
+                        .is_some_and(|l| l.tpm.is_some())
+                }))
+    }
+
+    /// The request's class: its key's (`limits.keys.<name>`), else its team's, else
+    /// `default_key`'s; lowered, never raised, by what the request asked for.
+    pub fn priority(&self, subject: &Subject<'_>) -> Priority {
+        let c = &self.config;
+        let configured = subject
+            .key
+            .and_then(|k| c.key_priority.get(k))
+            .or_else(|| subject.team.and_then(|t| c.team_priority.get(t)))
+            .copied()
+            .unwrap_or(c.default_priority);
+        subject.priority.map_or(configured, |p| p.min(configured))
+    }
+
+    /// One admission attempt: the shared backend (or, when it fails and may, this process's
+    /// limiter), no waiting.
+    async fn try_admit(
+        &self,
+        scopes: &[Scope],
+        tokens: u64,
+    ) -> Result<(Charged, RateInfo), Refusal> {
+        if let Some(shared) = &self.shared {
+            match shared.admit(scopes, tokens, None).await {
+                Ok(v) => {
+                    let info = rate_info(scopes, &v.aheads);
+                    return match v.refused_by.and_then(|i| scopes.get(i)) {
+                        None => Ok((Charged::Shared, info)),
+                        Some(s) => Err(Refusal::Limited(Box::new(Denied {
+                            scope: s.name.clone(),
+                            what: v.what,
+                            limit: if v.what == "tokens" {
+                                s.limit.tpm.unwrap_or_default()
+                            } else {
+                                s.limit.rpm.unwrap_or_default()
+                            },
+                            retry_after: v.wait,
+                            info,
+                        }))),
+                    };
+                }
+                Err(e) => {
+                    self.stats.admit_errors.fetch_add(1, Ordering::Relaxed);
+                    self.warn_backend(&e, shared);
+                    if shared.on_error == OnBackendError::Deny {
+                        return Err(Refusal::Unavailable);
+                    }
+                }
+            }
+        }
+        self.limiter
+            .admit(scopes, tokens, Instant::now())
+            .map(|info| (Charged::Local, info))
+            .map_err(Refusal::Limited)
+    }
+
+    /// Logs that the backend failed, at most once per [`WARN_EVERY`], with the number of
+    /// failures since the last line.
+    fn warn_backend(&self, e: &crate::resp::Error, shared: &redis::RedisLimiter) {
+        let now = Instant::now();
+        {
+            let mut last = self.stats.last_warning.lock();
+            if last.is_some_and(|t| now < t + WARN_EVERY) {
+                self.stats.unwarned.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            *last = Some(now);
+        }
+        let since = self.stats.unwarned.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            target: "switchyard::limits",
+            server = %shared.describe(),
+            error = %e,
+            on_backend_error = shared.on_error.as_str(),
+            failures_not_logged = since,
+            "rate-limit backend unavailable: {}",
+            match shared.on_error {
+                OnBackendError::Allow => "limiting in this process only",
+                OnBackendError::Deny => "refusing limited requests",
+            }
+        );
+    }
+
+    /// Tokens came back to `scopes`: their queues' heads may pass now.
+    fn refunded(&self, scopes: &[Scope], estimated: u64, actual: u64) {
+        if actual < estimated {
+            for s in scopes.iter().filter(|s| s.limit.tpm.is_some()) {
+                self.queues.poke(&s.name);
+            }
+        }
+    }
+
+    fn admission(self: &Arc<Self>, scopes: Vec<Scope>, tokens: u64, charged: Charged) -> Admission {
+        Admission {
+            limits: Arc::clone(self),
+            scopes,
+            estimated: tokens,
+            charged,
+        }
+    }
+
+    /// Admits a request, waiting up to `limits.max_wait` for room when configured, in the
+    /// queue of the scope that refused it, by priority class (see `queue`). A request that
+    /// cannot pass within the bound gets its refusal at once.
     pub async fn admit(
         self: &Arc<Self>,
         subject: &Subject<'_>,
         tokens: u64,
-    ) -> Result<(Option<Admission>, RateInfo), Box<Denied>> {
+    ) -> Result<(Option<Admission>, RateInfo), Refusal> {
         let scopes = self.scopes(subject);
         if scopes.is_empty() {
             return Ok((None, RateInfo::default()));
         }
-        let deadline = Instant::now() + self.config.max_wait;
+        let max_wait = self.config.max_wait;
+        let start = Instant::now();
+        let deadline = start + max_wait;
+        let waiting = if max_wait.is_zero() {
+            None
+        } else {
+            self.queues
+                .busy(scopes.iter().map(|s| s.name.as_str()))
+                .map(str::to_owned)
+        };
+        // Nobody waits in these scopes: ask at once.
+        let (scope, next_try, mut denied) = match waiting {
+            Some(scope) => (scope, start, None),
+            None => match self.try_admit(&scopes, tokens).await {
+                Ok((charged, info)) => {
+                    return Ok((Some(self.admission(scopes, tokens, charged)), info))
+                }
+                Err(Refusal::Limited(d))
+                    if !max_wait.is_zero() && Instant::now() + d.retry_after <= deadline =>
+                {
+                    (d.scope.clone(), Instant::now() + d.retry_after, Some(d))
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let class = self.priority(subject);
+        let ticket = match self.queues.join(
+            &scope,
+            class,
+            self.config.max_queue,
+            next_try,
+            denied.as_deref(),
+        ) {
+            Ok(t) => t,
+            Err(last) => return self.give_up(denied.or(last), &scopes, tokens).await,
+        };
         loop {
-            let now = Instant::now();
-            match self.limiter.admit(&scopes, tokens, now) {
-                Ok(info) => {
-                    let admission = Admission {
-                        limits: Arc::clone(self),
-                        scopes,
-                        estimated: tokens,
-                    };
-                    return Ok((Some(admission), info));
+            match ticket.turn(deadline).await {
+                Turn::Go => {}
+                end => {
+                    let last = denied.or_else(|| ticket.last_refusal());
+                    ticket.finish(Err(end));
+                    return self.give_up(last, &scopes, tokens).await;
                 }
-                Err(d) if now + d.retry_after <= deadline => {
-                    tokio::time::sleep(d.retry_after).await;
+            }
+            match self.try_admit(&scopes, tokens).await {
+                Ok((charged, info)) => {
+                    ticket.finish(Ok(()));
+                    return Ok((Some(self.admission(scopes, tokens, charged)), info));
                 }
-                Err(d) => return Err(d),
+                Err(Refusal::Limited(d)) => {
+                    let now = Instant::now();
+                    if now + d.retry_after > deadline {
+                        ticket.finish(Err(Turn::TimedOut));
+                        return Err(Refusal::Limited(d));
+                    }
+                    ticket.retry_at(now + d.retry_after, &d);
+                    denied = Some(d);
+                }
+                Err(e) => {
+                    ticket.finish(Err(Turn::TimedOut));
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The answer for a request that stops waiting: the latest refusal in its scope, or, if
+    /// it never met one (it queued behind others), one last attempt.
+    async fn give_up(
+        self: &Arc<Self>,
+        last: Option<Box<Denied>>,
+        scopes: &[Scope],
+        tokens: u64,
+    ) -> Result<(Option<Admission>, RateInfo), Refusal> {
+        if let Some(d) = last {
+            return Err(Refusal::Limited(d));
+        }
+        let (charged, info) = self.try_admit(scopes, tokens).await?;
+        Ok((Some(self.admission(scopes.to_vec(), tokens, charged)), info))
+    }
+
+    /// Appends the limiter's series to `/metrics`: backend failures (with Redis) and the wait
+    /// queue (with `max_wait`).
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        if let Some(shared) = &self.shared {
+            let _ = writeln!(
+                out,
+                "# HELP switchyard_ratelimit_backend_errors_total Rate-limiter calls to Redis \
+                 that failed or timed out, by call; requests then met on_backend_error.\n\
+                 # TYPE switchyard_ratelimit_backend_errors_total counter"
+            );
+            for (call, c) in [
+                ("admit", &self.stats.admit_errors),
+                ("reconcile", &self.stats.reconcile_errors),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "switchyard_ratelimit_backend_errors_total{{backend=\"redis\",call=\"{call}\",on_error=\"{}\"}} {}",
+                    shared.on_error.as_str(),
+                    load(c)
+                );
+            }
+        }
+        if self.config.max_wait.is_zero() {
+            return;
+        }
+        let s = &self.queues.stats;
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_ratelimit_waiting Requests waiting for room under a rate limit, \
+             by priority class.\n# TYPE switchyard_ratelimit_waiting gauge"
+        );
+        for p in Priority::ALL {
+            let _ = writeln!(
+                out,
+                "switchyard_ratelimit_waiting{{priority=\"{}\"}} {}",
+                p.as_str(),
+                load(&s.waiting[p as usize])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_ratelimit_waits_total Waits under a rate limit by priority class \
+             and how they ended.\n# TYPE switchyard_ratelimit_waits_total counter"
+        );
+        for p in Priority::ALL {
+            for (result, c) in [
+                ("admitted", &s.admitted),
+                ("timed_out", &s.timed_out),
+                ("queue_full", &s.queue_full),
+                ("evicted", &s.evicted),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "switchyard_ratelimit_waits_total{{priority=\"{}\",result=\"{result}\"}} {}",
+                    p.as_str(),
+                    load(&c[p as usize])
+                );
             }
         }
     }
@@ -380,23 +771,36 @@ impl Limits {
 
 /// Admission of an authenticated, attributed request, before routing: the store key's owner
 /// and tags complete the attribution, its allowed aliases are enforced (403 naming the alias),
-/// then every rate limit the request falls in must admit it (429 otherwise). The admission is
-/// kept on the context and settled with the real usage when the request is logged.
+/// then every rate limit the request falls in must admit it (429 otherwise, or 503 when the
+/// shared backend is down and configured to refuse). The admission is kept on the context and
+/// settled with the real usage when the request is logged.
 pub(crate) async fn admit_request(
     gw: &crate::pipeline::Gateway,
     ctx: &mut crate::pipeline::ctx::RequestCtx,
-    model: &str,
-    body: &[u8],
+    model: Option<&str>,
+    prompt: &mut crate::tokenize::Prompt<'_>,
+    headers: &HeaderMap,
 ) -> Result<(), crate::error::GatewayError> {
     let record = ctx.virtual_key.clone();
     if let Some(rec) = &record {
         crate::keys::attribute(rec, &mut ctx.attribution);
-        if !rec.allows(model) {
+        if let Some(model) = model.filter(|m| !rec.allows(m)) {
             return Err(crate::error::GatewayError::AliasNotAllowed {
                 alias: model.to_owned(),
             });
         }
     }
+    let priority = match headers.get(PRIORITY_HEADER) {
+        None => None,
+        Some(v) => Some(v.to_str().ok().and_then(Priority::parse).ok_or_else(|| {
+            crate::error::GatewayError::InvalidField {
+                param: PRIORITY_HEADER.to_owned(),
+                message: format!(
+                    "The `{PRIORITY_HEADER}` header must be `low`, `normal` or `high`."
+                ),
+            }
+        })?),
+    };
     let a = &ctx.attribution;
     let subject = Subject {
         key: ctx.key_name.as_deref(),
@@ -407,18 +811,22 @@ pub(crate) async fn admit_request(
         team: a.team.as_deref(),
         user: a.user.as_deref(),
         tags: &a.tags,
+        priority,
     };
-    match gw
-        .limits
-        .admit(&subject, estimate_prompt_tokens(body))
-        .await
-    {
+    // The real count only when a TPM limit will be charged with it (see `tokenize`).
+    let counted = if gw.limits.charges_tokens(&subject) {
+        prompt.count(&gw.router, model.unwrap_or_default()).await
+    } else {
+        None
+    };
+    let tokens = counted.unwrap_or_else(|| estimate_prompt_tokens(prompt.body()));
+    match gw.limits.admit(&subject, tokens).await {
         Ok((admission, info)) => {
             ctx.admission = admission;
             ctx.rate_info = Some(info).filter(|i| *i != RateInfo::default());
             Ok(())
         }
-        Err(d) => {
+        Err(Refusal::Limited(d)) => {
             let d = *d;
             ctx.rate_info = Some(d.info);
             Err(crate::error::GatewayError::RateLimited {
@@ -428,12 +836,14 @@ pub(crate) async fn admit_request(
                 retry_after: d.retry_after,
             })
         }
+        Err(Refusal::Unavailable) => Err(crate::error::GatewayError::LimiterUnavailable),
     }
 }
 
-/// The documented estimate of a request's prompt tokens at admission: a quarter of its body's
-/// bytes ([`crate::routing::estimate::BYTES_PER_TOKEN`]), JSON framing included, so it leans
-/// high; the real count replaces it when the request ends.
+/// The documented estimate of a request's prompt tokens at admission, for models without a
+/// known tokenizer (OpenAI-family models are counted exactly, see `tokenize`): a quarter of its
+/// body's bytes ([`crate::routing::estimate::BYTES_PER_TOKEN`]), JSON framing included, so it
+/// leans high; the real count replaces it when the request ends.
 pub fn estimate_prompt_tokens(body: &[u8]) -> u64 {
     crate::routing::estimate::text_tokens(body.len() as u64)
 }

@@ -372,6 +372,8 @@ async fn open(
 ) -> Result<Response, GatewayError> {
     let (parts, body) = req.into_parts();
     crate::pipeline::authenticate(gw, ctx, &parts.headers)?;
+    // The body is streamed through, never read here: attribution comes from the headers.
+    crate::pipeline::admit_side(gw, ctx, &parts.headers, None, b"").await?;
     ctx.provider = Some(Arc::clone(&up.provider));
     let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
     let declared = parts

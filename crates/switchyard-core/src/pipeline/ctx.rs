@@ -71,6 +71,8 @@ pub struct RequestCtx {
     pub path: Option<Arc<str>>,
     /// A Responses API request's state (tenant, input items, replayed conversation).
     pub responses: Option<Arc<super::responses::Turn>>,
+    /// A chat completion to record as stored (`store: true`), for its tenant.
+    pub stored_chat: Option<Arc<super::stored_chat::Keep>>,
     /// The store record of the virtual key that called, when it is a store key.
     pub virtual_key: Option<Arc<crate::keys::KeyRecord>>,
     /// The rate-limit state to report in `x-ratelimit-*` headers.
@@ -174,6 +176,7 @@ impl RequestCtx {
             reqlog: None,
             path: None,
             responses: None,
+            stored_chat: None,
             virtual_key: None,
             rate_info: None,
             admission: None,
@@ -219,6 +222,7 @@ impl RequestCtx {
         c.bodies = self.bodies.clone();
         c.reqlog = self.reqlog.clone();
         c.responses = self.responses.clone();
+        c.stored_chat = self.stored_chat.clone();
         c.virtual_key = self.virtual_key.clone();
         c.rate_info = self.rate_info.clone();
         c.budget_downgrade = self.budget_downgrade.clone();

@@ -12,7 +12,9 @@ pub(crate) mod probe;
 pub mod responses;
 pub mod responses_sub;
 pub(crate) mod route;
+pub mod stored_chat;
 pub mod stream;
+mod tap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use switchyard_types::anthropic::MessagesRequest;
 use switchyard_types::completions::CompletionRequest;
@@ -72,11 +74,13 @@ pub struct Gateway {
     pub(crate) passthrough: Arc<crate::passthrough::Table>,
     /// Stored Responses API responses, per tenant.
     pub(crate) responses: Arc<dyn crate::responses_state::ResponseStore>,
+    /// Which deployment made each stored chat completion, per tenant.
+    pub(crate) stored_chat: Arc<crate::stored_chat::ChatCompletionStore>,
     /// Virtual keys kept in the store, when `keys.enabled`.
     pub(crate) keys: Option<Arc<crate::keys::KeyCache>>,
     /// Rate limits and their state (shared across reloads and workers).
     pub(crate) limits: Arc<crate::limits::Limits>,
-    /// Spend budgets, when any are configured.
+    /// Spend budgets: configured ones and virtual keys' own (present when either can exist).
     pub(crate) budgets: Option<Arc<crate::budgets::Budgets>>,
 }
 
@@ -89,10 +93,12 @@ impl Gateway {
         crate::auth::authenticate_with_store(&self.auth, self.keys.as_deref(), headers)
     }
 
-    /// A copy sharing all state except the upstream connection pool.
+    /// A copy sharing all state except the upstream connection pool (and the rate limiter's
+    /// Redis connection).
     pub(crate) fn for_worker(&self) -> Self {
         Self {
             client: crate::http_client::build(self.timeouts.connect),
+            limits: Arc::new(self.limits.for_worker()),
             ..self.clone()
         }
     }
@@ -122,8 +128,45 @@ pub(crate) fn start_ctx(gw: &Gateway, op: Operation, req: &Request<Body>) -> Req
     ctx
 }
 
+/// Attribution and rate limits for the calls that do not go through [`run`] (stored resources,
+/// the Responses sub-resources, pass-through): they count against their key's, team's, user's
+/// and tags' limits like any other request, and are attributed the same way. `model` is held
+/// against the key's allowed aliases when the call names one; `body` is what attribution and
+/// the token charge may read (empty when it is not a JSON request).
+pub(crate) async fn admit_side(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    headers: &HeaderMap,
+    model: Option<&str>,
+    body: &[u8],
+) -> Result<(), GatewayError> {
+    let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
+    ctx.attribution = crate::attribution::Attribution::resolve(team, ctx.op, headers, body)?;
+    let mut prompt = crate::tokenize::Prompt::new(ctx.op, body);
+    crate::limits::admit_request(gw, ctx, model, &mut prompt, headers).await?;
+    // A key, team, user or tag whose budget is used up is refused here too. A side call has no
+    // price of its own to reserve (it holds what its model's estimate says, usually nothing)
+    // and is never downgraded.
+    if let Some(budgets) = &gw.budgets {
+        let mut unchanged = model.unwrap_or_default().to_owned();
+        let features = crate::routing::estimate::Features::default();
+        crate::budgets::admit_request(budgets, gw, ctx, &mut unchanged, &features).await?;
+        ctx.budget_downgrade = None;
+    }
+    Ok(())
+}
+
 /// Runs the pipeline for one API request and always returns a response.
+///
+/// The request's future is boxed here, once: it holds the state of every stage (kilobytes),
+/// and the layers above it (router, middleware, tower adapters) each move the future they are
+/// handed by value. Together with the boxed attempt (`dispatch`) and upstream send below,
+/// moving pointers instead of that state removed a tenth of the instructions per request.
 pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Response {
+    Box::pin(handle_request(gw, op, req)).await
+}
+
+async fn handle_request(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Response {
     let mut ctx = start_ctx(&gw, op, &req);
     let mut resp = match run(&gw, &mut ctx, req).await {
         Ok(Reply::Complete(mut resp)) => {
@@ -149,7 +192,7 @@ pub async fn handle(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> Resp
         .and_then(|a| HeaderValue::from_str(a).ok())
     {
         resp.headers_mut()
-            .insert("x-switchyard-budget-downgrade", v);
+            .insert(names::BUDGET_DOWNGRADE.clone(), v);
     }
     resp.extensions_mut().insert(Logged);
     resp
@@ -163,7 +206,7 @@ fn stamp_cost(resp: &mut Response, ctx: &RequestCtx) {
         .cost_usd()
         .and_then(|usd| HeaderValue::from_str(&format!("{usd:.9}")).ok())
     {
-        resp.headers_mut().insert("x-switchyard-cost-usd", v);
+        resp.headers_mut().insert(names::COST_USD.clone(), v);
     }
 }
 
@@ -196,10 +239,21 @@ async fn run(
     let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
     ctx.attribution =
         crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?;
-    crate::limits::admit_request(gw, ctx, &parsed.model, &body).await?;
+    // Prompt tokens are counted by the model's tokenizer only for a consumer that needs them
+    // (a TPM limit, a budget, a close context-window constraint); else the estimate stands.
+    let mut prompt = crate::tokenize::Prompt::new(ctx.op, &body);
+    crate::limits::admit_request(gw, ctx, Some(&parsed.model), &mut prompt, &parts.headers).await?;
+    let key = ctx.key_name.as_deref();
+    if (gw.budgets.as_ref()).is_some_and(|b| b.applies(key, &ctx.attribution)) {
+        prompt.count(&gw.router, &parsed.model).await;
+    }
+    parsed.take_count(ctx, &prompt);
     if let Some(budgets) = &gw.budgets {
         crate::budgets::admit_request(budgets, gw, ctx, &mut parsed.model, &parsed.features)
             .await?;
+    }
+    if parsed.store && ctx.op == Operation::ChatCompletions {
+        ctx.stored_chat = Some(Arc::new(stored_chat::Keep::new(gw, ctx, &body)));
     }
     let mut pinned = None;
     if ctx.op == Operation::Responses {
@@ -207,7 +261,7 @@ async fn run(
         ctx.responses = Some(Arc::new(turn));
         pinned = pin;
     }
-    let mut route = route::plan(gw, ctx, &parsed, &parts.headers, &body).await?;
+    let mut route = route::plan(gw, ctx, &mut parsed, &parts.headers, &body, &mut prompt).await?;
     if let Some(provider) = pinned {
         responses::pin(&mut route.candidates, &provider, &parsed.model)?;
     }
@@ -295,7 +349,15 @@ async fn attempt(
 ) -> (RequestCtx, Result<Reply, GatewayError>) {
     let (body, headers, client_model) = req;
     let sent_at = Instant::now();
-    let r = dispatch(gw, &mut ctx, d, body, headers, Arc::clone(client_model)).await;
+    let r = Box::pin(dispatch(
+        gw,
+        &mut ctx,
+        d,
+        body,
+        headers,
+        Arc::clone(client_model),
+    ))
+    .await;
     if r.is_ok() {
         gw.health
             .get(&d.provider.name, &d.model)
@@ -505,7 +567,18 @@ async fn serve(
         // Taken now: a stream moves the context into its body.
         let (attempts_before, abandoned) = (ctx.attempts(false), ctx.abandoned_summary());
         let sent_at = Instant::now();
-        match dispatch(gw, ctx, d, body, headers, Arc::clone(client_model)).await {
+        // Boxed: an attempt's state is most of the request's future, which every stage above
+        // (and the server's layers) would otherwise embed and copy by value.
+        match Box::pin(dispatch(
+            gw,
+            ctx,
+            d,
+            body,
+            headers,
+            Arc::clone(client_model),
+        ))
+        .await
+        {
             Ok(mut reply) => {
                 health.breaker.record(true);
                 health.counters.success();
@@ -578,9 +651,22 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 pub(crate) struct Parsed {
     model: String,
     stream: bool,
+    /// `store: true` on a chat completion: the gateway records who it was made for.
+    store: bool,
     needs: Needs,
     /// What routing looks at: features and the prompt token estimate.
     features: crate::routing::estimate::Features,
+}
+
+impl Parsed {
+    /// Uses the prompt's real count, once made, in place of the estimate (for budgets,
+    /// routing and the usage estimate of a stream without usage).
+    fn take_count(&mut self, ctx: &mut RequestCtx, prompt: &crate::tokenize::Prompt<'_>) {
+        if let Some(n) = prompt.counted() {
+            self.features.prompt_tokens = n;
+            ctx.prompt_estimate = Some(n);
+        }
+    }
 }
 
 /// The candidates whose model can serve the request, in order; when none can, the first
@@ -639,6 +725,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 features: estimate::chat(&req, body),
                 model: req.model.into_owned(),
                 stream,
+                store: req.store == Some(true),
             })
         }
         Operation::Embeddings => {
@@ -648,6 +735,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 features: estimate::embeddings(&req),
                 model: req.model.into_owned(),
                 stream: false,
+                store: false,
                 needs: Needs::default(),
             })
         }
@@ -664,6 +752,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 },
                 model: req.model.into_owned(),
                 stream,
+                store: false,
             })
         }
         Operation::Responses => {
@@ -679,12 +768,15 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 },
                 model: req.model.into_owned(),
                 stream,
+                store: false,
             })
         }
         Operation::Passthrough => Err(GatewayError::Internal(
             "pass-through requests are not parsed".into(),
         )),
-        Operation::ResponsesResource => Err(crate::providers::not_built(op)),
+        Operation::ResponsesResource | Operation::ChatCompletionsResource => {
+            Err(crate::providers::not_built(op))
+        }
         Operation::Messages => {
             let req: MessagesRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;
@@ -700,6 +792,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 },
                 model: req.model.into_owned(),
                 stream,
+                store: false,
             })
         }
     }
@@ -795,7 +888,7 @@ pub(crate) async fn open(
     let sent_at = Instant::now();
     let deadline = sent_at + t.total;
     let name = Arc::clone(provider.name());
-    let sent = gw.client.request_within(request, Some(t.connect));
+    let sent = Box::pin(gw.client.request_within(request, Some(t.connect)));
     let response = await_head(sent, &name, &t, sent_at).await?;
     let (parts, incoming) = response.into_parts();
     gw.health
@@ -883,6 +976,7 @@ async fn dispatch_opened(
     traceparent: Option<HeaderValue>,
 ) -> Result<Reply, GatewayError> {
     let turn = ctx.responses.clone();
+    let keep = ctx.stored_chat.clone();
     let native = gw
         .providers
         .get(&deployment.provider.name)
@@ -930,6 +1024,9 @@ async fn dispatch_opened(
         if let Some(turn) = &turn {
             reply = responses::recording(gw, turn, deployment, &client_model, native, reply);
         }
+        if let Some(keep) = &keep {
+            reply = stored_chat::recording(gw, keep, deployment, &client_model, reply);
+        }
         let plan = ctx.resume.clone();
         let relay_ctx = ctx.detach();
         let mut relay = SseRelay::new(
@@ -967,6 +1064,9 @@ async fn dispatch_opened(
     if let Some(turn) = &turn {
         responses::record_body(gw, turn, deployment, &client_model, native, &out.body).await;
     }
+    if let Some(keep) = &keep {
+        stored_chat::record_body(gw, keep, deployment, &client_model, &out.body);
+    }
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;
     resp.headers_mut().extend(headers);
@@ -986,32 +1086,32 @@ fn stamp_attempts(resp: &mut Response, attempts: usize, abandoned: Option<String
         return;
     }
     let h = resp.headers_mut();
-    h.insert("x-switchyard-attempts", HeaderValue::from(attempts));
+    h.insert(names::ATTEMPTS.clone(), HeaderValue::from(attempts));
     if let Some(v) = abandoned.and_then(|s| HeaderValue::from_str(&s).ok()) {
-        h.insert("x-switchyard-abandoned", v);
+        h.insert(names::ABANDONED.clone(), v);
     }
 }
 
 /// Headers that tell the client where its request was served.
 fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
-    let mut put = |name: &'static str, value: Option<&str>| {
+    let mut put = |name: &HeaderName, value: Option<&str>| {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
-            h.insert(name, v);
+            h.insert(name.clone(), v);
         }
     };
-    put("x-switchyard-provider", ctx.provider.as_deref());
-    put("x-switchyard-model", ctx.upstream_model.as_deref());
-    put("x-switchyard-route", ctx.route_label());
+    put(&names::PROVIDER, ctx.provider.as_deref());
+    put(&names::MODEL, ctx.upstream_model.as_deref());
+    put(&names::ROUTE, ctx.route_label());
     if let (Some(p), Some(m)) = (&ctx.provider, &ctx.upstream_model) {
-        put("x-switchyard-deployment", Some(&format!("{p}/{m}")));
+        put(&names::DEPLOYMENT, Some(&format!("{p}/{m}")));
     }
     if let Some(v) = upstream
-        .get("x-request-id")
-        .or_else(|| upstream.get("request-id"))
-        .or_else(|| upstream.get("x-amzn-requestid"))
+        .get(&names::X_REQUEST_ID)
+        .or_else(|| upstream.get(&names::REQUEST_ID))
+        .or_else(|| upstream.get(&names::X_AMZN_REQUESTID))
     {
-        h.insert("x-switchyard-upstream-request-id", v.clone());
+        h.insert(names::UPSTREAM_REQUEST_ID.clone(), v.clone());
     }
     h
 }
@@ -1104,4 +1204,25 @@ async fn read_upstream(
             },
         )),
     }
+}
+
+/// The names of the headers the pipeline writes or reads on every request, built once: a
+/// `&str` name is parsed and checked on each use, a `HeaderName` is only hashed.
+mod names {
+    use http::HeaderName;
+
+    pub(super) static BUDGET_DOWNGRADE: HeaderName =
+        HeaderName::from_static("x-switchyard-budget-downgrade");
+    pub(super) static COST_USD: HeaderName = HeaderName::from_static("x-switchyard-cost-usd");
+    pub(super) static ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+    pub(super) static ABANDONED: HeaderName = HeaderName::from_static("x-switchyard-abandoned");
+    pub(super) static PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+    pub(super) static MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
+    pub(super) static ROUTE: HeaderName = HeaderName::from_static("x-switchyard-route");
+    pub(super) static DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
+    pub(super) static UPSTREAM_REQUEST_ID: HeaderName =
+        HeaderName::from_static("x-switchyard-upstream-request-id");
+    pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    pub(super) static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+    pub(super) static X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 }

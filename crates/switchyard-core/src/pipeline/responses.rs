@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::Full;
@@ -30,7 +30,7 @@ use super::{Gateway, Logged, Reply as Served};
 use crate::config::Deployment;
 use crate::error::GatewayError;
 use crate::providers::responses::Passthrough;
-use crate::providers::{self, Operation, Reply, ResponseBody, StreamStatus};
+use crate::providers::{self, Operation, Reply};
 use crate::responses_state::{ItemsPage, Kept, ResponseStore, StoreError, StoredResponse, Tenant};
 
 /// Most responses a continuation walks back through (a longer chain is refused).
@@ -263,22 +263,22 @@ pub(crate) fn recording(
     inner: Box<dyn Reply>,
 ) -> Box<dyn Reply> {
     match Sink::new(gw, turn, d, client_model, native) {
-        Some(sink) => Box::new(Recorder {
-            inner,
-            sink: Some(sink),
-        }),
+        Some(sink) => super::tap::Tap::boxed(inner, Recorder { sink: Some(sink) }),
         None => inner,
     }
 }
 
 struct Recorder {
-    inner: Box<dyn Reply>,
     /// Taken once the response is recorded.
     sink: Option<Sink>,
 }
 
-impl Recorder {
-    fn scan(&mut self, written: &[u8]) {
+impl super::tap::Watcher for Recorder {
+    fn watching(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    fn saw(&mut self, written: &[u8]) {
         let Some(sink) = &self.sink else {
             return;
         };
@@ -316,40 +316,6 @@ impl Recorder {
             sink.store.put_detached(sink.tenant, record);
             return;
         }
-    }
-}
-
-impl Reply for Recorder {
-    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
-        self.inner.body(body)
-    }
-
-    fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
-        let mark = out.len();
-        let status = self.inner.event(event, out)?;
-        if self.sink.is_some() {
-            let written = out.get(mark..).unwrap_or_default().to_vec();
-            self.scan(&written);
-        }
-        Ok(status)
-    }
-
-    fn usage(&self) -> Option<switchyard_types::openai::Usage> {
-        self.inner.usage()
-    }
-
-    fn framing(&self) -> providers::Framing {
-        self.inner.framing()
-    }
-
-    fn end_of_stream(&mut self, out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
-        let mark = out.len();
-        let status = self.inner.end_of_stream(out)?;
-        if self.sink.is_some() {
-            let written = out.get(mark..).unwrap_or_default().to_vec();
-            self.scan(&written);
-        }
-        Ok(status)
     }
 }
 
@@ -401,6 +367,7 @@ async fn serve_resource(
 ) -> Result<Served, GatewayError> {
     let (parts, _) = req.into_parts();
     super::authenticate(gw, ctx, &parts.headers)?;
+    super::admit_side(gw, ctx, &parts.headers, None, b"").await?;
     let tenant = tenant_of(ctx);
     let record = gw
         .responses
@@ -419,7 +386,7 @@ async fn serve_resource(
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub(super) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -497,6 +464,20 @@ async fn local(
 
 /// `limit` (1–100, default 20), `order` (`asc`/`desc`, default `desc`) and `after`.
 fn items_page(query: &str) -> Result<ItemsPage, GatewayError> {
+    let (after, limit, descending) = page_params(query, true)?;
+    Ok(ItemsPage {
+        after,
+        limit,
+        descending,
+    })
+}
+
+/// A list's paging parameters: `after`, `limit` (1–100, default 20) and whether `order` is
+/// `desc` (else `asc`; `desc_by_default` when absent). Shared by every list the gateway serves.
+pub(super) fn page_params(
+    query: &str,
+    desc_by_default: bool,
+) -> Result<(Option<String>, usize, bool), GatewayError> {
     let limit = match query_param(query, "limit") {
         None => 20,
         Some(v) => v
@@ -509,7 +490,8 @@ fn items_page(query: &str) -> Result<ItemsPage, GatewayError> {
             })?,
     };
     let descending = match query_param(query, "order").as_deref() {
-        None | Some("desc") => true,
+        None => desc_by_default,
+        Some("desc") => true,
         Some("asc") => false,
         Some(other) => {
             return Err(GatewayError::InvalidField {
@@ -518,22 +500,19 @@ fn items_page(query: &str) -> Result<ItemsPage, GatewayError> {
             })
         }
     };
-    Ok(ItemsPage {
-        after: query_param(query, "after"),
-        limit,
-        descending,
-    })
+    Ok((query_param(query, "after"), limit, descending))
 }
 
 /// The decoded value of `key` in a query string.
-fn query_param(query: &str, key: &str) -> Option<String> {
+pub(super) fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(k) == key).then(|| percent_decode(v))
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes a query string component (`%XX` escapes, `+` as a space).
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -24,12 +24,19 @@ use crate::routing::{classify, Candidate, Decision, Route, RouteRequest, Router,
 pub(crate) async fn plan(
     gw: &Gateway,
     ctx: &mut RequestCtx,
-    parsed: &Parsed,
+    parsed: &mut Parsed,
     headers: &HeaderMap,
     body: &Bytes,
+    prompt: &mut crate::tokenize::Prompt<'_>,
 ) -> Result<Route, GatewayError> {
     let key = ctx.key_name.clone();
     let attribution = ctx.attribution.clone();
+    let step = select(gw, ctx, parsed, headers, body, &attribution, key.as_deref()).await;
+    // A context-window constraint the estimate is too rough to decide gets the real count.
+    if crate::tokenize::window_is_close(&gw.router, &step.alias, ctx.op, &parsed.features) {
+        prompt.count(&gw.router, &step.alias).await;
+        parsed.take_count(ctx, prompt);
+    }
     let req = RouteRequest {
         model: &parsed.model,
         op: ctx.op,
@@ -38,18 +45,6 @@ pub(crate) async fn plan(
         key: key.as_deref().unwrap_or(ctx.principal),
         headers,
     };
-    let step = match gw.router.select(&req) {
-        Selection::Resolved(step) => step,
-        Selection::Classify(c) => {
-            let (label, by, cost_usd) = label(gw, ctx, &c, &parsed.model, body, parsed).await;
-            ctx.classifier = Some(ClassifierNote {
-                label: label.as_str(),
-                by,
-                cost_usd,
-            });
-            gw.router.classified(&c, label, by)
-        }
-    };
     let (route, label) = gw
         .router
         .plan(&req, &step, &gw.health, false)?
@@ -57,6 +52,39 @@ pub(crate) async fn plan(
     ctx.route_rule = Some(route.rule);
     ctx.route_explain = Some(label);
     Ok(route)
+}
+
+/// The alias step of a request: rules, then the classifier when the rules ask for it.
+async fn select(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    parsed: &Parsed,
+    headers: &HeaderMap,
+    body: &Bytes,
+    attribution: &crate::attribution::Attribution,
+    key: Option<&str>,
+) -> Step {
+    let req = RouteRequest {
+        model: &parsed.model,
+        op: ctx.op,
+        features: &parsed.features,
+        attribution,
+        key: key.unwrap_or(ctx.principal),
+        headers,
+    };
+    match gw.router.select(&req) {
+        Selection::Resolved(step) => step,
+        Selection::Classify(c) => {
+            let (label, by, cost_usd) =
+                Box::pin(label(gw, ctx, &c, &parsed.model, body, parsed)).await;
+            ctx.classifier = Some(ClassifierNote {
+                label: label.as_str(),
+                by,
+                cost_usd,
+            });
+            gw.router.classified(&c, label, by)
+        }
+    }
 }
 
 /// The route of fallback alias `alias`: its strategy and constraints, not its rules.

@@ -39,7 +39,19 @@ pub struct Anthropic {
     name: Arc<str>,
     headers: HeaderMap,
     messages_uri: http::Uri,
+    count_tokens_uri: http::Uri,
 }
+
+/// The members `POST /v1/messages/count_tokens` takes (it refuses the others, `max_tokens`
+/// among them).
+const COUNT_TOKENS_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
 
 impl Anthropic {
     /// Builds the adapter; `version` is the `anthropic-version` sent when the client names none.
@@ -67,10 +79,39 @@ impl Anthropic {
         let messages_uri = format!("{base}/messages")
             .parse()
             .map_err(|_| bad("a bad base URL"))?;
+        let count_tokens_uri = format!("{base}/messages/count_tokens")
+            .parse()
+            .map_err(|_| bad("a bad base URL"))?;
         Ok(Self {
             name: Arc::clone(&cfg.name),
             headers,
             messages_uri,
+            count_tokens_uri,
+        })
+    }
+
+    /// A Responses request's input tokens, counted by `count_tokens`: the request is
+    /// translated as a create would be (Responses to chat to Messages, so tools, instructions
+    /// and the JSON-output tool count as they would be sent), keeping the members
+    /// `count_tokens` takes.
+    fn count_tokens(&self, x: &Exchange<'_>) -> Result<UpstreamRequest, GatewayError> {
+        let deployment = format!("{}/{}", self.name, x.model);
+        let chat = super::responses::chat_body(self, x)?;
+        let t = chat_to_messages(&chat, x.model)
+            .map_err(untranslatable)
+            .map_err(|e| super::responses::chat_refused(e, &deployment))?;
+        let mut body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&t.body)
+            .map_err(|e| GatewayError::Internal(format!("translated body: {e}")))?;
+        body.retain(|k, _| COUNT_TOKENS_FIELDS.contains(&k.as_str()));
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| GatewayError::Internal(format!("translated body: {e}")))?;
+        Ok(UpstreamRequest {
+            uri: self.count_tokens_uri.clone(),
+            headers: self.headers.clone(),
+            body: Bytes::from(body),
+            reply: Box::new(InputTokens {
+                provider: Arc::clone(&self.name),
+            }),
         })
     }
 }
@@ -138,7 +179,9 @@ impl Provider for Anthropic {
                 })
             }
             Operation::Responses => return super::responses::via_chat(self, x, true),
-            Operation::ResponsesResource => return Err(super::not_built(x.op)),
+            Operation::ResponsesResource | Operation::ChatCompletionsResource => {
+                return Err(super::not_built(x.op))
+            }
         };
         Ok(UpstreamRequest {
             uri: self.messages_uri.clone(),
@@ -146,6 +189,13 @@ impl Provider for Anthropic {
             body: Bytes::from(body),
             reply,
         })
+    }
+
+    fn responses_input_tokens(
+        &self,
+        x: &Exchange<'_>,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        Some(self.count_tokens(x))
     }
 
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {
@@ -157,6 +207,44 @@ impl Provider for Anthropic {
             .and_then(|b| serde_json::to_vec(&b).ok())
             .map(Bytes::from);
         http_failure(&self.name, status, headers, openai_body, None)
+    }
+}
+
+// === impl InputTokens ===
+
+/// `count_tokens`' `{"input_tokens": N}` as OpenAI's `response.input_tokens` object.
+struct InputTokens {
+    provider: Arc<str>,
+}
+
+impl Reply for InputTokens {
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            input_tokens: u64,
+        }
+        let count: Count = serde_json::from_slice(body)
+            .map_err(|e| malformed(&self.provider, "token count", e))?;
+        let out = serde_json::json!({
+            "object": "response.input_tokens",
+            "input_tokens": count.input_tokens,
+        });
+        Ok(ResponseBody {
+            body: Bytes::from(out.to_string()),
+            usage: None,
+        })
+    }
+
+    fn event(&mut self, _event: &[u8], _out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        Err(malformed(
+            &self.provider,
+            "token count",
+            "a stream where a JSON object was expected",
+        ))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        None
     }
 }
 

@@ -215,7 +215,9 @@ impl Provider for Bedrock {
             // `provider_options.bedrock.additionalModelRequestFields`), so `reasoning.effort` is
             // refused rather than dropped.
             Operation::Responses => super::responses::via_chat(self, x, false),
-            Operation::ResponsesResource => Err(super::not_built(x.op)),
+            Operation::ResponsesResource | Operation::ChatCompletionsResource => {
+                Err(super::not_built(x.op))
+            }
         }
     }
 

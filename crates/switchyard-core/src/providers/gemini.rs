@@ -113,6 +113,79 @@ impl Gemini {
         .parse()
         .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))
     }
+
+    /// A Responses request's input tokens, counted by `countTokens`: the request translated as
+    /// a create would be (Responses to chat to `generateContent`), given whole to AI Studio as
+    /// its `generateContentRequest`, and to Vertex AI as the members its `countTokens` takes.
+    fn count_tokens(&self, x: &Exchange<'_>) -> Result<UpstreamRequest, GatewayError> {
+        let deployment = format!("{}/{}", self.name, x.model);
+        let chat = super::responses::chat_body(self, x)?;
+        let t = chat_to_gemini(&chat)
+            .map_err(untranslatable)
+            .map_err(|e| super::responses::chat_refused(e, &deployment))?;
+        let mut request: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&t.body)
+                .map_err(|e| GatewayError::Internal(format!("translated body: {e}")))?;
+        let body = match self.flavor {
+            Flavor::AiStudio => {
+                request.insert("model".into(), model_resource(x.model).into());
+                serde_json::json!({ "generateContentRequest": request })
+            }
+            Flavor::Vertex => {
+                request.retain(|k, _| {
+                    ["contents", "systemInstruction", "tools", "generationConfig"]
+                        .contains(&k.as_str())
+                });
+                serde_json::Value::Object(request)
+            }
+        };
+        Ok(UpstreamRequest {
+            uri: self.uri(x.model, "countTokens")?,
+            headers: self.headers.clone(),
+            body: Bytes::from(body.to_string()),
+            reply: Box::new(InputTokens {
+                provider: Arc::clone(&self.name),
+            }),
+        })
+    }
+}
+
+/// `countTokens`' `{"totalTokens": N, ...}` as OpenAI's `response.input_tokens` object.
+struct InputTokens {
+    provider: Arc<str>,
+}
+
+impl Reply for InputTokens {
+    fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Count {
+            #[serde(default)]
+            total_tokens: u64,
+        }
+        let count: Count = serde_json::from_slice(body)
+            .map_err(|e| super::malformed(&self.provider, "token count", e))?;
+        let out = serde_json::json!({
+            "object": "response.input_tokens",
+            "input_tokens": count.total_tokens,
+        });
+        Ok(ResponseBody {
+            body: Bytes::from(out.to_string()),
+            usage: None,
+        })
+    }
+
+    fn event(&mut self, _event: &[u8], _out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
+        Err(super::malformed(
+            &self.provider,
+            "token count",
+            "a stream where a JSON object was expected",
+        ))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        None
+    }
 }
 
 impl Provider for Gemini {
@@ -187,7 +260,9 @@ impl Provider for Gemini {
                 (self.uri(x.model, method)?, t.body, Box::new(reply))
             }
             Operation::Responses => return super::responses::via_chat(self, x, true),
-            Operation::ResponsesResource => return Err(super::not_built(x.op)),
+            Operation::ResponsesResource | Operation::ChatCompletionsResource => {
+                return Err(super::not_built(x.op))
+            }
         };
         Ok(UpstreamRequest {
             uri,
@@ -195,6 +270,13 @@ impl Provider for Gemini {
             body: Bytes::from(body),
             reply,
         })
+    }
+
+    fn responses_input_tokens(
+        &self,
+        x: &Exchange<'_>,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        Some(self.count_tokens(x))
     }
 
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {

@@ -17,6 +17,7 @@ pub use switchyard_types::sse;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
+use switchyard_types::json;
 use switchyard_types::openai::Usage;
 
 use crate::config::{Endpoint, ProviderConfig, ProviderKind};
@@ -45,6 +46,11 @@ pub enum Operation {
     /// or forwarded to the deployment that created it (never built by an adapter's
     /// `build_request`).
     ResponsesResource,
+    /// `GET /v1/chat/completions` (the list), `GET`/`POST`/`DELETE
+    /// /v1/chat/completions/{id}`, `GET /v1/chat/completions/{id}/messages`: a stored chat
+    /// completion, forwarded to the deployment that created it (never built by an adapter's
+    /// `build_request`).
+    ChatCompletionsResource,
 }
 
 impl Operation {
@@ -56,6 +62,7 @@ impl Operation {
             Self::Messages => "messages",
             Self::Responses => "responses",
             Self::ResponsesResource => "responses.resource",
+            Self::ChatCompletionsResource => "chat.completions.resource",
             Self::Completions => "completions",
             Self::Passthrough => "passthrough",
         }
@@ -71,13 +78,17 @@ impl Operation {
             Self::Passthrough => "a pass-through endpoint",
             Self::Responses => "/v1/responses",
             Self::ResponsesResource => "/v1/responses/{id}",
+            Self::ChatCompletionsResource => "/v1/chat/completions/{id}",
         }
     }
 
     /// The GenAI semantic-convention operation name (`gen_ai.operation.name`), for traces.
     pub fn genai_name(self) -> &'static str {
         match self {
-            Self::ChatCompletions | Self::Messages | Self::Responses => "chat",
+            Self::ChatCompletions
+            | Self::Messages
+            | Self::Responses
+            | Self::ChatCompletionsResource => "chat",
             Self::Embeddings => "embeddings",
             Self::Completions => "text_completion",
             Self::Passthrough => "passthrough",
@@ -94,7 +105,8 @@ impl Operation {
             | Self::Completions
             | Self::Passthrough
             | Self::Responses
-            | Self::ResponsesResource => ClientApi::OpenAi,
+            | Self::ResponsesResource
+            | Self::ChatCompletionsResource => ClientApi::OpenAi,
             Self::Messages => ClientApi::Anthropic,
         }
     }
@@ -241,6 +253,38 @@ pub trait Provider: Send + Sync + 'static {
             self.name()
         )))
     }
+
+    /// Builds the request counting the input tokens of a Responses request (`POST
+    /// /v1/responses/input_tokens`, whose body `x` carries) at an upstream that does not
+    /// [serve the Responses API](Provider::serves_responses) but counts tokens itself; its
+    /// reply answers OpenAI's `response.input_tokens` object. `None` when the provider has no
+    /// way to count.
+    fn responses_input_tokens(
+        &self,
+        _x: &Exchange<'_>,
+    ) -> Option<Result<UpstreamRequest, GatewayError>> {
+        None
+    }
+
+    /// Whether the upstream keeps the chat completions it makes with `store: true` (OpenAI's
+    /// stored completions), so the gateway can forward the stored-completion endpoints to it.
+    fn keeps_chat_completions(&self) -> bool {
+        false
+    }
+
+    /// Builds a request for a stored chat completion at an upstream that
+    /// [keeps them](Provider::keeps_chat_completions): `tail` is the path below
+    /// `chat/completions/` with its query (`chatcmpl-1`, `chatcmpl-1/messages?limit=2`).
+    fn chat_completions_resource(
+        &self,
+        _method: &http::Method,
+        _tail: &str,
+    ) -> Result<ResourceRequest, GatewayError> {
+        Err(GatewayError::Internal(format!(
+            "provider `{}` does not keep chat completions",
+            self.name()
+        )))
+    }
 }
 
 /// A body-less request for an upstream resource (no reply translator: the answer is relayed).
@@ -325,7 +369,8 @@ pub(crate) fn not_offered(
 }
 
 /// The error for an operation that adapters never build a request for (stored-response
-/// sub-resources go through [`Provider::responses_resource`]).
+/// sub-resources go through [`Provider::responses_resource`], stored chat completions through
+/// [`Provider::chat_completions_resource`]).
 pub(crate) fn not_built(op: Operation) -> GatewayError {
     GatewayError::Internal(format!("`{}` is not built by adapters", op.as_str()))
 }
@@ -342,12 +387,24 @@ pub(crate) fn malformed(
     )
 }
 
-/// Fails unless `doc` is valid JSON (a full parse that builds no values): malformed upstream
-/// bytes must never be relayed to a client as a success.
+/// Fails unless `doc` is valid JSON: malformed upstream bytes must never be relayed to a client
+/// as a success. The check is the allocation-free scanner of `switchyard_types::json`; only a
+/// failure pays for `serde_json`'s error, which says where the bytes went wrong.
 pub(crate) fn check_json(provider: &Arc<str>, doc: &[u8], what: &str) -> Result<(), GatewayError> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(doc)
-        .map(|_| ())
-        .map_err(|e| malformed(provider, &format!("{what} is not JSON"), e))
+    if json::is_valid(doc) {
+        return Ok(());
+    }
+    Err(not_json(provider, doc, what))
+}
+
+/// The error for upstream bytes the JSON scanner refused.
+pub(crate) fn not_json(provider: &Arc<str>, doc: &[u8], what: &str) -> GatewayError {
+    let why = match serde_json::from_slice::<serde::de::IgnoredAny>(doc) {
+        Err(e) => e.to_string(),
+        // Only nesting deeper than the scanner's limit gets here.
+        Ok(_) => format!("nested deeper than {} levels", json::MAX_DEPTH),
+    };
+    malformed(provider, &format!("{what} is not JSON"), why)
 }
 
 /// Builds the error for a non-success upstream answer, normalising its kind.

@@ -15,10 +15,11 @@ use switchyard_types::anthropic::request::messages_to_chat;
 use switchyard_types::anthropic::response::chat_to_messages_response;
 use switchyard_types::anthropic::stream::{ChatToMessagesStream, StreamStep};
 use switchyard_types::extras::passthrough_body;
-use switchyard_types::openai::{is_error_body, rename_model_and_read_usage, Usage};
+use switchyard_types::json;
+use switchyard_types::openai::{is_error_body, read_reply, ReadReply, Usage};
 
 use super::{
-    check_json, http_failure, malformed, sse, untranslatable, Exchange, Operation, Provider, Reply,
+    http_failure, malformed, not_json, sse, untranslatable, Exchange, Operation, Provider, Reply,
     ResourceRequest, ResponseBody, StreamStatus, UpstreamRequest,
 };
 use crate::config::ProviderConfig;
@@ -105,9 +106,21 @@ impl OpenAi {
         }
     }
 
+    /// Where stored chat completions live: `{base}/chat/completions`, or on Azure the v1
+    /// surface `{base}/openai/v1/chat/completions` (the stored-completion endpoints name no
+    /// deployment, and Azure serves them there without an `api-version`).
+    fn stored_chat_url(&self) -> String {
+        match &self.azure_api_version {
+            None => format!("{}/chat/completions", self.base),
+            Some(_) => format!("{}/openai/v1/chat/completions", self.base),
+        }
+    }
+
     fn url(&self, op: Operation, model: &str) -> String {
         let tail = match op {
-            Operation::ChatCompletions | Operation::Messages => "chat/completions",
+            Operation::ChatCompletions
+            | Operation::Messages
+            | Operation::ChatCompletionsResource => "chat/completions",
             Operation::Embeddings => "embeddings",
             Operation::Completions | Operation::Passthrough => "completions",
             Operation::Responses | Operation::ResponsesResource => "responses",
@@ -162,7 +175,9 @@ impl Provider for OpenAi {
                     }),
                 });
             }
-            Operation::ResponsesResource => return Err(super::not_built(op)),
+            Operation::ResponsesResource | Operation::ChatCompletionsResource => {
+                return Err(super::not_built(op))
+            }
             Operation::Messages => {
                 let t = messages_to_chat(x.body, x.model).map_err(untranslatable)?;
                 let reply = FromMessages {
@@ -192,7 +207,7 @@ impl Provider for OpenAi {
             body: Bytes::from(body),
             reply: Box::new(Passthrough {
                 provider: Arc::clone(&self.name),
-                client_model: Arc::clone(x.client_model),
+                model_json: json::encode_string(x.client_model).into(),
                 usage: None,
             }),
         })
@@ -218,6 +233,34 @@ impl Provider for OpenAi {
         })
     }
 
+    fn keeps_chat_completions(&self) -> bool {
+        true
+    }
+
+    fn chat_completions_resource(
+        &self,
+        method: &http::Method,
+        tail: &str,
+    ) -> Result<ResourceRequest, GatewayError> {
+        let mut headers = self.headers.clone();
+        if method != http::Method::POST {
+            headers.remove(CONTENT_TYPE);
+        }
+        let base = self.stored_chat_url();
+        let url = match tail {
+            "" => base,
+            t if t.starts_with('?') => format!("{base}{t}"),
+            t => format!("{base}/{t}"),
+        };
+        Ok(ResourceRequest {
+            method: method.clone(),
+            uri: url
+                .parse()
+                .map_err(|e| GatewayError::Internal(format!("bad upstream URL: {e}")))?,
+            headers,
+        })
+    }
+
     fn classify_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {
         // Credential errors are never relayed: providers echo part of the key in the message.
         let relayable = !matches!(status.as_u16(), 401 | 403) && is_error_body(body);
@@ -229,20 +272,41 @@ impl Provider for OpenAi {
 /// Same format both ways: bytes pass through with only `model` renamed.
 struct Passthrough {
     provider: Arc<str>,
-    client_model: Arc<str>,
+    /// The client's model name as a JSON string, encoded once for every event.
+    model_json: Box<str>,
     usage: Option<Usage>,
+}
+
+impl Passthrough {
+    /// Appends `doc` to `out` with the `model` value at `span` replaced by the client's name.
+    fn put(&self, out: &mut BytesMut, doc: &[u8], model: Option<std::ops::Range<usize>>) {
+        match model.and_then(|span| Some((doc.get(..span.start)?, doc.get(span.end..)?))) {
+            Some((before, after)) => {
+                out.reserve(doc.len() + self.model_json.len());
+                out.extend_from_slice(before);
+                out.extend_from_slice(self.model_json.as_bytes());
+                out.extend_from_slice(after);
+            }
+            None => out.extend_from_slice(doc),
+        }
+    }
 }
 
 impl Reply for Passthrough {
     fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
-        check_json(&self.provider, body, "response")?;
-        match rename_model_and_read_usage(body, &self.client_model) {
-            Some((body, usage)) => Ok(ResponseBody {
-                body: Bytes::from(body),
-                usage,
-            }),
-            // Valid JSON but not an object (an array, a string): relayed as it is.
-            None => Ok(ResponseBody {
+        match read_reply(body) {
+            ReadReply::Object { model, usage } => {
+                let mut out = BytesMut::new();
+                self.put(&mut out, body, model);
+                Ok(ResponseBody {
+                    body: out.freeze(),
+                    usage,
+                })
+            }
+            ReadReply::NotJson => Err(not_json(&self.provider, body, "response")),
+            // Valid JSON but not an object (an array, a string), or an error object in a
+            // success: relayed as it is.
+            ReadReply::NotObject | ReadReply::Error => Ok(ResponseBody {
                 body: Bytes::copy_from_slice(body),
                 usage: None,
             }),
@@ -251,6 +315,8 @@ impl Reply for Passthrough {
 
     fn event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<StreamStatus, GatewayError> {
         let mut status = StreamStatus::Continue;
+        // Room for the event as it will leave: one allocation instead of one per piece.
+        out.reserve(event.len() + self.model_json.len() + 8);
         for line in event.split(|b| *b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(data) = line.strip_prefix(b"data:") else {
@@ -265,19 +331,21 @@ impl Reply for Passthrough {
                 status = StreamStatus::Done;
                 out.extend_from_slice(data);
             } else {
-                check_json(&self.provider, data, "stream event")?;
-                if is_error_body(data) {
-                    status = StreamStatus::UpstreamError;
-                    out.extend_from_slice(data);
-                } else if let Some((payload, usage)) =
-                    rename_model_and_read_usage(data, &self.client_model)
-                {
-                    if usage.is_some() {
-                        self.usage = usage;
+                match read_reply(data) {
+                    ReadReply::NotJson => {
+                        return Err(not_json(&self.provider, data, "stream event"));
                     }
-                    out.extend_from_slice(&payload);
-                } else {
-                    out.extend_from_slice(data);
+                    ReadReply::Error => {
+                        status = StreamStatus::UpstreamError;
+                        out.extend_from_slice(data);
+                    }
+                    ReadReply::Object { model, usage } => {
+                        if usage.is_some() {
+                            self.usage = usage;
+                        }
+                        self.put(out, data, model);
+                    }
+                    ReadReply::NotObject => out.extend_from_slice(data),
                 }
             }
             out.extend_from_slice(b"\n");

@@ -13,15 +13,15 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use switchyard_types::anthropic::TranslateError;
-use switchyard_types::json::{splice_string, top_level_value, top_level_values};
+use switchyard_types::json::{self, splice_string, Scan};
 use switchyard_types::openai::{is_error_body, Usage};
 use switchyard_types::responses::request::responses_to_chat;
 use switchyard_types::responses::response::chat_to_response;
 use switchyard_types::responses::stream::{ChatToResponsesStream, Step};
-use switchyard_types::responses::{rename_nested_model, usage_from_responses, Meta};
+use switchyard_types::responses::{rename_model_within, usage_from_responses, Meta};
 
 use super::{
-    check_json, malformed, sse, unix_now, Exchange, Framing, Operation, Provider, Reply,
+    malformed, not_json, sse, unix_now, Exchange, Framing, Operation, Provider, Reply,
     ResponseBody, StreamStatus, UpstreamRequest,
 };
 use crate::error::GatewayError;
@@ -63,18 +63,7 @@ pub(crate) fn via_chat(
             body: &t.body,
             ..*x
         })
-        .map_err(|e| match e {
-            // The chat translator's field paths are in the chat request it was given.
-            GatewayError::InvalidField { param, message } => GatewayError::Unsupported {
-                param: String::new(),
-                message: format!(
-                    "{message} (`{param}` of the chat request this Responses request was \
-                     translated to for deployment `{deployment}`)"
-                ),
-                code: "unsupported_parameter",
-            },
-            other => other,
-        })?;
+        .map_err(|e| chat_refused(e, &deployment))?;
     up.reply = Box::new(FromChat {
         inner: up.reply,
         provider: Arc::clone(p.name()),
@@ -83,6 +72,36 @@ pub(crate) fn via_chat(
         shell: t.shell,
     });
     Ok(up)
+}
+
+/// The chat body a Responses request translates to on deployment `p`/`x.model`, for calls that
+/// are not a create (counting its input tokens): the same translation, and the same refusals
+/// naming the deployment, as [`via_chat`].
+pub(crate) fn chat_body(p: &dyn Provider, x: &Exchange<'_>) -> Result<Vec<u8>, GatewayError> {
+    let deployment = format!("{}/{}", p.name(), x.model);
+    let meta = Meta {
+        id: new_response_id(),
+        created_at: unix_now(),
+        model: x.client_model.to_string(),
+    };
+    let t = responses_to_chat(x.body, &meta).map_err(|e| refused(e, &deployment))?;
+    Ok(t.body)
+}
+
+/// An error of a provider's chat translator on the chat request a Responses request became:
+/// its field paths are in that chat request, so the message says so and names the deployment.
+pub(crate) fn chat_refused(e: GatewayError, deployment: &str) -> GatewayError {
+    match e {
+        GatewayError::InvalidField { param, message } => GatewayError::Unsupported {
+            param: String::new(),
+            message: format!(
+                "{message} (`{param}` of the chat request this Responses request was \
+                 translated to for deployment `{deployment}`)"
+            ),
+            code: "unsupported_parameter",
+        },
+        other => other,
+    }
 }
 
 /// A Responses feature the deployment cannot express: the client's 400, naming both.
@@ -194,12 +213,15 @@ pub(crate) struct Passthrough {
 
 impl Reply for Passthrough {
     fn body(&mut self, body: &[u8]) -> Result<ResponseBody, GatewayError> {
-        check_json(&self.provider, body, "response")?;
-        let Some([model, usage]) = top_level_values(body, ["model", "usage"]) else {
-            return Ok(ResponseBody {
-                body: Bytes::copy_from_slice(body),
-                usage: None,
-            });
+        let [model, usage] = match json::scan(body, ["model", "usage"]) {
+            Scan::Object(found) => found,
+            Scan::NotJson => return Err(not_json(&self.provider, body, "response")),
+            Scan::NotObject => {
+                return Ok(ResponseBody {
+                    body: Bytes::copy_from_slice(body),
+                    usage: None,
+                })
+            }
         };
         self.usage = usage
             .and_then(|u| body.get(u))
@@ -232,10 +254,13 @@ impl Reply for Passthrough {
                 out.extend_from_slice(b"\n");
                 continue;
             }
-            check_json(&self.provider, data, "stream event")?;
-            let kind = top_level_value(data, "type")
-                .and_then(|s| data.get(s))
-                .and_then(|v| serde_json::from_slice::<String>(v).ok());
+            // One scan validates the event and finds its type and its response object.
+            let [kind, response] = match json::scan(data, ["type", "response"]) {
+                Scan::Object(found) => found,
+                Scan::NotJson => return Err(not_json(&self.provider, data, "stream event")),
+                Scan::NotObject => [None, None],
+            };
+            let kind = kind.and_then(|s| data.get(s)).and_then(json::string_value);
             match kind.as_deref() {
                 Some("response.completed" | "response.incomplete") => {
                     status = StreamStatus::Done;
@@ -244,7 +269,7 @@ impl Reply for Passthrough {
                 None if is_error_body(data) => status = StreamStatus::UpstreamError,
                 _ => {}
             }
-            match rename_nested_model(data, "response", &self.client_model) {
+            match response.and_then(|span| rename_model_within(data, span, &self.client_model)) {
                 Some((payload, usage)) => {
                     if usage.is_some() {
                         self.usage = usage;

@@ -121,9 +121,9 @@ const COLLECT_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 pub(crate) fn insert(store: &Store, records: &[Record]) -> Statement {
     let dialect = store.dialect();
     let sql = if records.len() == 1 {
-        single_row_sql(dialect).to_owned()
+        std::borrow::Cow::Borrowed(single_row_sql(dialect))
     } else {
-        insert_sql(dialect, records.len())
+        insert_sql(dialect, records.len()).into()
     };
     Statement {
         sql,
@@ -395,7 +395,7 @@ impl Writer {
             let mut p = Params::new(self.store.dialect());
             let sql = format!("DELETE FROM requests WHERE started_at < {}", p.push(cutoff));
             stmts.push(Statement {
-                sql,
+                sql: sql.into(),
                 params: p.values,
             });
         }
@@ -408,7 +408,7 @@ impl Writer {
                  ORDER BY started_at DESC LIMIT 1 OFFSET {offset})"
             );
             stmts.push(Statement {
-                sql,
+                sql: sql.into(),
                 params: p.values,
             });
         }

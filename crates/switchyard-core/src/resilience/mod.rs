@@ -11,7 +11,6 @@ pub mod breaker;
 pub mod budget;
 pub mod reset;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -231,7 +230,7 @@ impl HedgeDelay {
 }
 
 /// Deployment states by provider, then model.
-type HealthMap = HashMap<Arc<str>, HashMap<Arc<str>, Arc<DeploymentHealth>>>;
+type HealthMap = crate::FastMap<Arc<str>, crate::FastMap<Arc<str>, Arc<DeploymentHealth>>>;
 
 /// Live state of every deployment, created on first use.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The wait a provider asks for, as a `Retry-After` value in whole seconds (rounded up), when
 /// its headers say: `Retry-After` itself as sent, else `retry-after-ms`, else the reset time of
@@ -22,7 +22,16 @@ pub fn retry_after_header(headers: &HeaderMap, now: SystemTime) -> Option<Header
     Some(HeaderValue::from(u64::try_from(secs).unwrap_or(u64::MAX)))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// OpenAI's rate-limit headers, read on every response: names built once, so a lookup only
+// hashes (a `&str` name is parsed and lower-case checked on each lookup).
+static LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
+fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -65,11 +74,11 @@ fn exhausted_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let openai = OPENAI
         .iter()
         .filter(|(r, _)| exhausted(r))
-        .filter_map(|(_, reset)| parse_go_duration(header(headers, reset)?));
+        .filter_map(|(_, reset)| parse_go_duration(header(headers, *reset)?));
     let anthropic = ANTHROPIC
         .iter()
         .filter(|(r, _)| exhausted(r))
-        .filter_map(|(_, reset)| until_rfc3339(header(headers, reset)?, now));
+        .filter_map(|(_, reset)| until_rfc3339(header(headers, *reset)?, now));
     openai.chain(anthropic).max()
 }
 
@@ -96,14 +105,14 @@ pub struct QuotaReading {
 /// remaining,reset}` (RFC 3339 times; when the combined token budget is absent, the smaller of
 /// the input and output budgets stands for it). `None` when the response carries none.
 pub fn quota(headers: &HeaderMap, now: SystemTime) -> Option<QuotaReading> {
-    let num = |name: &str| header(headers, name).and_then(|v| v.parse::<u64>().ok());
+    let num = |name| header(headers, name).and_then(|v| v.parse::<u64>().ok());
     let openai = QuotaReading {
-        limit_requests: num("x-ratelimit-limit-requests"),
-        remaining_requests: num("x-ratelimit-remaining-requests"),
-        reset_requests: header(headers, "x-ratelimit-reset-requests").and_then(parse_go_duration),
-        limit_tokens: num("x-ratelimit-limit-tokens"),
-        remaining_tokens: num("x-ratelimit-remaining-tokens"),
-        reset_tokens: header(headers, "x-ratelimit-reset-tokens").and_then(parse_go_duration),
+        limit_requests: num(&LIMIT_REQUESTS),
+        remaining_requests: num(&REMAINING_REQUESTS),
+        reset_requests: header(headers, &RESET_REQUESTS).and_then(parse_go_duration),
+        limit_tokens: num(&LIMIT_TOKENS),
+        remaining_tokens: num(&REMAINING_TOKENS),
+        reset_tokens: header(headers, &RESET_TOKENS).and_then(parse_go_duration),
     };
     if openai.remaining_requests.is_some() || openai.remaining_tokens.is_some() {
         return Some(openai);
@@ -117,9 +126,11 @@ pub fn quota(headers: &HeaderMap, now: SystemTime) -> Option<QuotaReading> {
     }
     let family = |f: &str| {
         (
-            num(&format!("anthropic-ratelimit-{f}-limit")),
-            num(&format!("anthropic-ratelimit-{f}-remaining")),
-            header(headers, &format!("anthropic-ratelimit-{f}-reset"))
+            header(headers, format!("anthropic-ratelimit-{f}-limit"))
+                .and_then(|v| v.parse::<u64>().ok()),
+            header(headers, format!("anthropic-ratelimit-{f}-remaining"))
+                .and_then(|v| v.parse::<u64>().ok()),
+            header(headers, format!("anthropic-ratelimit-{f}-reset"))
                 .and_then(|v| until_rfc3339(v, now)),
         )
     };

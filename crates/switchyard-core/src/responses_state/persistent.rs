@@ -197,7 +197,7 @@ fn put_statement(store: &Store, ttl: Duration, tenant: &Tenant, r: &StoredRespon
         p.push(expires),
     );
     Statement {
-        sql,
+        sql: sql.into(),
         params: p.values,
     }
 }
@@ -252,16 +252,9 @@ async fn write_loop(store: Store, ttl: Duration, mut rx: mpsc::UnboundedReceiver
     }
 }
 
-/// Deletes expired rows (retention); a failure is only logged, the next purge retries.
+/// Deletes expired rows (retention).
 pub(crate) async fn purge(store: &Store) {
-    let mut p = Params::new(store.dialect());
-    let sql = format!(
-        "DELETE FROM responses WHERE expires_at <= {}",
-        p.push(unix_millis())
-    );
-    if let Err(e) = store.execute(sql, p.values).await {
-        tracing::warn!(error = %e, "could not purge expired stored responses");
-    }
+    store.purge_expired("responses").await;
 }
 
 impl ResponseStore for PersistentResponseStore {

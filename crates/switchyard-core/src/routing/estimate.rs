@@ -5,9 +5,10 @@
 //! for English with BPE tokenizers; code and other scripts tokenize denser, so it can be low
 //! by a factor of two), four tokens of framing per message, a flat [`IMAGE_TOKENS`] per image,
 //! and tool definitions by their JSON size. It is good enough to rank deployments by cost and
-//! to keep a request away from a context window it clearly overflows; it is not a bill. The
-//! functions here are the one place to swap in a real tokenizer later: everything else takes
-//! the resulting [`Features::prompt_tokens`].
+//! to keep a request away from a context window it clearly overflows; it is not a bill.
+//! Everything else takes the resulting [`Features::prompt_tokens`], which the pipeline
+//! replaces with a real count (`crate::tokenize`) for OpenAI-family models when a TPM limit, a
+//! budget or a close context-window constraint needs it.
 
 use std::borrow::Cow;
 

@@ -194,6 +194,27 @@ impl Router {
         out
     }
 
+    /// The deployments an alias names, in config order (`None` for any other model name).
+    pub fn alias_deployments(&self, alias: &str) -> Option<&[Deployment]> {
+        self.aliases.get(alias).map(|a| &a.deployments[..])
+    }
+
+    /// The deployment that serves most of `model`'s traffic, without a random draw: an alias's
+    /// highest-weight deployment (the first in config order on a tie), else what a
+    /// `provider/model` name or a wildcard resolves to. The prompt is counted with its
+    /// tokenizer (`tokenize`).
+    pub fn main_deployment(&self, model: &str) -> Option<Deployment> {
+        if let Some(alias) = self.aliases.get(model) {
+            return alias
+                .deployments
+                .iter()
+                .rev()
+                .max_by_key(|d| d.weight)
+                .cloned();
+        }
+        self.route(model).ok()?.candidates.into_iter().next()
+    }
+
     /// Every deployment of every alias, each `provider/model` once (for health checks).
     pub fn deployments(&self) -> Vec<Deployment> {
         let mut seen = std::collections::HashSet::new();

@@ -38,6 +38,7 @@ impl GatewayError {
             Self::AliasNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::LimiterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(u) => match &u.kind {
                 UpstreamErrorKind::Http { status, .. } => match status.as_u16() {
                     400 | 413 | 422 => *status,
@@ -89,6 +90,9 @@ impl GatewayError {
                 HeaderValue::from(ms.div_ceil(1000)),
             );
             h.insert("retry-after-ms", HeaderValue::from(ms));
+        }
+        if let Self::LimiterUnavailable = self {
+            h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if let Self::Upstream(u) = self {
             if let UpstreamErrorKind::Http {
@@ -249,6 +253,12 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
             INVALID,
             None,
             code("request_too_large"),
+        ),
+        GatewayError::LimiterUnavailable => (
+            "The gateway cannot check its rate limits right now; please retry shortly.".into(),
+            "server_error",
+            None,
+            code("rate_limiter_unavailable"),
         ),
         GatewayError::BudgetExceeded { message } => (
             message.clone(),

@@ -7,7 +7,7 @@
 
 pub mod error;
 pub mod reload;
-mod request_id;
+pub(crate) mod request_id;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -120,9 +120,17 @@ impl Prepared {
         } else {
             None
         };
-        let limits = Arc::new(crate::limits::Limits::new(config.limits.clone()));
-        let budgets = (!config.budgets.limits.is_empty())
+        let limits = Arc::new(crate::limits::Limits::start(config.limits.clone()).await);
+        // Whenever keys can carry budgets of their own, the budget module exists to enforce them.
+        let budgets = (config.keys.enabled || !config.budgets.limits.is_empty())
             .then(|| crate::budgets::Budgets::new(&config.budgets, Some(store.clone())));
+        if let (Some(budgets), Some(keys)) = (&budgets, &keys) {
+            budgets.follow_keys(keys);
+        }
+        let stored_chat = Arc::new(crate::stored_chat::ChatCompletionStore::new(
+            store.clone(),
+            crate::stored_chat::ChatCompletionStore::DEFAULT_TTL,
+        ));
         let responses = Arc::new(crate::responses_state::PersistentResponseStore::new(
             store,
             crate::responses_state::PersistentResponseStore::DEFAULT_TTL,
@@ -175,6 +183,7 @@ impl Prepared {
             generation: 0,
             reqlog: reqlog.clone(),
             responses,
+            stored_chat,
             keys,
             limits,
             budgets,
@@ -207,6 +216,11 @@ impl Prepared {
     /// The request log, when on (its counters feed `/metrics`).
     pub fn reqlog(&self) -> Option<&Arc<crate::reqlog::ReqLog>> {
         self.reqlog.as_ref()
+    }
+
+    /// The budgets, when any can exist (configured ones, or virtual keys on).
+    pub fn budgets(&self) -> Option<&Arc<crate::budgets::Budgets>> {
+        self.gw.budgets.as_ref()
     }
 
     /// The admin routes for the gateway's own listener (none when they have their own), and
@@ -275,11 +289,12 @@ impl Prepared {
         drained
     }
 
-    /// After the last request finished: stores the queued stored-response writes and the
-    /// request log's queue, then sends the traces
+    /// After the last request finished: stores the queued stored-response and stored chat
+    /// completion writes and the request log's queue, then sends the traces
     /// the exporter still holds.
     async fn flush(&self) {
         self.gw.responses.flush().await;
+        self.gw.stored_chat.flush().await;
         self.flush_log().await;
         if let Some(t) = &self.gw.tracer {
             t.flush(Duration::from_secs(5)).await;
@@ -325,6 +340,7 @@ impl Prepared {
                         .and_then(|rt| {
                             rt.block_on(async move {
                                 let listener = TcpListener::from_std(std_listener)?;
+                                tokio::spawn(timer_floor());
                                 serve_until(listener, gw, admin, stop).await
                             })
                         });
@@ -357,6 +373,21 @@ impl Prepared {
         let drained = finish_drain(drained, self.shutdown_timeout);
         self.flush().await;
         drained
+    }
+}
+
+/// Keeps a timer due within a second on the worker's runtime, forever.
+///
+/// Tokio's timer wakes its own driver (an eventfd write, then an extra `epoll_wait`) whenever a
+/// new deadline is earlier than the one it is parked until. Every request sets deadlines
+/// (first byte, total) that are the earliest on an otherwise idle runtime, so each request paid
+/// two system calls for nothing. With a deadline always less than a second away, request
+/// deadlines (seconds to minutes ahead) never come first. It costs one wake-up a second.
+async fn timer_floor() {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
     }
 }
 
@@ -439,8 +470,18 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
         created: providers::unix_now(),
     };
     axum::Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/chat/completions", post(chat))
+        .route("/v1/chat/completions", post(chat).get(chat_list))
+        .route("/chat/completions", post(chat).get(chat_list))
+        .route(
+            "/v1/chat/completions/{id}",
+            get(chat_retrieve).post(chat_update).delete(chat_delete),
+        )
+        .route(
+            "/chat/completions/{id}",
+            get(chat_retrieve).post(chat_update).delete(chat_delete),
+        )
+        .route("/v1/chat/completions/{id}/messages", get(chat_messages))
+        .route("/chat/completions/{id}/messages", get(chat_messages))
         .route("/v1/embeddings", post(embeddings))
         .route("/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
@@ -484,12 +525,14 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> axum::Router {
         .layer(middleware::from_fn(accept))
 }
 
+static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// The edge: assigns the request id, opens the request span, stamps `x-request-id` on every
 /// response, and logs requests the pipeline did not log itself.
 async fn accept(mut req: Request<Body>, next: Next) -> Response {
     let id: Arc<str> = req
         .headers()
-        .get("x-request-id")
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(|| Arc::from(request_id::new_id()), Arc::from);
@@ -500,7 +543,7 @@ async fn accept(mut req: Request<Body>, next: Next) -> Response {
     let started = tokio::time::Instant::now();
     let mut resp = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     if resp.extensions().get::<Logged>().is_none() && path != "/health" {
         tracing::info!(
@@ -518,6 +561,51 @@ async fn accept(mut req: Request<Body>, next: Next) -> Response {
 
 async fn chat(State(s): State<AppState>, req: Request<Body>) -> Response {
     pipeline::handle(s.gw(), Operation::ChatCompletions, req).await
+}
+
+async fn chat_list(State(s): State<AppState>, req: Request<Body>) -> Response {
+    pipeline::stored_chat::resource(s.gw(), pipeline::stored_chat::Resource::List, None, req).await
+}
+
+async fn chat_stored(
+    s: AppState,
+    which: pipeline::stored_chat::Resource,
+    id: String,
+    req: Request<Body>,
+) -> Response {
+    pipeline::stored_chat::resource(s.gw(), which, Some(id), req).await
+}
+
+async fn chat_retrieve(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    chat_stored(s, pipeline::stored_chat::Resource::Retrieve, id, req).await
+}
+
+async fn chat_update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    chat_stored(s, pipeline::stored_chat::Resource::Update, id, req).await
+}
+
+async fn chat_delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    chat_stored(s, pipeline::stored_chat::Resource::Delete, id, req).await
+}
+
+async fn chat_messages(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    chat_stored(s, pipeline::stored_chat::Resource::Messages, id, req).await
 }
 
 async fn embeddings(State(s): State<AppState>, req: Request<Body>) -> Response {
@@ -678,8 +766,12 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
         .collect();
     let mut body = s.gw().health.render_metrics(&deployments);
     s.gw().metrics.render(&mut body);
+    s.gw().limits.render_metrics(&mut body);
     if let Some(log) = &s.gw().reqlog {
         crate::reqlog::render_metrics(&log.stats(), &mut body);
+    }
+    if let Some(budgets) = &s.gw().budgets {
+        crate::budgets::render_metrics(budgets, &mut body).await;
     }
     let mut resp = Response::new(Body::from(body));
     resp.headers_mut().insert(

@@ -99,6 +99,29 @@ CREATE TABLE responses (
 CREATE INDEX responses_expires ON responses (expires_at);
 ";
 
+/// Stored chat completions per tenant (`stored_chat::ChatCompletionStore`): which deployment
+/// made each one (OpenAI-type ones keep it upstream), its metadata as last set through the
+/// gateway (`TEXT` JSON, for list filters), `created_at` in Unix microseconds (strictly
+/// increasing per gateway, the list order), a tombstone time once deleted (so a list cursor
+/// naming a deleted completion still resolves), `expires_at` for retention.
+const CHAT_COMPLETIONS_V5: &str = "
+CREATE TABLE chat_completions (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    client_model TEXT NOT NULL,
+    kept_upstream BOOLEAN NOT NULL,
+    metadata TEXT,
+    created_at BIGINT NOT NULL,
+    deleted_at BIGINT,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX chat_completions_list ON chat_completions (tenant, created_at, id);
+CREATE INDEX chat_completions_expires ON chat_completions (expires_at);
+";
+
 /// Budgets (issue 6): the settled spend and the alerts sent per budget window, and whether a
 /// record's usage was estimated by the gateway (the provider reported none).
 const BUDGETS_V3_SQLITE: &str = "
@@ -151,5 +174,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "stored responses",
         sqlite: RESPONSES_V4,
         postgres: RESPONSES_V4,
+    },
+    Migration {
+        version: 5,
+        name: "stored chat completions",
+        sqlite: CHAT_COMPLETIONS_V5,
+        postgres: CHAT_COMPLETIONS_V5,
     },
 ];

@@ -107,8 +107,9 @@ pub enum StoreError {
 /// One SQL statement with its parameters.
 #[derive(Debug, Clone)]
 pub struct Statement {
-    /// SQL with placeholders spelled by [`Params`].
-    pub sql: String,
+    /// SQL with placeholders spelled by [`Params`]; borrowed when it is written once for
+    /// every use (the request log's insert), so a batch does not copy it per row.
+    pub sql: std::borrow::Cow<'static, str>,
     /// The values, in placeholder order.
     pub params: Vec<Value>,
 }
@@ -276,9 +277,27 @@ impl Store {
         }
     }
 
+    /// Deletes the rows of `table` whose `expires_at` has passed (the retention of the stores
+    /// that keep per-tenant state); a failure is only logged, the next purge retries.
+    pub(crate) async fn purge_expired(&self, table: &'static str) {
+        let mut p = Params::new(self.dialect());
+        let sql = format!(
+            "DELETE FROM {table} WHERE expires_at <= {}",
+            p.push(unix_millis())
+        );
+        if let Err(e) = self.execute(sql, p.values).await {
+            tracing::warn!(error = %e, table, "could not purge expired rows");
+        }
+    }
+
     /// Runs one statement; returns the rows it changed.
     pub async fn execute(&self, sql: String, params: Vec<Value>) -> Result<u64, StoreError> {
-        let counts = self.transaction(vec![Statement { sql, params }]).await?;
+        let counts = self
+            .transaction(vec![Statement {
+                sql: sql.into(),
+                params,
+            }])
+            .await?;
         Ok(counts.into_iter().sum())
     }
 }

@@ -129,7 +129,7 @@ impl Pg {
                 for s in &stmts {
                     let refs: Vec<&(dyn ToSql + Sync)> =
                         s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                    counts.push(tx.execute(s.sql.as_str(), &refs).await.map_err(pg_err)?);
+                    counts.push(tx.execute(s.sql.as_ref(), &refs).await.map_err(pg_err)?);
                 }
                 tx.commit().await.map_err(pg_err)?;
                 Ok(counts)

@@ -171,7 +171,7 @@ async fn migrations_and_values(cfg: &StoreConfig) {
     // A transaction is all or nothing.
     let mut p = Params::new(store.dialect());
     let ok = Statement {
-        sql: format!("INSERT INTO t2 (b) VALUES ({})", p.push("kept?")),
+        sql: format!("INSERT INTO t2 (b) VALUES ({})", p.push("kept?")).into(),
         params: p.values,
     };
     let bad = Statement {

@@ -7,7 +7,7 @@
 //! prefix or a wildcard, an unknown alias) is counted under `other`, so no client input can grow
 //! the number of series.
 
-use std::collections::{HashMap, HashSet};
+use crate::{FastMap, FastSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,18 +109,18 @@ type ErrorKey = (Arc<str>, &'static str);
 /// The configured names that may appear as label values.
 #[derive(Debug, Default)]
 struct Known {
-    aliases: HashSet<Arc<str>>,
-    providers: HashSet<Arc<str>>,
-    models: HashSet<Arc<str>>,
+    aliases: FastSet<Arc<str>>,
+    providers: FastSet<Arc<str>>,
+    models: FastSet<Arc<str>>,
 }
 
 /// The request series of one gateway, shared by every worker.
 #[derive(Debug, Default)]
 pub struct RequestMetrics {
     known: RwLock<Known>,
-    series: RwLock<HashMap<Key, Arc<Series>>>,
+    series: RwLock<FastMap<Key, Arc<Series>>>,
     /// Errors by (alias, error kind).
-    errors: RwLock<HashMap<ErrorKey, Arc<AtomicU64>>>,
+    errors: RwLock<FastMap<ErrorKey, Arc<AtomicU64>>>,
 }
 
 impl RequestMetrics {
@@ -155,7 +155,7 @@ impl RequestMetrics {
     pub fn observe(&self, o: &Observation<'_>) {
         let key = {
             let known = self.known.read();
-            let bound = |v: Option<&str>, set: &HashSet<Arc<str>>| -> Arc<str> {
+            let bound = |v: Option<&str>, set: &FastSet<Arc<str>>| -> Arc<str> {
                 match v {
                     None => Arc::from(NONE),
                     Some(v) => set.get(v).cloned().unwrap_or_else(|| Arc::from(OTHER)),

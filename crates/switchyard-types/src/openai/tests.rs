@@ -87,3 +87,32 @@ fn usage_extraction() {
     assert_eq!(usage_of(br#"{"usage":null}"#), None);
     assert_eq!(usage_of(br#"{"choices":[]}"#), None);
 }
+
+#[test]
+fn read_reply_validates_finds_the_model_and_usage_and_tells_errors_apart() {
+    let doc = br#"{"id":"x","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+    let ReadReply::Object { model, usage } = read_reply(doc) else {
+        panic!("an object");
+    };
+    assert_eq!(&doc[model.unwrap()], br#""gpt-4o""#);
+    assert_eq!(usage.map(|u| u.total_tokens), Some(5));
+    assert_eq!(
+        read_reply(br#"{"choices":[],"usage":null}"#),
+        ReadReply::Object {
+            model: None,
+            usage: None
+        }
+    );
+    assert_eq!(
+        read_reply(br#"{"error":{"message":"slow down","type":"rate_limit"}}"#),
+        ReadReply::Error
+    );
+    // An `error` member without OpenAI's shape is an ordinary object.
+    assert!(matches!(
+        read_reply(br#"{"error":"no","model":"m"}"#),
+        ReadReply::Object { model: Some(_), .. }
+    ));
+    assert_eq!(read_reply(br#"[1,2]"#), ReadReply::NotObject);
+    assert_eq!(read_reply(br#"{"model":"m","#), ReadReply::NotJson);
+    assert_eq!(read_reply(br#"{"model":"m"} x"#), ReadReply::NotJson);
+}

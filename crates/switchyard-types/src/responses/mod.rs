@@ -150,7 +150,20 @@ pub fn rename_nested_model(
     member: &str,
     client_model: &str,
 ) -> Option<(Vec<u8>, Option<Usage>)> {
-    let span = crate::json::top_level_value(doc, member)?;
+    rename_model_within(
+        doc,
+        crate::json::top_level_value(doc, member)?,
+        client_model,
+    )
+}
+
+/// [`rename_nested_model`] for a member whose span the caller already found (its own scan of
+/// the event also validated it).
+pub fn rename_model_within(
+    doc: &[u8],
+    span: std::ops::Range<usize>,
+    client_model: &str,
+) -> Option<(Vec<u8>, Option<Usage>)> {
     let inner = doc.get(span.clone())?;
     let [model, usage] = crate::json::top_level_values(inner, ["model", "usage"])?;
     let usage = usage

@@ -223,6 +223,15 @@ async fn hard_stop_names_the_budget_and_survives_a_restart() {
     let e = r.error();
     assert_eq!(e["code"], "budget_exceeded");
     assert_eq!(e["type"], "insufficient_quota");
+    // Calls that skip the full pipeline (a stored resource here) are refused the same way.
+    let auth = format!("Bearer {ALICE}");
+    let side = get(
+        &format!("{}/v1/responses/resp_nope", gw.url),
+        &[("authorization", auth.as_str())],
+    )
+    .await;
+    assert_eq!(side.status, 429, "{}", side.text());
+    assert_eq!(side.error()["code"], "budget_exceeded");
     let msg = e["message"].as_str().unwrap();
     assert!(msg.contains("month budget of team:search"), "{msg}");
     assert!(!msg.contains(ALICE));
@@ -647,6 +656,377 @@ auth:
     let st = admin(&gw, "/admin/budgets").await;
     assert_eq!(st["data"][0]["spent_nanos"], 2_000_000, "{st}");
     assert_eq!(st["data"][0]["reserved_nanos"], 0, "{st}");
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gateway with store keys and no `budgets:` section at all: keys bring their own.
+fn keys_yaml(base: &str, dir: &std::path::Path) -> String {
+    format!(
+        r#"
+providers:
+  up: {{type: openai, base_url: "{base}/v1", api_key: k}}
+models:
+  big: {{deployments: [{{provider: up, model: big-m, price: {{input: 1, output: 10}}}}]}}
+keys:
+  enabled: true
+  refresh: 1h
+{}"#,
+        store_yaml(dir)
+    )
+}
+
+async fn admin_send(gw: &Gateway, method: Method, path: &str, body: Value) -> Resp {
+    send(
+        method,
+        &format!("{}{path}", gw.url),
+        &[("authorization", &format!("Bearer {ADMIN_KEY}"))],
+        body.to_string(),
+    )
+    .await
+}
+
+/// The ledger's settled spend of `scope`, once it reaches `want` (writes follow the settle).
+async fn ledger_spent(dir: &std::path::Path, scope: &str, want: i64) -> i64 {
+    let store = switchyard_core::store::Store::open(&switchyard_core::store::StoreConfig::Sqlite {
+        path: dir.join("sy.db"),
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let mut spent = 0;
+    for _ in 0..200 {
+        let mut p = switchyard_core::store::Params::new(store.dialect());
+        let sql = format!(
+            "SELECT SUM(spent_nanos) FROM budget_ledger WHERE scope = {}",
+            p.push(scope)
+        );
+        let rows = store.query(sql, p.values).await.unwrap();
+        spent = rows[0][0].as_i64().unwrap_or(0);
+        if spent == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    spent
+}
+
+fn budget_of<'a>(st: &'a Value, scope: &str) -> Option<&'a Value> {
+    st["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["scope"] == scope)
+}
+
+#[tokio::test]
+async fn a_key_budget_set_through_the_admin_api_is_enforced_and_survives_a_restart() {
+    // Each request: 100 out at 10/M = $0.001.
+    let up = fixed(openai_reply(0, 100, 0)).await;
+    let dir = temp_dir("budget-key");
+    let yaml = keys_yaml(&up, &dir);
+    let body = chat_body("big", r#""max_tokens": 100"#);
+    let gw = Gateway::start(&yaml).await;
+    // Without a budget section, nothing is budgeted yet.
+    assert_eq!(admin(&gw, "/admin/budgets").await["data"], json!([]));
+    let created = admin_send(
+        &gw,
+        Method::POST,
+        "/admin/keys",
+        json!({"name": "capped", "team": "search", "budget_usd": 0.003, "budget_period": "day"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let created = created.json();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // `keys.refresh` is an hour: the budget applies because the admin change reloaded the keys.
+    for _ in 0..3 {
+        let r = chat_as(&gw, Some(&key), None, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = chat_as(&gw, Some(&key), None, &body).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    let e = r.error();
+    assert_eq!(e["code"], "budget_exceeded");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("day budget of key:capped (USD 0.003)"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&key) && !msg.contains(&id), "{msg}");
+    let st = admin(&gw, "/admin/budgets").await;
+    let b = budget_of(&st, "key:capped").unwrap_or_else(|| panic!("{st}"));
+    assert_eq!(b["spent_nanos"], 3_000_000, "{st}");
+    assert_eq!(b["source"], "key");
+    assert_eq!(b["key_id"], id.as_str());
+    assert_eq!(b["limit_usd"], 0.003);
+    assert!(!st.to_string().contains(&key));
+
+    // Raising the budget lets the key go on at once, with its spend kept.
+    let r = admin_send(
+        &gw,
+        Method::PATCH,
+        "/admin/keys/capped",
+        json!({"budget_usd": 0.005}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for _ in 0..2 {
+        let r = chat_as(&gw, Some(&key), None, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(chat_as(&gw, Some(&key), None, &body).await.status, 429);
+    // Lowering it below the spend stops it.
+    let r = admin_send(
+        &gw,
+        Method::PATCH,
+        "/admin/keys/capped",
+        json!({"budget_usd": 0.004}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chat_as(&gw, Some(&key), None, &body).await.status, 429);
+    records(&gw, 8).await;
+    gw.shutdown().await;
+    assert_eq!(
+        ledger_spent(&dir, &format!("key-id:{id}"), 5_000_000).await,
+        5_000_000
+    );
+
+    // A new gateway reads the spend from the ledger: shown before any request, and enforced.
+    let gw = Gateway::start(&yaml).await;
+    let st = admin(&gw, "/admin/budgets").await;
+    let b = budget_of(&st, "key:capped").unwrap_or_else(|| panic!("{st}"));
+    assert_eq!(b["spent_nanos"], 5_000_000, "{st}");
+    assert_eq!(b["limit_usd"], 0.004);
+    let r = chat_as(&gw, Some(&key), None, &body).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    // /metrics counts key budgets without naming them.
+    let m = get(&format!("{}/metrics", gw.url), &[]).await.text();
+    assert!(m.contains("\nswitchyard_key_budgets 1\n"), "{m}");
+    assert!(
+        m.contains("switchyard_key_budgets_used{ratio=\"1\"} 1"),
+        "{m}"
+    );
+    assert!(!m.contains("capped"), "{m}");
+    // Removing the budget lifts the stop; revoking the key removes it from the list.
+    let r = admin_send(
+        &gw,
+        Method::PATCH,
+        "/admin/keys/capped",
+        json!({"budget_usd": null}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chat_as(&gw, Some(&key), None, &body).await.status, 200);
+    let r = admin_send(
+        &gw,
+        Method::PATCH,
+        "/admin/keys/capped",
+        json!({"budget_usd": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(budget_of(&admin(&gw, "/admin/budgets").await, "key:capped").is_some());
+    let r = admin_send(&gw, Method::POST, "/admin/keys/capped/revoke", Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(admin(&gw, "/admin/budgets").await["data"], json!([]));
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_new_york_day_resets_at_new_york_midnight_and_metrics_show_it() {
+    let up = fixed(openai_reply(0, 100, 0)).await;
+    let dir = temp_dir("budget-tz");
+    let yaml = budget_yaml(
+        &up,
+        &dir,
+        "  time_zone: America/New_York\n  limits:\n    \
+         - {scope: team:search, limit_usd: 0.002, period: day}\n",
+    );
+    let mut budgets = None;
+    let gw = Gateway::start_inspecting(&yaml, Default::default(), |p| {
+        budgets = p.budgets().cloned();
+    })
+    .await;
+    let budgets = budgets.unwrap();
+    // 2024-11-03 is New York's 25-hour day (EDT → EST): it ends at 05:00 UTC on the 4th,
+    // an hour after midnight at its morning offset (-04:00).
+    let nov4_utc = 1_730_678_400_000_i64; // 2024-11-04T00:00:00Z
+    let hour = 3_600_000;
+    budgets.set_clock(Some(nov4_utc + 3 * hour));
+    let body = chat_body("big", r#""max_tokens": 100"#);
+    for _ in 0..2 {
+        let r = chat_as(&gw, Some(ALICE), None, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(chat_as(&gw, Some(ALICE), None, &body).await.status, 429);
+    let st = admin(&gw, "/admin/budgets").await;
+    assert_eq!(st["data"][0]["time_zone"], "America/New_York", "{st}");
+    assert_eq!(
+        st["data"][0]["period_start"], "2024-11-03T04:00:00.000Z",
+        "{st}"
+    );
+    assert_eq!(
+        st["data"][0]["period_end"], "2024-11-04T05:00:00.000Z",
+        "{st}"
+    );
+    let scrape = || async {
+        get(
+            &format!("{}/metrics", gw.url),
+            &[("authorization", &format!("Bearer {ALICE}"))],
+        )
+        .await
+        .text()
+    };
+    let m = scrape().await;
+    let labels = r#"{budget="team:search",period="day"}"#;
+    for (series, want) in [
+        ("switchyard_budget_spent_usd", "0.002"),
+        ("switchyard_budget_limit_usd", "0.002"),
+        ("switchyard_budget_used_ratio", "1"),
+        ("switchyard_budget_reserved_usd", "0"),
+    ] {
+        assert!(
+            m.contains(&format!("\n{series}{labels} {want}\n")),
+            "{series} != {want} in\n{m}"
+        );
+    }
+    assert!(m.contains("\nswitchyard_key_budgets 0\n"), "{m}");
+    // 04:00 UTC would be midnight at a fixed -04:00: still the same New York day.
+    budgets.set_clock(Some(nov4_utc + 4 * hour));
+    assert_eq!(chat_as(&gw, Some(ALICE), None, &body).await.status, 429);
+    budgets.set_clock(Some(nov4_utc + 5 * hour - 1));
+    assert_eq!(chat_as(&gw, Some(ALICE), None, &body).await.status, 429);
+    // New York midnight: a new day, a new budget.
+    budgets.set_clock(Some(nov4_utc + 5 * hour));
+    let r = chat_as(&gw, Some(ALICE), None, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = scrape().await;
+    assert!(
+        m.contains(&format!("\nswitchyard_budget_spent_usd{labels} 0.001\n")),
+        "{m}"
+    );
+    let st = admin(&gw, "/admin/budgets").await;
+    assert_eq!(
+        st["data"][0]["period_start"], "2024-11-04T05:00:00.000Z",
+        "{st}"
+    );
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unknown_time_zone_fails_the_check_naming_key_and_line() {
+    let dir = temp_dir("budget-badtz");
+    let cfg = dir.join("cfg.yaml");
+    let yaml = "providers:\n  up: {type: openai, base_url: \"http://127.0.0.1:9/v1\", api_key: k}\n\
+                models:\n  m: {deployments: [{provider: up, model: x, price: {input: 1, output: 1}}]}\n\
+                budgets:\n  time_zone: Europe/Paris\n  limits:\n    \
+                - {scope: team:t, limit_usd: 1, period: day, time_zone: Pacific/Chatham}\n";
+    std::fs::write(&cfg, yaml).unwrap();
+    let check = || {
+        crate::cli::bin()
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&cfg, yaml.replace("Europe/Paris", "Europe/Atlantis")).unwrap();
+    let out = check();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("budgets.time_zone")
+            && err.contains("line 6")
+            && err.contains("`Europe/Atlantis` is not a time zone"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_key_made_elsewhere_is_budgeted_after_a_refresh_and_alerts_at_key_alerts() {
+    let alerts = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let a2 = Arc::clone(&alerts);
+    let hook = scripted(move |req: http::Request<axum::body::Body>| {
+        let alerts = Arc::clone(&a2);
+        async move {
+            let b = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            alerts.lock().push(serde_json::from_slice(&b).unwrap());
+            http::Response::new(axum::body::Body::empty())
+        }
+    })
+    .await;
+    let up = fixed(openai_reply(0, 100, 0)).await;
+    let dir = temp_dir("budget-key-alert");
+    let yaml = format!(
+        "{}budgets:\n  alert_webhook: \"{hook}/hook\"\n  key_alerts: [50, 100]\n",
+        keys_yaml(&up, &dir).replace("refresh: 1h", "refresh: 100ms")
+    );
+    let gw = Gateway::start(&yaml).await;
+    // Another process (the CLI, another replica) creates the key in the shared store.
+    let store = switchyard_core::store::Store::open(&switchyard_core::store::StoreConfig::Sqlite {
+        path: dir.join("sy.db"),
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let fields: switchyard_core::keys::KeyFields =
+        serde_json::from_value(json!({"name": "elsewhere", "budget_usd": 0.002})).unwrap();
+    let (rec, key) = switchyard_core::keys::KeyStore::new(store)
+        .create(fields)
+        .await
+        .unwrap();
+    let mut listed = None;
+    for _ in 0..200 {
+        let st = admin(&gw, "/admin/budgets").await;
+        if let Some(b) = budget_of(&st, "key:elsewhere") {
+            listed = Some(b.clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let listed = listed.expect("the key's budget never appeared");
+    assert_eq!(listed["period"], "month");
+    let body = chat_body("big", r#""max_tokens": 100"#);
+    for _ in 0..2 {
+        let r = chat_as(&gw, Some(&key), None, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(chat_as(&gw, Some(&key), None, &body).await.status, 429);
+    for _ in 0..200 {
+        if alerts.lock().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let got = alerts.lock().clone();
+    let mut pcts: Vec<u64> = got
+        .iter()
+        .map(|a| a["budget"]["threshold_pct"].as_u64().unwrap())
+        .collect();
+    pcts.sort_unstable();
+    assert_eq!(pcts, vec![50, 100], "{got:?}");
+    for a in &got {
+        assert_eq!(a["budget"]["scope"], "key:elsewhere");
+        assert_eq!(a["budget"]["key_id"], rec.id.as_str());
+        assert_eq!(a["budget"]["time_zone"], "UTC");
+        assert!(!a.to_string().contains(&key));
+    }
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

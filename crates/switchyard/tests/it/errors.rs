@@ -121,7 +121,8 @@ async fn unknown_urls_and_methods() {
     assert_eq!(r.status, 404);
     assert_eq!(r.error()["code"], "unknown_url");
     assert!(r.header("x-request-id").is_some());
-    let r = get(&chat_url(&gw), &[]).await;
+    // (`GET` lists stored chat completions; nothing takes `PUT`.)
+    let r = send(http::Method::PUT, &chat_url(&gw), &[], "{}").await;
     assert_eq!(r.status, 405);
     r.error();
     let r = get(&format!("{}/health", gw.url), &[]).await;

@@ -124,9 +124,20 @@ impl Gateway {
     /// Starts a gateway from YAML with `env` as the whole environment the config loader sees
     /// (for settings with an environment fallback, such as AWS credentials).
     pub async fn start_with_env(yaml: &str, env: HashMap<String, String>) -> Self {
+        Self::start_inspecting(yaml, env, |_| {}).await
+    }
+
+    /// Starts a gateway from YAML after `inspect` has seen it prepared (to keep a handle on
+    /// its parts, such as the budgets' test clock).
+    pub async fn start_inspecting(
+        yaml: &str,
+        env: HashMap<String, String>,
+        inspect: impl FnOnce(&Prepared),
+    ) -> Self {
         let (yaml, temp_store) = with_temp_store(yaml);
         let cfg = from_yaml(&yaml, &env).unwrap_or_else(|e| panic!("test config invalid: {e}"));
         let prepared = Prepared::new(cfg).await.unwrap();
+        inspect(&prepared);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();

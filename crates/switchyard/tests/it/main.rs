@@ -15,6 +15,7 @@ mod errors;
 mod gemini;
 mod harness;
 mod keys;
+mod limits;
 mod metrics;
 mod reqlog;
 mod resilience;
@@ -24,6 +25,9 @@ mod responses_sub;
 mod routing;
 mod sdk;
 mod shutdown;
+mod stored_chat;
 mod streaming;
 mod surface;
+#[cfg(feature = "tokenizer")]
+mod tokenize;
 mod tracing;

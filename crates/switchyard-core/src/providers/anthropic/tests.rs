@@ -233,3 +233,60 @@ fn errors_become_openai_shaped_but_credential_errors_are_never_relayed() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn responses_input_tokens_are_counted_by_count_tokens_with_only_its_members() {
+    let body = br#"{"model":"smart","instructions":"Be brief.","input":"hi there","max_output_tokens":50,"temperature":0.2,"tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{}}}]}"#;
+    let req = adapter()
+        .responses_input_tokens(&Exchange {
+            op: Operation::Responses,
+            body,
+            headers: &HeaderMap::new(),
+            model: "claude-sonnet-4-5",
+            client_model: &Arc::from("smart"),
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(req.uri.to_string(), "http://x/v1/messages/count_tokens");
+    assert_eq!(req.headers["x-api-key"], "sk-ant-secret");
+    let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    let mut keys: Vec<&str> = sent
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    // `max_tokens` and the sampling settings are refused by `count_tokens`: not sent.
+    assert_eq!(keys, ["messages", "model", "system", "tools"], "{sent}");
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    assert_eq!(sent["messages"][0]["content"], "hi there");
+    let mut reply = req.reply;
+    let out = reply.body(br#"{"input_tokens":42}"#).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.body).unwrap(),
+        serde_json::json!({"object": "response.input_tokens", "input_tokens": 42})
+    );
+    assert!(out.usage.is_none());
+    assert!(reply.body(b"not json").is_err());
+}
+
+#[test]
+fn responses_input_tokens_refuse_what_the_translation_cannot_express() {
+    let body = br#"{"model":"smart","input":[{"type":"item_reference","id":"x"}]}"#;
+    let err = adapter()
+        .responses_input_tokens(&Exchange {
+            op: Operation::Responses,
+            body,
+            headers: &HeaderMap::new(),
+            model: "claude-sonnet-4-5",
+            client_model: &Arc::from("smart"),
+        })
+        .unwrap()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, GatewayError::Unsupported { message, .. } if message.contains("claude/claude-sonnet-4-5")),
+        "{err:?}"
+    );
+}

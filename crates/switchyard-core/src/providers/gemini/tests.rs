@@ -364,3 +364,52 @@ fn google_errors_are_normalised() {
         assert_eq!(relayed.is_some(), body.starts_with(b"{"));
     }
 }
+
+#[test]
+fn responses_input_tokens_are_counted_by_count_tokens_in_each_flavors_shape() {
+    let body = br#"{"model":"smart","instructions":"Be brief.","input":"hi there","max_output_tokens":50}"#;
+    let count = |flavor| {
+        adapter(flavor)
+            .responses_input_tokens(&Exchange {
+                op: Operation::Responses,
+                body,
+                headers: &HeaderMap::new(),
+                model: "gemini-2.5-flash",
+                client_model: &Arc::from("smart"),
+            })
+            .unwrap()
+            .unwrap()
+    };
+    let studio = count(Flavor::AiStudio);
+    assert_eq!(
+        studio.uri.to_string(),
+        format!("{STUDIO}/models/gemini-2.5-flash:countTokens")
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&studio.body).unwrap();
+    let inner = &sent["generateContentRequest"];
+    assert_eq!(inner["model"], "models/gemini-2.5-flash");
+    assert_eq!(inner["contents"][0]["parts"][0]["text"], "hi there");
+    assert_eq!(inner["systemInstruction"]["parts"][0]["text"], "Be brief.");
+    let vertex = count(Flavor::Vertex);
+    let sent: serde_json::Value = serde_json::from_slice(&vertex.body).unwrap();
+    let mut keys: Vec<&str> = sent
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["contents", "generationConfig", "systemInstruction"],
+        "{sent}"
+    );
+    let mut reply = studio.reply;
+    let out = reply
+        .body(br#"{"totalTokens": 17, "promptTokensDetails": []}"#)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.body).unwrap(),
+        serde_json::json!({"object": "response.input_tokens", "input_tokens": 17})
+    );
+}
