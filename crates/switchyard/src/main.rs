@@ -13,6 +13,11 @@ use switchyard_core::{telemetry, Prepared};
 
 /// mimalloc: the request path allocates many small, short-lived buffers across worker threads,
 /// where glibc's allocator measured about a tenth of the gateway's CPU under load.
+///
+/// Built with `no_thp`: by default mimalloc asks for transparent huge pages on its arenas, so
+/// every 2 MiB region it touches becomes resident whole. That was 12 MB of an idle gateway's
+/// 25 MB and about 15 MB of its peak under load (measured with wrk at concurrency 64: peak RSS
+/// 43 → 28 MB, throughput unchanged within noise).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
