@@ -165,7 +165,7 @@ pub fn render_metrics(s: &Stats, out: &mut String) {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     submitted: AtomicU64,
     stored: AtomicU64,
@@ -175,6 +175,27 @@ struct Counters {
     store_errors: AtomicU64,
     /// Set when a request thread spilled (queue full), so the writer replays soon.
     overflowed: std::sync::atomic::AtomicBool,
+    /// How many queued records complete the batch the writer is gathering (`usize::MAX` when
+    /// it is not gathering). The request that brings the queue to it signals `batch_full`, so
+    /// the writer sleeps until `flush_interval` ends instead of polling the queue.
+    batch_need: std::sync::atomic::AtomicUsize,
+    batch_full: tokio::sync::Notify,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            submitted: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            overflowed: std::sync::atomic::AtomicBool::new(false),
+            batch_need: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            batch_full: tokio::sync::Notify::new(),
+        }
+    }
 }
 
 impl Counters {
@@ -254,7 +275,15 @@ impl ReqLog {
     pub fn submit(&self, record: Record) {
         Counters::add(&self.counters.submitted, 1);
         let record = match self.tx.try_send(record) {
-            Ok(()) => return,
+            Ok(()) => {
+                // `>=`: concurrent senders may both see the queue past the exact need. Below
+                // it, this costs two atomic reads per record.
+                let need = self.counters.batch_need.load(Ordering::SeqCst);
+                if self.tx.max_capacity() - self.tx.capacity() >= need {
+                    self.counters.batch_full.notify_one();
+                }
+                return;
+            }
             Err(mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) => r,
         };
         match self.spill.append(std::slice::from_ref(&record)) {

@@ -240,6 +240,39 @@ async fn queued_records_are_stored_in_batches_and_flushed_at_shutdown() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A batch that fills is written at once, not when `flush_interval` (an hour here) ends; a
+/// partial one waits for it. The writer sleeps while it gathers: the request that completes
+/// a batch in the queue is what wakes it.
+#[tokio::test]
+async fn a_full_batch_is_written_without_waiting_for_the_flush_interval() {
+    let dir = temp_dir("batchfull");
+    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
+    let cfg = ReqLogConfig {
+        batch_size: 8,
+        flush_interval: Duration::from_secs(3600),
+        ..config(&dir)
+    };
+    let log = ReqLog::with_store(cfg, store.clone(), true);
+    // The first record wakes the writer, which then sleeps gathering the rest; each later one
+    // is submitted after a yield so that the writer is asleep when the batch completes.
+    for i in 0..8 {
+        log.submit(record(i, 1_000));
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+    eventually(|| log.stats().stored == 8).await;
+    // Three more: a partial batch, still gathering.
+    for i in 8..11 {
+        log.submit(record(i, 1_000));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(log.stats().stored, 8);
+    log.shutdown().await;
+    assert_eq!(count(&store).await, 11);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_full_queue_spills_instead_of_dropping() {
     let dir = temp_dir("full");
