@@ -487,31 +487,6 @@ impl Limits {
         out
     }
 
-    /// Whether some scope `subject` falls in has a TPM limit (what it is charged in tokens
-    /// matters only then), without building the scopes.
-    pub fn charges_tokens(&self, subject: &Subject<'_>) -> bool {
-        let c = &self.config;
-        subject.key.is_some_and(|k| {
-            (subject.key_limit.tpm)
-                .or(c.keys.get(k).and_then(|l| l.tpm))
-                .or(c.default_key.tpm)
-                .is_some()
-        }) || subject
-            .team
-            .and_then(|t| c.teams.get(t))
-            .is_some_and(|l| l.tpm.is_some())
-            || subject
-                .user
-                .and_then(|u| c.users.get(u))
-                .is_some_and(|l| l.tpm.is_some())
-            || (!c.tags.is_empty()
-                && subject.tags.iter().any(|(k, v)| {
-                    c.tags
-                        .get(&format!("{k}={v}"))
-                        .is_some_and(|l| l.tpm.is_some())
-                }))
-    }
-
     /// The request's class: its key's (`limits.keys.<name>`), else its team's, else
     /// `default_key`'s; lowered, never raised, by what the request asked for.
     pub fn priority(&self, subject: &Subject<'_>) -> Priority {
@@ -619,7 +594,17 @@ impl Limits {
         subject: &Subject<'_>,
         tokens: u64,
     ) -> Result<(Option<Admission>, RateInfo), Refusal> {
-        let scopes = self.scopes(subject);
+        self.admit_in(subject, self.scopes(subject), tokens).await
+    }
+
+    /// [`Self::admit`] in `scopes`, already derived from `subject` by [`Self::scopes`] (the
+    /// pipeline derives them first, to know whether the prompt must be counted at all).
+    pub async fn admit_in(
+        self: &Arc<Self>,
+        subject: &Subject<'_>,
+        scopes: Vec<Scope>,
+        tokens: u64,
+    ) -> Result<(Option<Admission>, RateInfo), Refusal> {
         if scopes.is_empty() {
             return Ok((None, RateInfo::default()));
         }
@@ -813,14 +798,15 @@ pub(crate) async fn admit_request(
         tags: &a.tags,
         priority,
     };
+    let scopes = gw.limits.scopes(&subject);
     // The real count only when a TPM limit will be charged with it (see `tokenize`).
-    let counted = if gw.limits.charges_tokens(&subject) {
+    let counted = if scopes.iter().any(|s| s.limit.tpm.is_some()) {
         prompt.count(&gw.router, model.unwrap_or_default()).await
     } else {
         None
     };
     let tokens = counted.unwrap_or_else(|| estimate_prompt_tokens(prompt.body()));
-    match gw.limits.admit(&subject, tokens).await {
+    match gw.limits.admit_in(&subject, scopes, tokens).await {
         Ok((admission, info)) => {
             ctx.admission = admission;
             ctx.rate_info = Some(info).filter(|i| *i != RateInfo::default());
