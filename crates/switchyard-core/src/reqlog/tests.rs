@@ -380,6 +380,31 @@ async fn an_unwritable_spill_counts_and_reports_drops() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// SQLite stores a batch in runs of 16, 4 and 1 records: a batch that overlaps stored records
+/// across runs of every size keeps each record exactly once.
+#[tokio::test]
+async fn batches_in_runs_of_every_size_store_each_record_once() {
+    let dir = temp_dir("runs");
+    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
+    let records: Vec<Record> = (0..47).map(|i| record(i, 1_000 + i as i64)).collect();
+    writer::store_records(&store, &records[..20]).await.unwrap();
+    // 37 records (16 + 16 + 4 + 1), the first 10 already stored.
+    writer::store_records(&store, &records[10..]).await.unwrap();
+    assert_eq!(count(&store).await, 47);
+    let rows = store
+        .query(
+            "SELECT id, COUNT(*) FROM requests GROUP BY id ORDER BY id".into(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    let want: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, want);
+    assert!(rows.iter().all(|r| r[1].as_i64() == Some(1)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn retention_deletes_by_age_and_by_row_count() {
     let dir = temp_dir("retention");

@@ -81,6 +81,10 @@ fn open(path: &Path, timeout: Duration) -> Result<Connection, StoreError> {
     // gateway's resident memory is a product goal (see the benchmark).
     conn.pragma_update(None, "cache_size", -1024)
         .map_err(sql_err)?;
+    // Every feature's statements share the writer connection's cache of prepared statements;
+    // rusqlite's default of 16 would let them evict the request log's multi-record inserts,
+    // which are the dearest to parse again.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
