@@ -473,6 +473,9 @@ fn app(gw: Arc<Gateway>, admin: Option<axum::Router>) -> Edge {
         current: Arc::new(reload::WorkerGateway::new(gw)),
         created: providers::unix_now(),
     };
+    // `Edge` serves the `POST`s of the five model-serving paths itself, so their `post(..)`
+    // handlers here are not reached; the routes stay so that the router still answers the
+    // paths' other methods (the stored-completion list, a 405) as before.
     let router = axum::Router::new()
         .route("/v1/chat/completions", post(chat).get(chat_list))
         .route("/chat/completions", post(chat).get(chat_list))
