@@ -6,24 +6,11 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use super::period::{civil_from_days, days_from_civil, Period, DAY_MS};
+use super::tests::Rng;
 use super::zone::Zone;
 
 const HOUR: i64 = 3_600_000;
 const PERIODS: [Period; 3] = [Period::Day, Period::Week, Period::Month];
-
-/// xorshift64: small, seeded, good enough to spread instants over centuries.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo) as u64) as i64
-    }
-}
 
 fn zone(name: &str) -> Zone {
     Zone::parse(name).unwrap_or_else(|| panic!("no zone {name}"))

@@ -3,16 +3,17 @@ use super::*;
 
 const DAY: i64 = 86_400_000;
 
-/// A small deterministic generator (xorshift): seeded loops without a property-test crate.
-struct Rng(u64);
+/// A small deterministic generator (xorshift): seeded loops without a property-test crate
+/// (the period property tests use it too).
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+    pub(super) fn range(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next() % (hi - lo) as u64) as i64
     }
 }

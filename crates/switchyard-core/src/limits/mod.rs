@@ -510,21 +510,10 @@ impl Limits {
         if let Some(shared) = &self.shared {
             match shared.admit(scopes, tokens, None).await {
                 Ok(v) => {
-                    let info = rate_info(scopes, &v.aheads);
-                    return match v.refused_by.and_then(|i| scopes.get(i)) {
-                        None => Ok((Charged::Shared, info)),
-                        Some(s) => Err(Refusal::Limited(Box::new(Denied {
-                            scope: s.name.clone(),
-                            what: v.what,
-                            limit: if v.what == "tokens" {
-                                s.limit.tpm.unwrap_or_default()
-                            } else {
-                                s.limit.rpm.unwrap_or_default()
-                            },
-                            retry_after: v.wait,
-                            info,
-                        }))),
-                    };
+                    return v
+                        .outcome(scopes)
+                        .map(|info| (Charged::Shared, info))
+                        .map_err(Refusal::Limited);
                 }
                 Err(e) => {
                     self.stats.admit_errors.fetch_add(1, Ordering::Relaxed);

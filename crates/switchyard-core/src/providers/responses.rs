@@ -15,7 +15,7 @@ use serde_json::Value;
 use switchyard_types::anthropic::TranslateError;
 use switchyard_types::json::{self, splice_string, Scan};
 use switchyard_types::openai::{is_error_body, Usage};
-use switchyard_types::responses::request::responses_to_chat;
+use switchyard_types::responses::request::{responses_to_chat, ResponsesToChat};
 use switchyard_types::responses::response::chat_to_response;
 use switchyard_types::responses::stream::{ChatToResponsesStream, Step};
 use switchyard_types::responses::{rename_model_within, usage_from_responses, Meta};
@@ -40,13 +40,7 @@ pub(crate) fn via_chat(
     x: &Exchange<'_>,
     reasoning: bool,
 ) -> Result<UpstreamRequest, GatewayError> {
-    let deployment = format!("{}/{}", p.name(), x.model);
-    let meta = Meta {
-        id: new_response_id(),
-        created_at: unix_now(),
-        model: x.client_model.to_string(),
-    };
-    let t = responses_to_chat(x.body, &meta).map_err(|e| refused(e, &deployment))?;
+    let (deployment, meta, t) = translate(p, x)?;
     if t.reasoning && !reasoning {
         return Err(refused(
             TranslateError::field(
@@ -78,6 +72,16 @@ pub(crate) fn via_chat(
 /// are not a create (counting its input tokens): the same translation, and the same refusals
 /// naming the deployment, as [`via_chat`].
 pub(crate) fn chat_body(p: &dyn Provider, x: &Exchange<'_>) -> Result<Vec<u8>, GatewayError> {
+    translate(p, x).map(|(_, _, t)| t.body)
+}
+
+/// A Responses request on deployment `p`/`x.model` translated to chat: the deployment's name
+/// (for refusals), the response's identity and the translation; a refusal names the
+/// deployment.
+fn translate(
+    p: &dyn Provider,
+    x: &Exchange<'_>,
+) -> Result<(String, Meta, ResponsesToChat), GatewayError> {
     let deployment = format!("{}/{}", p.name(), x.model);
     let meta = Meta {
         id: new_response_id(),
@@ -85,7 +89,7 @@ pub(crate) fn chat_body(p: &dyn Provider, x: &Exchange<'_>) -> Result<Vec<u8>, G
         model: x.client_model.to_string(),
     };
     let t = responses_to_chat(x.body, &meta).map_err(|e| refused(e, &deployment))?;
-    Ok(t.body)
+    Ok((deployment, meta, t))
 }
 
 /// An error of a provider's chat translator on the chat request a Responses request became:

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use super::config::{OnBackendError, RedisSettings};
-use super::Scope;
+use super::{Denied, RateInfo, Scope};
 use crate::resp::{self, Client, Script, Value};
 
 static ADMIT: Script = Script::new(include_str!("admit.lua"));
@@ -37,6 +37,28 @@ pub(crate) struct Verdict {
     pub wait: Duration,
     /// Per scope, how far its requests and tokens TATs are ahead of now.
     pub aheads: Vec<(Duration, Duration)>,
+}
+
+impl Verdict {
+    /// The verdict in the in-process limiter's terms: the `x-ratelimit-*` figures when
+    /// admitted, the refusing scope and its limit when not.
+    pub(crate) fn outcome(&self, scopes: &[Scope]) -> Result<RateInfo, Box<Denied>> {
+        let info = super::rate_info(scopes, &self.aheads);
+        match self.refused_by.and_then(|i| scopes.get(i)) {
+            None => Ok(info),
+            Some(s) => Err(Box::new(Denied {
+                scope: s.name.clone(),
+                what: self.what,
+                limit: if self.what == "tokens" {
+                    s.limit.tpm.unwrap_or_default()
+                } else {
+                    s.limit.rpm.unwrap_or_default()
+                },
+                retry_after: self.wait,
+                info,
+            })),
+        }
+    }
 }
 
 /// The shared limiter of one worker: the settings and the worker's own connection.

@@ -31,24 +31,7 @@ fn scope(name: &str, rpm: Option<u64>, tpm: Option<u64>) -> Scope {
 /// A verdict in the in-process limiter's terms.
 #[allow(clippy::result_large_err)] // a test helper comparing with the limiter's own type
 fn as_result(v: &Verdict, scopes: &[Scope]) -> Result<RateInfo, Denied> {
-    let info = crate::limits::rate_info(scopes, &v.aheads);
-    match v.refused_by {
-        None => Ok(info),
-        Some(i) => {
-            let s = &scopes[i];
-            Err(Denied {
-                scope: s.name.clone(),
-                what: v.what,
-                limit: if v.what == "tokens" {
-                    s.limit.tpm.unwrap()
-                } else {
-                    s.limit.rpm.unwrap()
-                },
-                retry_after: v.wait,
-                info,
-            })
-        }
-    }
+    v.outcome(scopes).map_err(|d| *d)
 }
 
 /// Durations equal to the microsecond (the in-process limiter counts nanoseconds, and its
