@@ -1,37 +1,38 @@
 //! The one outbound HTTP client: pooled keep-alive HTTP/1.1 connections, TLS via rustls with the
 //! Mozilla root set (no OpenSSL, no system dependency), connect timeout, TCP_NODELAY.
 //!
-//! Why not hyper-util's pooled client: every request through it pays a checkout future, a
-//! pool-wide lock round trip and, for HTTP/1, a task spawned only to wait until the connection
-//! is ready again. At gateway request rates that is a measurable share of the proxy's CPU. This
-//! pool is smaller: each worker thread owns one (so its lock is never contended), a connection
-//! goes back to it the moment its response body has been read to the end, and a body dropped
-//! early takes its connection with it (so a cancelled stream also stops the generation
-//! upstream).
+//! Why its own HTTP/1.1 exchange (`conn`, `body`) rather than hyper's client: see `conn`. The
+//! pool is a plain list per upstream: a connection goes back to it the moment its response
+//! body has been read to the end, and a body dropped early takes its connection with it (so a
+//! cancelled stream also stops the generation upstream).
 
-use std::pin::Pin;
+mod body;
+mod conn;
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
 use http::{header, HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use parking_lot::Mutex;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tower_service::Service as _;
+
+pub use body::{BodyError, UpstreamBody};
+use conn::{Conn, Io, Outgoing};
 
 /// Idle connections older than this are closed instead of reused: upstreams and the load
 /// balancers in front of them drop idle connections after a minute or two, and reusing one that
 /// is being closed costs a failed request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Most idle connections kept per upstream host and worker.
+/// Most idle connections kept per upstream host.
 const MAX_IDLE_PER_HOST: usize = 512;
 
 /// Why an upstream request could not be sent or answered.
@@ -66,7 +67,7 @@ struct Key {
 }
 
 struct Idle {
-    sender: SendRequest<OutBody>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -79,18 +80,37 @@ pub struct HttpClient {
     idle: Arc<Idles>,
 }
 
-/// Builds a client with its own connection pool.
+/// Builds a client with its own connection pool, trusting the Mozilla root set.
 pub fn build(connect_timeout: Duration) -> HttpClient {
+    with_tls(
+        connect_timeout,
+        hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+    )
+}
+
+/// Builds a client whose TLS trusts only what `tls` says (the tests' own certificate
+/// authority).
+#[cfg(test)]
+fn build_with_tls(
+    connect_timeout: Duration,
+    tls: tokio_rustls::rustls::ClientConfig,
+) -> HttpClient {
+    with_tls(
+        connect_timeout,
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls),
+    )
+}
+
+fn with_tls(
+    connect_timeout: Duration,
+    tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    let connector = tls.https_or_http().enable_http1().wrap_connector(http);
     HttpClient {
         connector,
         idle: Arc::default(),
@@ -100,9 +120,9 @@ pub fn build(connect_timeout: Duration) -> HttpClient {
 impl HttpClient {
     /// Sends `req` (absolute URI) on a pooled connection, opening one if none is idle.
     ///
-    /// A reused connection that the upstream closed just before the request was written is
-    /// replaced by a fresh one, once: that request never reached the upstream, so sending it
-    /// again cannot duplicate work.
+    /// A reused connection that turns out broken before the request was written whole is
+    /// replaced by a fresh one: that request never reached the upstream complete, so sending
+    /// it again cannot duplicate work.
     pub async fn request(
         &self,
         req: Request<Full<Bytes>>,
@@ -122,97 +142,89 @@ impl HttpClient {
 
     /// Like [`HttpClient::request_within`] for any [`OutBody`], so a streamed request body (a
     /// pass-through upload) goes upstream as it arrives instead of being buffered first. A
-    /// stale pooled connection is replaced only when the request was not written at all, so
-    /// even a body that can be read once is never sent twice.
+    /// broken pooled connection is replaced only when the request was not written whole, and a
+    /// stream only before any of it was read, so even a body that can be read once is never
+    /// sent twice.
     pub async fn send(
         &self,
         req: Request<OutBody>,
         connect_timeout: Option<Duration>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
-        let (key, mut req) = origin_form(req)?;
-        while let Some(mut sender) = self.checkout(&key) {
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(req).await {
-                Ok(resp) => return Ok(self.wrap(key, sender, resp)),
-                Err(mut e) => match e.take_message() {
-                    // Not written: the connection went away between checkout and send.
-                    Some(unsent) => req = unsent,
-                    None => return Err(ClientError::Request(describe(e.error()))),
-                },
+        let (key, req) = origin_form(req)?;
+        let (parts, body) = req.into_parts();
+        let mut out = Outgoing::new(&parts, body);
+        drop(parts);
+        while let Some(mut conn) = self.checkout(&key) {
+            let mut buf = BytesMut::new();
+            match conn::exchange(&mut conn, &mut out, &mut buf).await {
+                Ok(head) => return Ok(self.respond(key, conn, buf, head)),
+                // Not written whole: the connection went away while idle.
+                Err(failed) if failed.unsent => continue,
+                Err(failed) => return Err(ClientError::Request(failed.message)),
             }
         }
-        // Boxed: a connection's set-up (TCP, TLS, handshake) is the largest state in the
-        // request's future, and every request would otherwise carry (and copy) room for it
-        // although most reuse a pooled connection.
-        let mut sender = match connect_timeout {
+        // Boxed: a connection's set-up (TCP, TLS) is the largest state in the request's
+        // future, and every request would otherwise carry (and copy) room for it although most
+        // reuse a pooled connection.
+        let mut conn = match connect_timeout {
             None => Box::pin(self.connect(&key)).await?,
             Some(limit) => tokio::time::timeout(limit, Box::pin(self.connect(&key)))
                 .await
                 .map_err(|_| ClientError::ConnectTimeout(limit))??,
         };
-        sender
-            .ready()
-            .await
-            .map_err(|e| ClientError::Connect(describe(&e)))?;
-        match sender.send_request(req).await {
-            Ok(resp) => Ok(self.wrap(key, sender, resp)),
-            Err(e) => Err(ClientError::Request(describe(&e))),
+        let mut buf = BytesMut::new();
+        match conn::exchange(&mut conn, &mut out, &mut buf).await {
+            Ok(head) => Ok(self.respond(key, conn, buf, head)),
+            Err(failed) => Err(ClientError::Request(failed.message)),
         }
     }
 
-    /// Takes the most recently used idle connection for `key`, dropping stale ones.
-    fn checkout(&self, key: &Key) -> Option<SendRequest<OutBody>> {
+    /// Takes the most recently used idle connection for `key` that is still open, closing
+    /// stale ones.
+    fn checkout(&self, key: &Key) -> Option<Conn> {
         let mut idle = self.idle.lock();
         let list = idle.get_mut(key)?;
-        while let Some(entry) = list.pop() {
-            if !entry.sender.is_closed() && entry.since.elapsed() < IDLE_TIMEOUT {
-                return Some(entry.sender);
+        while let Some(mut entry) = list.pop() {
+            if entry.since.elapsed() < IDLE_TIMEOUT && entry.conn.io.is_idle_usable() {
+                return Some(entry.conn);
             }
         }
         None
     }
 
-    async fn connect(&self, key: &Key) -> Result<SendRequest<OutBody>, ClientError> {
+    async fn connect(&self, key: &Key) -> Result<Conn, ClientError> {
         let uri = Uri::builder()
             .scheme(key.scheme.clone())
             .authority(key.authority.clone())
             .path_and_query("/")
             .build()
             .map_err(|_| ClientError::BadUrl)?;
-        let io = self
+        let stream = self
             .connector
             .clone()
             .call(uri)
             .await
             .map_err(|e| ClientError::Connect(describe(e.as_ref())))?;
-        let (sender, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| ClientError::Connect(describe(&e)))?;
-        // The connection task ends by itself when its sender is dropped or the peer closes.
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+        Ok(Conn::new(Io::new(stream)))
     }
 
-    fn wrap(
+    fn respond(
         &self,
         key: Key,
-        sender: SendRequest<OutBody>,
-        resp: Response<Incoming>,
+        conn: Conn,
+        buf: BytesMut,
+        head: conn::Head,
     ) -> Response<UpstreamBody> {
-        let reusable = !connection_close(resp.headers());
-        resp.map(|inner| UpstreamBody {
-            inner,
-            checkin: reusable.then(|| Checkin {
-                idle: Arc::clone(&self.idle),
-                key,
-                sender,
-            }),
-        })
+        let checkin = head.keep_alive.then(|| Checkin {
+            idle: Arc::clone(&self.idle),
+            key,
+        });
+        let body = UpstreamBody::new(conn, buf, head.framing, checkin);
+        let mut resp = Response::new(body);
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        resp
     }
 }
 
@@ -259,66 +271,27 @@ impl Body for OutBody {
     }
 }
 
-/// A connection waiting for its response body to end before it can be reused.
+/// Where a connection goes back to once its response body has been read to the end.
 struct Checkin {
     idle: Arc<Idles>,
     key: Key,
-    sender: SendRequest<OutBody>,
 }
 
 impl Checkin {
-    fn put_back(self) {
+    fn put_back(self, conn: Conn) {
+        let now = Instant::now();
         let mut idle = self.idle.lock();
         let list = idle.entry(self.key).or_default();
+        // The oldest are at the front; close those past their time rather than keep their
+        // sockets until a checkout reaches them.
+        let expired = list
+            .iter()
+            .take_while(|e| now.saturating_duration_since(e.since) >= IDLE_TIMEOUT)
+            .count();
+        list.drain(..expired);
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push(Idle {
-                sender: self.sender,
-                since: Instant::now(),
-            });
+            list.push(Idle { conn, since: now });
         }
-    }
-}
-
-/// An upstream response body. Reading it to the end returns its connection to the pool;
-/// dropping it earlier closes the connection.
-pub struct UpstreamBody {
-    inner: Incoming,
-    checkin: Option<Checkin>,
-}
-
-impl UpstreamBody {
-    fn done(&mut self) {
-        if let Some(c) = self.checkin.take() {
-            c.put_back();
-        }
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.done(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.done(),
-            Poll::Ready(Some(Err(_))) => this.checkin = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -346,14 +319,6 @@ fn origin_form<B>(req: Request<B>) -> Result<(Key, Request<B>), ClientError> {
         .map_or("/", http::uri::PathAndQuery::as_str);
     parts.uri = Uri::try_from(path).map_err(|_| ClientError::BadUrl)?;
     Ok((Key { scheme, authority }, Request::from_parts(parts, body)))
-}
-
-/// Whether the upstream announced it will close the connection after this response.
-fn connection_close(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
 }
 
 /// A short, secret-free description of an error and its causes (such as "connection refused"

@@ -40,8 +40,8 @@ async fn upstream(body: &'static str, extra_header: &'static str, close_after: u
     }
 }
 
-async fn serve_conn(
-    mut sock: TcpStream,
+async fn serve_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut sock: S,
     heads: Arc<Mutex<Vec<String>>>,
     body: &'static str,
     extra_header: &'static str,
@@ -218,4 +218,320 @@ fn origin_form_sets_host_and_strips_the_authority() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     assert!(matches!(origin_form(req), Err(ClientError::BadUrl)));
+}
+
+/// An upstream that answers every request on a connection with the same raw response, written
+/// in `pieces` with a pause between them (so the client sees them in separate reads), and
+/// hangs up after it when `close` is set. Records each raw request, body included.
+async fn scripted(pieces: &'static [&'static [u8]], close: bool) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let (a, h) = (Arc::clone(&accepted), Arc::clone(&heads));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let h = Arc::clone(&h);
+            tokio::spawn(async move {
+                loop {
+                    let Some(request) = read_request(&mut sock).await else {
+                        return;
+                    };
+                    h.lock().push(request);
+                    for piece in pieces {
+                        if sock.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                    }
+                    if close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Upstream {
+        addr,
+        accepted,
+        heads,
+    }
+}
+
+/// Reads one request (head, then a content-length or chunked body) as text.
+async fn read_request(sock: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let done = if head.contains("transfer-encoding: chunked") {
+                buf.ends_with(b"0\r\n\r\n") && buf.len() > end + 4
+            } else {
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                buf.len() >= end + 4 + len
+            };
+            if done {
+                return Some(String::from_utf8_lossy(&buf).into_owned());
+            }
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_decoded_across_reads_and_keep_the_connection() {
+    let up = scripted(
+        &[
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel",
+            b"lo\r\n6;ext=1\r\n world\r\n0\r\n",
+            b"x-trailer: t\r\n\r\n",
+        ],
+        false,
+    )
+    .await;
+    let client = build(Duration::from_secs(1));
+    for _ in 0..2 {
+        let resp = client.request(post(up.addr, "/")).await.unwrap();
+        assert_eq!(read_all(resp).await, "hello world");
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn chunked_frames_reach_the_reader_as_they_arrive() {
+    let up = scripted(
+        &[
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n",
+            b"7\r\nsecond\n\r\n0\r\n\r\n",
+        ],
+        false,
+    )
+    .await;
+    let client = build(Duration::from_secs(1));
+    let mut body = client
+        .request(post(up.addr, "/"))
+        .await
+        .unwrap()
+        .into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"first\n");
+    assert!(!body.is_end_stream());
+    let second = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&second[..], b"second\n");
+    assert!(body.frame().await.is_none());
+    assert!(body.is_end_stream());
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_an_error_and_the_connection_is_not_reused() {
+    let up = scripted(
+        &[b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabcd"],
+        true,
+    )
+    .await;
+    let client = build(Duration::from_secs(1));
+    let resp = client.request(post(up.addr, "/")).await.unwrap();
+    let err = resp.into_body().collect().await.err().unwrap();
+    assert!(err.to_string().contains("closed before"), "{err}");
+
+    let up = scripted(
+        &[b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"],
+        false,
+    )
+    .await;
+    let resp = client.request(post(up.addr, "/")).await.unwrap();
+    let err = resp.into_body().collect().await.err().unwrap();
+    assert!(err.to_string().contains("invalid chunk size"), "{err}");
+}
+
+#[tokio::test]
+async fn a_body_delimited_by_the_close_is_read_to_the_end() {
+    let up = scripted(&[b"HTTP/1.1 200 OK\r\n\r\nuntil ", b"the end"], true).await;
+    let client = build(Duration::from_secs(1));
+    for _ in 0..2 {
+        let resp = client.request(post(up.addr, "/")).await.unwrap();
+        assert_eq!(read_all(resp).await, "until the end");
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn bodiless_answers_free_the_connection_at_once() {
+    let up = scripted(&[b"HTTP/1.1 204 No Content\r\nx-a: 1\r\n\r\n"], false).await;
+    let client = build(Duration::from_secs(1));
+    for _ in 0..3 {
+        let resp = client.request(post(up.addr, "/")).await.unwrap();
+        assert_eq!(resp.status(), 204);
+        assert_eq!(resp.headers()["x-a"], "1");
+        assert!(resp.body().is_end_stream());
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_malformed_head_is_a_request_error() {
+    let up = scripted(&[b"HTTP/1.1 abc\r\n\r\n"], true).await;
+    let client = build(Duration::from_secs(1));
+    let err = client.request(post(up.addr, "/")).await.err().unwrap();
+    assert!(!err.is_connect());
+    assert!(err.to_string().contains("invalid response head"), "{err}");
+}
+
+/// A request body handed out in pieces, of unknown length.
+struct Pieces(std::collections::VecDeque<Bytes>);
+
+impl Body for Pieces {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn streamed_uploads_of_unknown_length_are_sent_chunked() {
+    let up = scripted(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"], false).await;
+    let client = build(Duration::from_secs(1));
+    let pieces = Pieces([Bytes::from_static(b"abc"), Bytes::from_static(b"de")].into());
+    let mut req = Request::new(OutBody::Stream(pieces.boxed_unsync()));
+    *req.method_mut() = http::Method::PUT;
+    *req.uri_mut() = format!("http://{}/upload", up.addr).parse().unwrap();
+    let resp = client.send(req, None).await.unwrap();
+    assert_eq!(read_all(resp).await, "ok");
+    let raw = up.heads.lock()[0].clone();
+    assert!(raw.starts_with("PUT /upload HTTP/1.1\r\n"), "{raw}");
+    assert!(raw.contains("transfer-encoding: chunked\r\n"), "{raw}");
+    assert!(!raw.contains("content-length"), "{raw}");
+    assert!(
+        raw.ends_with("\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn bodies_in_memory_carry_their_length_and_large_ones_arrive_whole() {
+    let up = scripted(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"], false).await;
+    let client = build(Duration::from_secs(1));
+    let big = "x".repeat(100_000);
+    let req = Request::post(format!("http://{}/big", up.addr))
+        .header(header::CONTENT_LENGTH, "5")
+        .body(Full::new(Bytes::from(big.clone())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(read_all(resp).await, "ok");
+    let raw = up.heads.lock()[0].clone();
+    assert!(raw.contains("content-length: 100000\r\n"), "{raw}");
+    assert!(!raw.contains("content-length: 5"), "{raw}");
+    assert!(raw.ends_with(&format!("\r\n\r\n{big}")), "bad body");
+}
+
+/// An HTTPS upstream with the tests' own certificate (for 127.0.0.1, signed by `testdata/ca.der`),
+/// answering as [`upstream`] does.
+async fn tls_upstream(body: &'static str, close_after: usize) -> Upstream {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = CertificateDer::from(include_bytes!("testdata/leaf.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("testdata/leaf.key.der").to_vec(),
+    ));
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let (a, h) = (Arc::clone(&accepted), Arc::clone(&heads));
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let (acceptor, h) = (acceptor.clone(), Arc::clone(&h));
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(sock).await {
+                    serve_conn(tls, h, body, "", close_after).await;
+                }
+            });
+        }
+    });
+    Upstream {
+        addr,
+        accepted,
+        heads,
+    }
+}
+
+fn test_ca_client() -> HttpClient {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(
+            include_bytes!("testdata/ca.der").to_vec(),
+        ))
+        .unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let tls = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    build_with_tls(Duration::from_secs(2), tls)
+}
+
+#[tokio::test]
+async fn https_upstreams_are_served_and_their_connections_reused() {
+    let up = tls_upstream("secure", 0).await;
+    let client = test_ca_client();
+    for _ in 0..3 {
+        let req = Request::post(format!("https://{}/v1/x", up.addr))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        assert_eq!(read_all(resp).await, "secure");
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+    assert!(up.heads.lock()[0].starts_with("POST /v1/x HTTP/1.1\r\n"));
+}
+
+#[tokio::test]
+async fn an_https_connection_the_upstream_closed_while_idle_is_replaced() {
+    let up = tls_upstream("again", 1).await;
+    let client = test_ca_client();
+    for _ in 0..3 {
+        let req = Request::post(format!("https://{}/", up.addr))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        assert_eq!(read_all(resp).await, "again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_connect_error() {
+    let up = tls_upstream("never", 0).await;
+    // The Mozilla roots do not include the tests' authority.
+    let client = build(Duration::from_secs(2));
+    let req = Request::post(format!("https://{}/", up.addr))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let err = client.request(req).await.err().unwrap();
+    assert!(err.is_connect(), "{err}");
 }
