@@ -122,12 +122,7 @@ impl Reading {
                     if self.buf.is_empty() {
                         return Ok(Step::NeedMore);
                     }
-                    let take = self
-                        .buf
-                        .len()
-                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    *left -= take as u64;
-                    return Ok(Step::Data(self.buf.split_to(take).freeze()));
+                    return Ok(Step::Data(take_up_to(&mut self.buf, left)));
                 }
                 Decode::UntilClose => {
                     if self.buf.is_empty() {
@@ -139,15 +134,11 @@ impl Reading {
                     if self.buf.is_empty() {
                         return Ok(Step::NeedMore);
                     }
-                    let take = self
-                        .buf
-                        .len()
-                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    *left -= take as u64;
+                    let data = take_up_to(&mut self.buf, left);
                     if *left == 0 {
                         self.decode = Decode::Chunked(Chunk::DataEnd);
                     }
-                    return Ok(Step::Data(self.buf.split_to(take).freeze()));
+                    return Ok(Step::Data(data));
                 }
                 Decode::Chunked(Chunk::DataEnd) => {
                     if self.buf.len() < 2 {
@@ -193,6 +184,13 @@ impl Reading {
             }
         }
     }
+}
+
+/// Hands out what `buf` holds of the `left` bytes still due, without copying.
+fn take_up_to(buf: &mut BytesMut, left: &mut u64) -> Bytes {
+    let take = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= take as u64;
+    buf.split_to(take).freeze()
 }
 
 /// Where the first CRLF in `buf` starts.

@@ -104,15 +104,32 @@ async fn read_all(resp: Response<UpstreamBody>) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
+/// Sends `times` requests to `url` one after the other, reads each answer to the end and
+/// checks it is `want`; then checks the upstream saw `connections` connections in all.
+async fn read_each(
+    client: &HttpClient,
+    up: &Upstream,
+    url: &str,
+    times: usize,
+    want: &str,
+    connections: usize,
+) {
+    for _ in 0..times {
+        let req = Request::post(url)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        assert_eq!(read_all(resp).await, want);
+    }
+    assert_eq!(up.accepted.load(Ordering::SeqCst), connections);
+}
+
 #[tokio::test]
 async fn reuses_a_connection_once_its_body_was_read() {
     let up = upstream("hello", "", 0).await;
     let client = build(Duration::from_secs(1));
-    for _ in 0..5 {
-        let resp = client.request(post(up.addr, "/v1/x?a=1")).await.unwrap();
-        assert_eq!(read_all(resp).await, "hello");
-    }
-    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+    let url = format!("http://{}/v1/x?a=1", up.addr);
+    read_each(&client, &up, &url, 5, "hello", 1).await;
     let heads = up.heads.lock();
     assert!(
         heads[0].starts_with("POST /v1/x?a=1 HTTP/1.1\r\n"),
@@ -157,11 +174,7 @@ async fn a_body_dropped_unread_does_not_go_back_to_the_pool() {
 async fn connection_close_is_honoured() {
     let up = upstream("bye", "connection: close\r\n", 1).await;
     let client = build(Duration::from_secs(1));
-    for _ in 0..3 {
-        let resp = client.request(post(up.addr, "/")).await.unwrap();
-        assert_eq!(read_all(resp).await, "bye");
-    }
-    assert_eq!(up.accepted.load(Ordering::SeqCst), 3);
+    read_each(&client, &up, &format!("http://{}/", up.addr), 3, "bye", 3).await;
 }
 
 #[tokio::test]
@@ -172,8 +185,8 @@ async fn a_connection_the_upstream_closed_while_idle_is_replaced() {
     for _ in 0..3 {
         let resp = client.request(post(up.addr, "/")).await.unwrap();
         assert_eq!(read_all(resp).await, "hi");
-        // Give the connection task a moment to notice the hang-up, as happens between real
-        // requests; the request must succeed whether or not it has.
+        // Give the hang-up a moment to arrive, as happens between real requests; the request
+        // must succeed whether or not it has.
         tokio::task::yield_now().await;
     }
     assert_eq!(up.accepted.load(Ordering::SeqCst), 3);
@@ -299,11 +312,8 @@ async fn chunked_bodies_are_decoded_across_reads_and_keep_the_connection() {
     )
     .await;
     let client = build(Duration::from_secs(1));
-    for _ in 0..2 {
-        let resp = client.request(post(up.addr, "/")).await.unwrap();
-        assert_eq!(read_all(resp).await, "hello world");
-    }
-    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+    let url = format!("http://{}/", up.addr);
+    read_each(&client, &up, &url, 2, "hello world", 1).await;
 }
 
 #[tokio::test]
@@ -357,11 +367,8 @@ async fn a_body_cut_short_is_an_error_and_the_connection_is_not_reused() {
 async fn a_body_delimited_by_the_close_is_read_to_the_end() {
     let up = scripted(&[b"HTTP/1.1 200 OK\r\n\r\nuntil ", b"the end"], true).await;
     let client = build(Duration::from_secs(1));
-    for _ in 0..2 {
-        let resp = client.request(post(up.addr, "/")).await.unwrap();
-        assert_eq!(read_all(resp).await, "until the end");
-    }
-    assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
+    let url = format!("http://{}/", up.addr);
+    read_each(&client, &up, &url, 2, "until the end", 2).await;
 }
 
 #[tokio::test]
@@ -498,14 +505,8 @@ fn test_ca_client() -> HttpClient {
 async fn https_upstreams_are_served_and_their_connections_reused() {
     let up = tls_upstream("secure", 0).await;
     let client = test_ca_client();
-    for _ in 0..3 {
-        let req = Request::post(format!("https://{}/v1/x", up.addr))
-            .body(Full::new(Bytes::from_static(b"{}")))
-            .unwrap();
-        let resp = client.request(req).await.unwrap();
-        assert_eq!(read_all(resp).await, "secure");
-    }
-    assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
+    let url = format!("https://{}/v1/x", up.addr);
+    read_each(&client, &up, &url, 3, "secure", 1).await;
     assert!(up.heads.lock()[0].starts_with("POST /v1/x HTTP/1.1\r\n"));
 }
 
