@@ -16,6 +16,16 @@ struct Upstream {
 }
 
 async fn upstream(body: &'static str, extra_header: &'static str, close_after: usize) -> Upstream {
+    listen(move |sock, heads| serve_conn(sock, heads, body, extra_header, close_after)).await
+}
+
+/// Listens on an ephemeral port and hands each connection to `serve`, counting them and
+/// sharing one log of request heads.
+async fn listen<F, Fut>(serve: F) -> Upstream
+where
+    F: Fn(TcpStream, Arc<Mutex<Vec<String>>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -24,13 +34,7 @@ async fn upstream(body: &'static str, extra_header: &'static str, close_after: u
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             a.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(serve_conn(
-                sock,
-                Arc::clone(&h),
-                body,
-                extra_header,
-                close_after,
-            ));
+            tokio::spawn(serve(sock, Arc::clone(&h)));
         }
     });
     Upstream {
@@ -237,39 +241,24 @@ fn origin_form_sets_host_and_strips_the_authority() {
 /// in `pieces` with a pause between them (so the client sees them in separate reads), and
 /// hangs up after it when `close` is set. Records each raw request, body included.
 async fn scripted(pieces: &'static [&'static [u8]], close: bool) -> Upstream {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let (a, h) = (Arc::clone(&accepted), Arc::clone(&heads));
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            a.fetch_add(1, Ordering::SeqCst);
-            let h = Arc::clone(&h);
-            tokio::spawn(async move {
-                loop {
-                    let Some(request) = read_request(&mut sock).await else {
-                        return;
-                    };
-                    h.lock().push(request);
-                    for piece in pieces {
-                        if sock.write_all(piece).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(15)).await;
-                    }
-                    if close {
-                        return;
-                    }
+    listen(move |mut sock, heads| async move {
+        loop {
+            let Some(request) = read_request(&mut sock).await else {
+                return;
+            };
+            heads.lock().push(request);
+            for piece in pieces {
+                if sock.write_all(piece).await.is_err() {
+                    return;
                 }
-            });
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            if close {
+                return;
+            }
         }
-    });
-    Upstream {
-        addr,
-        accepted,
-        heads,
-    }
+    })
+    .await
 }
 
 /// Reads one request (head, then a content-length or chunked body) as text.
@@ -461,27 +450,15 @@ async fn tls_upstream(body: &'static str, close_after: usize) -> Upstream {
         .with_single_cert(vec![cert], key)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let (a, h) = (Arc::clone(&accepted), Arc::clone(&heads));
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            a.fetch_add(1, Ordering::SeqCst);
-            let (acceptor, h) = (acceptor.clone(), Arc::clone(&h));
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(sock).await {
-                    serve_conn(tls, h, body, "", close_after).await;
-                }
-            });
+    listen(move |sock, heads| {
+        let acceptor = acceptor.clone();
+        async move {
+            if let Ok(tls) = acceptor.accept(sock).await {
+                serve_conn(tls, heads, body, "", close_after).await;
+            }
         }
-    });
-    Upstream {
-        addr,
-        accepted,
-        heads,
-    }
+    })
+    .await
 }
 
 fn test_ca_client() -> HttpClient {
