@@ -1,15 +1,18 @@
 //! The one outbound HTTP client: pooled keep-alive HTTP/1.1 connections, TLS via rustls with the
 //! Mozilla root set (no OpenSSL, no system dependency), connect timeout, TCP_NODELAY.
 //!
-//! Why its own HTTP/1.1 exchange (`conn`, `body`) rather than hyper's client: see `conn`. The
-//! pool is a plain list per upstream: a connection goes back to it the moment its response
+//! Why its own HTTP/1.1 exchange (`conn`, `body`) rather than hyper's client: see `conn`. Each
+//! worker thread builds its own client, so the pool's lock is never contended. The pool is a
+//! plain list per upstream: a connection goes back to it the moment its response
 //! body has been read to the end, and a body dropped early takes its connection with it (so a
 //! cancelled stream also stops the generation upstream).
 
 mod body;
 mod conn;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -20,8 +23,6 @@ use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use parking_lot::Mutex;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tower_service::Service as _;
 
@@ -32,7 +33,7 @@ use conn::{Conn, Io, Outgoing};
 /// balancers in front of them drop idle connections after a minute or two, and reusing one that
 /// is being closed costs a failed request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Most idle connections kept per upstream host.
+/// Most idle connections kept per upstream host (each worker thread has a client of its own).
 const MAX_IDLE_PER_HOST: usize = 512;
 
 /// Why an upstream request could not be sent or answered.
