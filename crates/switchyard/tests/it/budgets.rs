@@ -303,8 +303,8 @@ async fn soft_cap_downgrades_to_the_cheaper_alias() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn each_alert_threshold_fires_once_per_period() {
+/// A webhook receiver that keeps every alert posted to it: its base URL and the alerts.
+async fn alert_hook() -> (String, Arc<Mutex<Vec<Value>>>) {
     let alerts = Arc::new(Mutex::new(Vec::<Value>::new()));
     let a2 = Arc::clone(&alerts);
     let hook = scripted(move |req: http::Request<axum::body::Body>| {
@@ -319,6 +319,31 @@ async fn each_alert_threshold_fires_once_per_period() {
         }
     })
     .await;
+    (hook, alerts)
+}
+
+/// Waits for at least `at_least` alerts, and a moment more for any extra one (which the tests
+/// must see to fail); returns them and their thresholds, sorted.
+async fn settled_alerts(alerts: &Mutex<Vec<Value>>, at_least: usize) -> (Vec<Value>, Vec<u64>) {
+    for _ in 0..200 {
+        if alerts.lock().len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let got = alerts.lock().clone();
+    let mut pcts: Vec<u64> = got
+        .iter()
+        .map(|a| a["budget"]["threshold_pct"].as_u64().unwrap())
+        .collect();
+    pcts.sort_unstable();
+    (got, pcts)
+}
+
+#[tokio::test]
+async fn each_alert_threshold_fires_once_per_period() {
+    let (hook, alerts) = alert_hook().await;
     let up = fixed(openai_reply(0, 100, 0)).await;
     let dir = temp_dir("budget-alert");
     let yaml = budget_yaml(
@@ -337,19 +362,7 @@ async fn each_alert_threshold_fires_once_per_period() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(chat_as(&gw, Some(BOB), None, &body).await.status, 429);
-    for _ in 0..200 {
-        if alerts.lock().len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let got = alerts.lock().clone();
-    let mut pcts: Vec<u64> = got
-        .iter()
-        .map(|a| a["budget"]["threshold_pct"].as_u64().unwrap())
-        .collect();
-    pcts.sort_unstable();
+    let (got, pcts) = settled_alerts(&alerts, 3).await;
     assert_eq!(pcts, vec![50, 80, 100], "{got:?}");
     for a in &got {
         assert_eq!(a["type"], "budget.threshold");
@@ -956,20 +969,7 @@ fn an_unknown_time_zone_fails_the_check_naming_key_and_line() {
 
 #[tokio::test]
 async fn a_key_made_elsewhere_is_budgeted_after_a_refresh_and_alerts_at_key_alerts() {
-    let alerts = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let a2 = Arc::clone(&alerts);
-    let hook = scripted(move |req: http::Request<axum::body::Body>| {
-        let alerts = Arc::clone(&a2);
-        async move {
-            let b = http_body_util::BodyExt::collect(req.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            alerts.lock().push(serde_json::from_slice(&b).unwrap());
-            http::Response::new(axum::body::Body::empty())
-        }
-    })
-    .await;
+    let (hook, alerts) = alert_hook().await;
     let up = fixed(openai_reply(0, 100, 0)).await;
     let dir = temp_dir("budget-key-alert");
     let yaml = format!(
@@ -1007,19 +1007,7 @@ async fn a_key_made_elsewhere_is_budgeted_after_a_refresh_and_alerts_at_key_aler
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(chat_as(&gw, Some(&key), None, &body).await.status, 429);
-    for _ in 0..200 {
-        if alerts.lock().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let got = alerts.lock().clone();
-    let mut pcts: Vec<u64> = got
-        .iter()
-        .map(|a| a["budget"]["threshold_pct"].as_u64().unwrap())
-        .collect();
-    pcts.sort_unstable();
+    let (got, pcts) = settled_alerts(&alerts, 2).await;
     assert_eq!(pcts, vec![50, 100], "{got:?}");
     for a in &got {
         assert_eq!(a["budget"]["scope"], "key:elsewhere");

@@ -62,6 +62,11 @@ async fn call(gw: &Gateway, key: &str, method: Method, path: &str, body: Option<
     .await
 }
 
+/// A `GET` of `path` as `key`.
+async fn get_as(gw: &Gateway, key: &str, path: &str) -> Resp {
+    call(gw, key, Method::GET, path, None).await
+}
+
 async fn create(gw: &Gateway, key: &str, body: Value) -> Value {
     let r = call(gw, key, Method::POST, "/v1/chat/completions", Some(body)).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -110,14 +115,7 @@ async fn a_stored_completion_is_listed_read_updated_and_deleted_through_the_gate
     .await;
     let first_id = first["id"].as_str().unwrap().to_owned();
     // Read at once (the record is not waiting for any flush), with the client's model name.
-    let got = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        &format!("/v1/chat/completions/{first_id}"),
-        None,
-    )
-    .await;
+    let got = get_as(&gw, ALICE, &format!("/v1/chat/completions/{first_id}")).await;
     assert_eq!(got.status, 200, "{}", got.text());
     assert_eq!(got.header("x-switchyard-provider"), Some("oai"));
     let got = got.json();
@@ -138,7 +136,7 @@ async fn a_stored_completion_is_listed_read_updated_and_deleted_through_the_gate
     .await;
     assert_eq!(streamed.status, 200, "{}", streamed.text());
     let second_id = stream_id(&streamed.body);
-    let list = call(&gw, ALICE, Method::GET, "/v1/chat/completions", None).await;
+    let list = get_as(&gw, ALICE, "/v1/chat/completions").await;
     assert_eq!(list.status, 200, "{}", list.text());
     let list = list.json();
     assert_eq!(list["object"], "list");
@@ -149,32 +147,17 @@ async fn a_stored_completion_is_listed_read_updated_and_deleted_through_the_gate
     assert_eq!(list["data"][1]["model"], "other");
 
     // Filters and paging.
-    let by_model = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        "/v1/chat/completions?model=other",
-        None,
-    )
-    .await;
+    let by_model = get_as(&gw, ALICE, "/v1/chat/completions?model=other").await;
     assert_eq!(ids(&by_model.json()), [second_id.as_str()]);
-    let page = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        "/v1/chat/completions?limit=1&order=desc",
-        None,
-    )
-    .await
-    .json();
+    let page = get_as(&gw, ALICE, "/v1/chat/completions?limit=1&order=desc")
+        .await
+        .json();
     assert_eq!(ids(&page), [second_id.as_str()]);
     assert_eq!(page["has_more"], true);
-    let rest = call(
+    let rest = get_as(
         &gw,
         ALICE,
-        Method::GET,
         &format!("/v1/chat/completions?limit=1&order=desc&after={second_id}"),
-        None,
     )
     .await
     .json();
@@ -194,36 +177,21 @@ async fn a_stored_completion_is_listed_read_updated_and_deleted_through_the_gate
     assert_eq!(updated.status, 200, "{}", updated.text());
     assert_eq!(updated.json()["metadata"]["run"], "7");
     assert_eq!(updated.json()["model"], "other");
-    let prod = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        "/v1/chat/completions?metadata%5Benv%5D=prod",
-        None,
-    )
-    .await
-    .json();
+    let prod = get_as(&gw, ALICE, "/v1/chat/completions?metadata%5Benv%5D=prod")
+        .await
+        .json();
     assert_eq!(ids(&prod), [first_id.as_str(), second_id.as_str()]);
-    let run7 = call(
+    let run7 = get_as(
         &gw,
         ALICE,
-        Method::GET,
         "/v1/chat/completions?metadata[env]=prod&metadata[run]=7",
-        None,
     )
     .await
     .json();
     assert_eq!(ids(&run7), [second_id.as_str()]);
 
     // Messages: the request's, forwarded with the query.
-    let messages = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        &format!("{path}/messages?limit=1"),
-        None,
-    )
-    .await;
+    let messages = get_as(&gw, ALICE, &format!("{path}/messages?limit=1")).await;
     assert_eq!(messages.status, 200, "{}", messages.text());
     let messages = messages.json();
     assert_eq!(messages["data"][0]["id"], format!("{second_id}-0").as_str());
@@ -237,19 +205,15 @@ async fn a_stored_completion_is_listed_read_updated_and_deleted_through_the_gate
         deleted.json(),
         json!({"object": "chat.completion.deleted", "id": second_id, "deleted": true})
     );
-    let gone = call(&gw, ALICE, Method::GET, &path, None).await;
+    let gone = get_as(&gw, ALICE, &path).await;
     assert_eq!(gone.status, 404, "{}", gone.text());
-    let list = call(&gw, ALICE, Method::GET, "/v1/chat/completions", None)
-        .await
-        .json();
+    let list = get_as(&gw, ALICE, "/v1/chat/completions").await.json();
     assert_eq!(ids(&list), [first_id.as_str()]);
     // A cursor naming the deleted completion still pages on.
-    let after_deleted = call(
+    let after_deleted = get_as(
         &gw,
         ALICE,
-        Method::GET,
         &format!("/v1/chat/completions?order=desc&after={second_id}"),
-        None,
     )
     .await;
     assert_eq!(after_deleted.status, 200, "{}", after_deleted.text());
@@ -295,46 +259,31 @@ async fn another_team_cannot_see_list_update_or_delete_a_completion_and_the_same
                 format!("Chat completion with id '{id}' not found.").as_str()
             );
         }
-        let list = call(&gw, key, Method::GET, "/v1/chat/completions", None).await;
+        let list = get_as(&gw, key, "/v1/chat/completions").await;
         assert_eq!(list.status, 200, "{}", list.text());
         assert!(ids(&list.json()).is_empty());
         // Nor can its cursor be used to probe.
-        let probe = call(
-            &gw,
-            key,
-            Method::GET,
-            &format!("/v1/chat/completions?after={id}"),
-            None,
-        )
-        .await;
+        let probe = get_as(&gw, key, &format!("/v1/chat/completions?after={id}")).await;
         assert_eq!(probe.status, 400, "{}", probe.text());
         assert_eq!(probe.error()["param"], "after");
     }
     // The completion is untouched, and another key of the same team shares it.
-    let got = call(&gw, ALICE2, Method::GET, &path, None).await;
+    let got = get_as(&gw, ALICE2, &path).await;
     assert_eq!(got.status, 200, "{}", got.text());
     assert_eq!(got.json()["metadata"], json!({"who": "alice"}));
     assert_eq!(
-        ids(
-            &call(&gw, ALICE2, Method::GET, "/v1/chat/completions", None)
-                .await
-                .json()
-        ),
+        ids(&get_as(&gw, ALICE2, "/v1/chat/completions").await.json()),
         [id.as_str()]
     );
     // A key without a team is a tenant of its own.
     let solo = create(&gw, SOLO, stored("demo", json!({}))).await;
     let solo_id = solo["id"].as_str().unwrap();
     assert_eq!(
-        ids(&call(&gw, SOLO, Method::GET, "/v1/chat/completions", None)
-            .await
-            .json()),
+        ids(&get_as(&gw, SOLO, "/v1/chat/completions").await.json()),
         [solo_id]
     );
     assert_eq!(
-        ids(&call(&gw, ALICE, Method::GET, "/v1/chat/completions", None)
-            .await
-            .json()),
+        ids(&get_as(&gw, ALICE, "/v1/chat/completions").await.json()),
         [id]
     );
     gw.shutdown().await;
@@ -356,14 +305,7 @@ async fn unknown_unstored_and_translated_completions_get_clear_errors() {
         unstored["id"].as_str().unwrap().to_owned(),
         "has%20space".to_owned(),
     ] {
-        let r = call(
-            &gw,
-            ALICE,
-            Method::GET,
-            &format!("/v1/chat/completions/{id}"),
-            None,
-        )
-        .await;
+        let r = get_as(&gw, ALICE, &format!("/v1/chat/completions/{id}")).await;
         assert_eq!(r.status, 404, "{id}: {}", r.text());
         assert_eq!(r.error()["type"], "invalid_request_error");
     }
@@ -387,7 +329,7 @@ async fn unknown_unstored_and_translated_completions_get_clear_errors() {
             "{message}"
         );
     }
-    let list = call(&gw, ALICE, Method::GET, "/v1/chat/completions", None).await;
+    let list = get_as(&gw, ALICE, "/v1/chat/completions").await;
     assert!(ids(&list.json()).is_empty());
     // Bad input: the API's own 400s naming the parameter.
     let made = create(&gw, ALICE, stored("demo", json!({}))).await;
@@ -436,20 +378,20 @@ async fn every_call_is_in_the_request_log_and_admitted_by_the_rate_limits() {
     let made = create(&gw, ALICE, stored("demo", json!({}))).await;
     let id = made["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/chat/completions/{id}");
-    let got = call(&gw, ALICE, Method::GET, &path, None).await;
+    let got = get_as(&gw, ALICE, &path).await;
     assert_eq!(got.status, 200, "{}", got.text());
-    let listed = call(&gw, ALICE2, Method::GET, "/v1/chat/completions", None).await;
+    let listed = get_as(&gw, ALICE2, "/v1/chat/completions").await;
     assert_eq!(listed.status, 200);
     let bobs = create(&gw, BOB, stored("demo", json!({}))).await;
     let bobs = format!("/v1/chat/completions/{}", bobs["id"].as_str().unwrap());
     // Limited before anything is looked up: its own completion and another team's alike.
     for p in [&bobs, &path] {
-        let limited = call(&gw, BOB, Method::GET, p, None).await;
+        let limited = get_as(&gw, BOB, p).await;
         assert_eq!(limited.status, 429, "{}", limited.text());
         assert_eq!(limited.header("x-ratelimit-limit-requests"), Some("1"));
         assert_eq!(limited.error()["code"], "rate_limit_exceeded");
     }
-    let listed = call(&gw, BOB, Method::GET, "/v1/chat/completions", None).await;
+    let listed = get_as(&gw, BOB, "/v1/chat/completions").await;
     assert_eq!(listed.status, 429, "{}", listed.text());
 
     // `/metrics` counts them with the completion's alias and deployment: two creates and the
@@ -541,26 +483,12 @@ async fn a_completion_gone_upstream_is_gone_and_the_list_fills_its_place() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let page = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        "/v1/chat/completions?limit=2",
-        None,
-    )
-    .await;
+    let page = get_as(&gw, ALICE, "/v1/chat/completions?limit=2").await;
     assert_eq!(page.status, 200, "{}", page.text());
     let page = page.json();
     assert_eq!(ids(&page), [made[0].clone(), made[2].clone()]);
     assert_eq!(page["has_more"], false);
-    let gone = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        &format!("/v1/chat/completions/{}", made[1]),
-        None,
-    )
-    .await;
+    let gone = get_as(&gw, ALICE, &format!("/v1/chat/completions/{}", made[1])).await;
     assert_eq!(gone.status, 404, "{}", gone.text());
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
@@ -576,28 +504,12 @@ async fn records_survive_a_gateway_restart_on_the_same_store() {
     let id = made["id"].as_str().unwrap().to_owned();
     gw.shutdown().await;
     let gw = Gateway::start(&config(&mock, &db, "")).await;
-    let got = call(
-        &gw,
-        ALICE,
-        Method::GET,
-        &format!("/v1/chat/completions/{id}"),
-        None,
-    )
-    .await;
+    let got = get_as(&gw, ALICE, &format!("/v1/chat/completions/{id}")).await;
     assert_eq!(got.status, 200, "{}", got.text());
-    let other = call(
-        &gw,
-        BOB,
-        Method::GET,
-        &format!("/v1/chat/completions/{id}"),
-        None,
-    )
-    .await;
+    let other = get_as(&gw, BOB, &format!("/v1/chat/completions/{id}")).await;
     assert_eq!(other.status, 404);
     assert_eq!(
-        ids(&call(&gw, ALICE, Method::GET, "/v1/chat/completions", None)
-            .await
-            .json()),
+        ids(&get_as(&gw, ALICE, "/v1/chat/completions").await.json()),
         [id]
     );
     gw.shutdown().await;
