@@ -465,7 +465,7 @@ fn statement(store: &Store, ttl: Duration, op: &Op) -> Option<Statement> {
     };
     Some(Statement {
         sql: sql.into(),
-        params: p.values,
+        params: p.values.into(),
     })
 }
 

@@ -387,9 +387,13 @@ async fn batches_in_runs_of_every_size_store_each_record_once() {
     let dir = temp_dir("runs");
     let store = Store::open(&sqlite_config(&dir)).await.unwrap();
     let records: Vec<Record> = (0..47).map(|i| record(i, 1_000 + i as i64)).collect();
-    writer::store_records(&store, &records[..20]).await.unwrap();
+    writer::store_records(&store, records[..20].into())
+        .await
+        .unwrap();
     // 37 records (16 + 16 + 4 + 1), the first 10 already stored.
-    writer::store_records(&store, &records[10..]).await.unwrap();
+    writer::store_records(&store, records[10..].into())
+        .await
+        .unwrap();
     assert_eq!(count(&store).await, 47);
     let rows = store
         .query(
@@ -412,7 +416,9 @@ async fn retention_deletes_by_age_and_by_row_count() {
     let now = crate::store::unix_millis();
     let day = 86_400_000;
     let records: Vec<Record> = (0..10).map(|i| record(i, now - (i as i64) * day)).collect();
-    writer::store_records(&store, &records).await.unwrap();
+    writer::store_records(&store, records[..].into())
+        .await
+        .unwrap();
     let w = |max_age, max_rows| writer::Writer {
         store: store.clone(),
         migrated: true,
@@ -455,9 +461,13 @@ async fn queries(store: &Store) {
     let records: Vec<Record> = (0..100)
         .map(|i| record(i, 1_000_000 + i as i64 * 1000))
         .collect();
-    writer::store_records(store, &records).await.unwrap();
+    writer::store_records(store, records[..].into())
+        .await
+        .unwrap();
     // Stored twice (a replay): still once.
-    writer::store_records(store, &records[..10]).await.unwrap();
+    writer::store_records(store, records[..10].into())
+        .await
+        .unwrap();
 
     let ids = |rows: &[serde_json::Value]| -> Vec<String> {
         rows.iter()

@@ -2,6 +2,7 @@
 //! replays the spill when it answers again, and enforces retention.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
@@ -10,7 +11,9 @@ use tokio::time::Instant;
 
 use super::spill::Spill;
 use super::{Counters, Record, ReqLogConfig};
-use crate::store::{Dialect, Params, Statement, Store, StoreError, Value};
+use crate::store::{
+    Args, Dialect, ParamSource, Params, Statement, Store, StoreError, Value, ValueRef,
+};
 
 pub(super) struct Writer {
     pub(super) store: Store,
@@ -60,75 +63,109 @@ pub(crate) const COLUMNS: [&str; 36] = [
     "usage_estimated",
 ];
 
-fn int(v: Option<u64>) -> Value {
-    v.map_or(Value::Null, |n| {
-        Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+fn int(v: Option<u64>) -> ValueRef<'static> {
+    v.map_or(ValueRef::Null, |n| {
+        ValueRef::Int(i64::try_from(n).unwrap_or(i64::MAX))
     })
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_string(v).map_or(Value::Null, Value::Text)
+/// The records of one insert statement, bound straight from the batch the writer holds.
+#[derive(Debug)]
+struct Rows {
+    records: Arc<[Record]>,
+    range: Range<usize>,
+    /// Per record: its tags and its attempts as JSON text.
+    json: Vec<(Option<String>, String)>,
 }
 
-fn row(r: &Record) -> [Value; 36] {
-    [
-        r.id.clone().into(),
-        r.request_id.clone().into(),
-        Value::Int(r.started_at),
-        r.principal.clone().into(),
-        r.key_name.clone().into(),
-        r.team.clone().into(),
-        r.user.clone().into(),
-        if r.tags.is_empty() {
-            Value::Null
-        } else {
-            json(&r.tags)
-        },
-        r.client_api.clone().into(),
-        r.operation.clone().into(),
-        r.alias.clone().into(),
-        Value::Bool(r.stream),
-        r.provider.clone().into(),
-        r.model.clone().into(),
-        r.deployment.clone().into(),
-        r.route.clone().into(),
-        Value::Int(r.attempts.iter().filter(|a| a.sent).count() as i64),
-        // `NOT NULL`: a list of plain strings and numbers always serialises.
-        serde_json::to_string(&r.attempts).map_or_else(|_| Value::Text("[]".into()), Value::Text),
-        Value::Int(i64::from(r.status)),
-        r.outcome.clone().into(),
-        r.error_kind.clone().into(),
-        r.error_message.clone().into(),
+impl Rows {
+    fn new(records: Arc<[Record]>, range: Range<usize>) -> Self {
+        let json = records[range.clone()]
+            .iter()
+            .map(|r| {
+                let tags = (!r.tags.is_empty())
+                    .then(|| serde_json::to_string(&r.tags).ok())
+                    .flatten();
+                // `NOT NULL`: a list of plain strings and numbers always serialises.
+                let attempts =
+                    serde_json::to_string(&r.attempts).unwrap_or_else(|_| "[]".to_owned());
+                (tags, attempts)
+            })
+            .collect();
+        Self {
+            records,
+            range,
+            json,
+        }
+    }
+}
+
+impl ParamSource for Rows {
+    fn values<'a>(&'a self, out: &mut Vec<ValueRef<'a>>) {
+        out.reserve(self.range.len() * COLUMNS.len());
+        for (r, (tags, attempts)) in self.records[self.range.clone()].iter().zip(&self.json) {
+            row(r, tags.as_deref(), attempts, out);
+        }
+    }
+}
+
+/// Appends the values of one record, in [`COLUMNS`] order.
+fn row<'a>(r: &'a Record, tags: Option<&'a str>, attempts: &'a str, out: &mut Vec<ValueRef<'a>>) {
+    let text = |s: &'a Option<String>| ValueRef::text(s.as_deref());
+    out.extend([
+        ValueRef::Text(&r.id),
+        ValueRef::Text(&r.request_id),
+        ValueRef::Int(r.started_at),
+        ValueRef::Text(&r.principal),
+        text(&r.key_name),
+        text(&r.team),
+        text(&r.user),
+        ValueRef::text(tags),
+        ValueRef::Text(&r.client_api),
+        ValueRef::Text(&r.operation),
+        text(&r.alias),
+        ValueRef::Bool(r.stream),
+        text(&r.provider),
+        text(&r.model),
+        text(&r.deployment),
+        text(&r.route),
+        ValueRef::Int(r.attempts.iter().filter(|a| a.sent).count() as i64),
+        ValueRef::Text(attempts),
+        ValueRef::Int(i64::from(r.status)),
+        ValueRef::Text(&r.outcome),
+        text(&r.error_kind),
+        text(&r.error_message),
         int(r.prompt_tokens),
         int(r.completion_tokens),
         int(r.cached_tokens),
-        r.cost_nanos.into(),
-        Value::Bool(r.cost_known),
+        r.cost_nanos.map_or(ValueRef::Null, ValueRef::Int),
+        ValueRef::Bool(r.cost_known),
         // `NOT NULL`, and SQLite stores a NaN as NULL.
-        Value::Real(if r.latency_ms.is_finite() {
+        ValueRef::Real(if r.latency_ms.is_finite() {
             r.latency_ms
         } else {
             0.0
         }),
-        r.ttft_ms.into(),
-        r.cache_outcome.clone().into(),
-        r.guardrail_outcome.clone().into(),
-        r.body_policy.clone().into(),
-        r.request_body.clone().into(),
-        r.response_body.clone().into(),
-        Value::Bool(r.bodies_truncated),
-        Value::Bool(r.usage_estimated),
-    ]
+        r.ttft_ms.map_or(ValueRef::Null, ValueRef::Real),
+        text(&r.cache_outcome),
+        text(&r.guardrail_outcome),
+        ValueRef::Text(&r.body_policy),
+        text(&r.request_body),
+        text(&r.response_body),
+        ValueRef::Bool(r.bodies_truncated),
+        ValueRef::Bool(r.usage_estimated),
+    ]);
 }
 
-/// One multi-row insert of `records`, skipping ids already stored (replays, retries).
-pub(crate) fn insert(store: &Store, records: &[Record]) -> Statement {
+/// One multi-row insert of `records[range]`, skipping ids already stored (replays, retries).
+fn insert(store: &Store, records: &Arc<[Record]>, range: Range<usize>) -> Statement {
     let dialect = store.dialect();
-    let sql = fixed_sql(dialect, records.len())
-        .map_or_else(|| insert_sql(dialect, records.len()).into(), Cow::Borrowed);
+    let rows = range.len();
+    let sql =
+        fixed_sql(dialect, rows).map_or_else(|| insert_sql(dialect, rows).into(), Cow::Borrowed);
     Statement {
         sql,
-        params: records.iter().flat_map(row).collect(),
+        params: Args::Shared(Arc::new(Rows::new(Arc::clone(records), range))),
     }
 }
 
@@ -192,24 +229,26 @@ fn insert_sql(dialect: Dialect, rows: usize) -> String {
 /// first, so only three statement texts ever occur and all stay prepared.
 /// PostgreSQL gets multi-row inserts of up to 256 records (one round trip each), which stay
 /// under its parameter limit.
-pub(crate) async fn store_records(store: &Store, records: &[Record]) -> Result<(), StoreError> {
+pub(crate) async fn store_records(store: &Store, records: Arc<[Record]>) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
     let stmts = match store.dialect() {
         Dialect::Sqlite => {
             let mut stmts = Vec::new();
-            let mut rest = records;
+            let mut at = 0;
             for n in SQLITE_RUNS {
-                while rest.len() >= n {
-                    let (run, tail) = rest.split_at(n);
-                    stmts.push(insert(store, run));
-                    rest = tail;
+                while records.len() - at >= n {
+                    stmts.push(insert(store, &records, at..at + n));
+                    at += n;
                 }
             }
             stmts
         }
-        Dialect::Postgres => records.chunks(256).map(|c| insert(store, c)).collect(),
+        Dialect::Postgres => (0..records.len())
+            .step_by(256)
+            .map(|at| insert(store, &records, at..records.len().min(at + 256)))
+            .collect(),
     };
     store.transaction(stmts).await.map(|_| ())
 }
@@ -334,9 +373,11 @@ impl Writer {
     /// Stores a batch, or spills it when the store fails (or is known down: the spill keeps
     /// the order and the store is not hammered). Returns whether the store is healthy.
     async fn write(&mut self, records: Vec<Record>, healthy: bool, retry_at: &mut Instant) -> bool {
+        // Shared with the insert statements, which bind from it; kept here for the spill.
+        let records: Arc<[Record]> = records.into();
         if healthy {
             let r = match self.ensure_migrated().await {
-                Ok(()) => store_records(&self.store, &records).await,
+                Ok(()) => store_records(&self.store, Arc::clone(&records)).await,
                 Err(e) => Err(e),
             };
             match r {
@@ -356,7 +397,7 @@ impl Writer {
         false
     }
 
-    async fn spill_batch(&self, records: Vec<Record>) {
+    async fn spill_batch(&self, records: Arc<[Record]>) {
         let n = records.len() as u64;
         let spill = Arc::clone(&self.spill);
         let r = tokio::task::spawn_blocking(move || {
@@ -436,12 +477,12 @@ impl Writer {
                     tracing::error!(lines = chunk.bad_lines, file = %path.display(),
                         "request log records dropped: unreadable lines in the spill file (a write cut short)");
                 }
-                if let Err(e) = store_records(&self.store, &chunk.records).await {
+                let n = chunk.records.len() as u64;
+                if let Err(e) = store_records(&self.store, chunk.records.into()).await {
                     Counters::add(&self.counters.store_errors, 1);
                     tracing::debug!(error = %e, "request log replay interrupted; retrying later");
                     return false;
                 }
-                let n = chunk.records.len() as u64;
                 Counters::add(&self.counters.stored, n);
                 Counters::add(&self.counters.replayed, n);
                 offset = chunk.next;
@@ -466,7 +507,7 @@ impl Writer {
             let sql = format!("DELETE FROM requests WHERE started_at < {}", p.push(cutoff));
             stmts.push(Statement {
                 sql: sql.into(),
-                params: p.values,
+                params: p.values.into(),
             });
         }
         if let Some(rows) = r.max_rows {
@@ -479,7 +520,7 @@ impl Writer {
             );
             stmts.push(Statement {
                 sql: sql.into(),
-                params: p.values,
+                params: p.values.into(),
             });
         }
         if stmts.is_empty() {

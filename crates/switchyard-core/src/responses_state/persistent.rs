@@ -198,7 +198,7 @@ fn put_statement(store: &Store, ttl: Duration, tenant: &Tenant, r: &StoredRespon
     );
     Statement {
         sql: sql.into(),
-        params: p.values,
+        params: p.values.into(),
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
-use super::{Migration, Statement, StoreError, Value};
+use super::{Args, Migration, Statement, StoreError, Value, ValueRef};
 
 /// The PostgreSQL backend.
 pub(super) struct Pg {
@@ -127,8 +127,18 @@ impl Pg {
                 let tx = client.transaction().await.map_err(pg_err)?;
                 let mut counts = Vec::with_capacity(stmts.len());
                 for s in &stmts {
+                    let shared: Vec<Value>;
+                    let values = match &s.params {
+                        Args::Values(values) => values,
+                        Args::Shared(source) => {
+                            let mut refs = Vec::new();
+                            source.values(&mut refs);
+                            shared = refs.into_iter().map(ValueRef::to_value).collect();
+                            &shared
+                        }
+                    };
                     let refs: Vec<&(dyn ToSql + Sync)> =
-                        s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                        values.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                     counts.push(tx.execute(s.sql.as_ref(), &refs).await.map_err(pg_err)?);
                 }
                 tx.commit().await.map_err(pg_err)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Migration, Statement, StoreError, Value};
+use super::{Args, Migration, Statement, StoreError, Value};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -150,9 +150,17 @@ impl Sqlite {
                             &mut current.insert((&s.sql, st)).1
                         }
                     };
-                    let n = st
-                        .execute(rusqlite::params_from_iter(s.params.iter()))
-                        .map_err(sql_err)?;
+                    let n = match &s.params {
+                        Args::Values(values) => {
+                            st.execute(rusqlite::params_from_iter(values.iter()))
+                        }
+                        Args::Shared(source) => {
+                            let mut values = Vec::new();
+                            source.values(&mut values);
+                            st.execute(rusqlite::params_from_iter(values.iter()))
+                        }
+                    }
+                    .map_err(sql_err)?;
                     counts.push(n as u64);
                 }
                 drop(current);

@@ -172,11 +172,11 @@ async fn migrations_and_values(cfg: &StoreConfig) {
     let mut p = Params::new(store.dialect());
     let ok = Statement {
         sql: format!("INSERT INTO t2 (b) VALUES ({})", p.push("kept?")).into(),
-        params: p.values,
+        params: p.values.into(),
     };
     let bad = Statement {
         sql: "INSERT INTO no_such_table VALUES (1)".into(),
-        params: vec![],
+        params: vec![].into(),
     };
     assert!(store.transaction(vec![ok, bad]).await.is_err());
     let n = store

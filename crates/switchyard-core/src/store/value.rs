@@ -19,7 +19,63 @@ pub enum Value {
     Bool(bool),
 }
 
+/// A parameter value borrowed from data that outlives the statement's run (see
+/// [`super::Args::Shared`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// SQL `NULL`.
+    Null,
+    /// A 64-bit integer (`BIGINT`).
+    Int(i64),
+    /// A double (`DOUBLE PRECISION`).
+    Real(f64),
+    /// Text.
+    Text(&'a str),
+    /// A boolean (an integer 0/1 in SQLite).
+    Bool(bool),
+}
+
+impl<'a> ValueRef<'a> {
+    /// An optional string: `NULL` when absent.
+    pub fn text(s: Option<&'a str>) -> Self {
+        s.map_or(Self::Null, Self::Text)
+    }
+
+    /// An owned copy, for a backend that needs one.
+    pub fn to_value(self) -> Value {
+        match self {
+            Self::Null => Value::Null,
+            Self::Int(i) => Value::Int(i),
+            Self::Real(f) => Value::Real(f),
+            Self::Text(s) => Value::Text(s.to_owned()),
+            Self::Bool(b) => Value::Bool(b),
+        }
+    }
+
+    fn sqlite(self) -> rusqlite::types::ValueRef<'a> {
+        use rusqlite::types::ValueRef as V;
+        match self {
+            Self::Null => V::Null,
+            Self::Int(i) => V::Integer(i),
+            Self::Real(f) => V::Real(f),
+            Self::Text(s) => V::Text(s.as_bytes()),
+            Self::Bool(b) => V::Integer(i64::from(b)),
+        }
+    }
+}
+
 impl Value {
+    /// The value, borrowed.
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Self::Null => ValueRef::Null,
+            Self::Int(i) => ValueRef::Int(*i),
+            Self::Real(f) => ValueRef::Real(*f),
+            Self::Text(s) => ValueRef::Text(s),
+            Self::Bool(b) => ValueRef::Bool(*b),
+        }
+    }
+
     /// The value as an integer, if it is one (booleans count as 0/1).
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -106,14 +162,15 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(match self {
-            Self::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Self::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Self::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
-            Self::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Self::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
-        })
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            self.as_value_ref().sqlite(),
+        ))
+    }
+}
+
+impl rusqlite::ToSql for ValueRef<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(self.sqlite()))
     }
 }
 
