@@ -361,9 +361,13 @@ fn where_clause(f: &Filter, dialect: Dialect, p: &mut Params) -> String {
     eq("r.request_id", &f.request_id, p);
     if let Some(k) = &f.key {
         let a = p.push(k.as_str());
-        w.push(format!(
-            "(r.key_name = {a} OR (r.key_name IS NULL AND r.principal = {a}))"
-        ));
+        // Only master-key and keyless records have no key name (and so no entry in the
+        // partial key index); any other name is a virtual key's, found through that index.
+        w.push(if matches!(k.as_str(), "anonymous" | "master") {
+            format!("(r.key_name = {a} OR (r.key_name IS NULL AND r.principal = {a}))")
+        } else {
+            format!("r.key_name = {a}")
+        });
     }
     if let Some(since) = f.since {
         w.push(format!("r.started_at >= {}", p.push(since)));

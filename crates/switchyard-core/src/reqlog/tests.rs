@@ -9,7 +9,7 @@ use super::query::{self, Query};
 use super::time::{format_rfc3339, parse_rfc3339, parse_time};
 use super::*;
 use crate::store::tests::{sqlite_config, temp_dir, PgSchema};
-use crate::store::{Store, StoreConfig};
+use crate::store::{Store, StoreConfig, Value};
 
 // === body policies ===
 
@@ -643,6 +643,81 @@ async fn postgres_filters_pagination_and_aggregates() {
     let schema = PgSchema::new("query").await;
     let store = Store::open(&schema.config()).await.unwrap();
     queries(&store).await;
+    schema.drop().await;
+}
+
+/// Master-key, keyless and virtual-key records, one virtual key named like a principal: the
+/// key and team filters find exactly their own records, though the key and team indexes hold
+/// only the records that have a key or a team.
+async fn key_filters(store: &Store) {
+    let keyed = |i: usize, key: &str, team: Option<&str>| Record {
+        key_name: Some(key.into()),
+        team: team.map(Into::into),
+        ..record(i, 1_000_000 + i as i64)
+    };
+    let unkeyed = |i: usize, principal: &str| Record {
+        principal: principal.into(),
+        key_name: None,
+        team: None,
+        ..record(i, 1_000_000 + i as i64)
+    };
+    let records = vec![
+        unkeyed(0, "master"),
+        unkeyed(1, "anonymous"),
+        keyed(2, "ci", Some("a")),
+        keyed(3, "master", None),
+        unkeyed(4, "master"),
+        keyed(5, "ci", None),
+    ];
+    writer::store_records(store, records.into()).await.unwrap();
+    let ids = |pairs: &'static [(&'static str, &'static str)]| async move {
+        let (rows, _) = query::list(store, &q(pairs)).await.unwrap();
+        let mut ids: Vec<String> = rows
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let rec = |is: &[usize]| -> Vec<String> { is.iter().map(|i| format!("rec-{i:06}")).collect() };
+    assert_eq!(ids(&[("key", "master")]).await, rec(&[0, 3, 4]));
+    assert_eq!(ids(&[("key", "anonymous")]).await, rec(&[1]));
+    assert_eq!(ids(&[("key", "ci")]).await, rec(&[2, 5]));
+    assert_eq!(ids(&[("team", "a")]).await, rec(&[2]));
+    assert!(ids(&[("key", "virtual_key")]).await.is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_key_filters_use_the_partial_indexes() {
+    let dir = temp_dir("keyidx");
+    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
+    key_filters(&store).await;
+    // The shapes `query` writes for a virtual key's and a team's records.
+    for (sql, index) in [
+        ("r.key_name = ?1 AND r.started_at >= ?2", "requests_key"),
+        ("r.team = ?1 AND r.started_at >= ?2", "requests_team"),
+    ] {
+        let plan = store
+            .query(
+                format!("EXPLAIN QUERY PLAN SELECT r.id FROM requests AS r WHERE {sql}"),
+                vec![Value::Text("ci".into()), Value::Int(0)],
+            )
+            .await
+            .unwrap();
+        let detail: Vec<&str> = plan.iter().filter_map(|r| r.last()?.as_str()).collect();
+        assert!(
+            detail.iter().any(|d| d.contains(index)),
+            "{sql}: {detail:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn postgres_key_filters() {
+    let schema = PgSchema::new("keyidx").await;
+    let store = Store::open(&schema.config()).await.unwrap();
+    key_filters(&store).await;
     schema.drop().await;
 }
 

@@ -149,6 +149,17 @@ CREATE TABLE budget_ledger (
 ALTER TABLE requests ADD COLUMN usage_estimated BOOLEAN NOT NULL DEFAULT FALSE;
 ";
 
+/// The request log's key and team indexes hold only the records that have a key or a team.
+/// Master-key and keyless traffic has neither, and its entries (all `NULL`) served no query:
+/// the key filter finds those records by principal, over the time range. Each index left out
+/// of an insert saves SQLite about a twentieth of its work per record.
+const REQUESTS_PARTIAL_INDEXES_V6: &str = "
+DROP INDEX requests_key;
+DROP INDEX requests_team;
+CREATE INDEX requests_key ON requests (key_name, started_at) WHERE key_name IS NOT NULL;
+CREATE INDEX requests_team ON requests (team, started_at) WHERE team IS NOT NULL;
+";
+
 /// Every migration, in order.
 pub static MIGRATIONS: &[Migration] = &[
     Migration {
@@ -180,5 +191,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "stored chat completions",
         sqlite: CHAT_COMPLETIONS_V5,
         postgres: CHAT_COMPLETIONS_V5,
+    },
+    Migration {
+        version: 6,
+        name: "request log partial key and team indexes",
+        sqlite: REQUESTS_PARTIAL_INDEXES_V6,
+        postgres: REQUESTS_PARTIAL_INDEXES_V6,
     },
 ];
