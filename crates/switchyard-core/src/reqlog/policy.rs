@@ -13,6 +13,8 @@
 //!
 //! It is a safety net, not a guarantee: names, addresses and secrets of other shapes pass.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// What the log keeps of the bodies of an alias's requests.
@@ -46,12 +48,12 @@ impl BodyPolicy {
     }
 
     /// A short name for the record (`truncate:N` for truncation).
-    pub fn name(self) -> String {
+    pub fn name(self) -> Cow<'static, str> {
         match self {
             Self::None => "none".into(),
             Self::Full => "full".into(),
             Self::Redacted => "redacted".into(),
-            Self::Truncate(n) => format!("truncate:{n}"),
+            Self::Truncate(n) => format!("truncate:{n}").into(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The record kept for every request, built from the pipeline's [`RequestCtx`] when the
 //! request's one log line is written.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +22,7 @@ pub struct Record {
     /// When the gateway started handling it, Unix milliseconds.
     pub started_at: i64,
     /// `anonymous`, `master` or `virtual_key`.
-    pub principal: String,
+    pub principal: Cow<'static, str>,
     /// The virtual key's name, when one was used (never the key).
     pub key_name: Option<String>,
     /// Team the request is attributed to.
@@ -30,9 +32,9 @@ pub struct Record {
     /// Free-form tags.
     pub tags: Vec<String>,
     /// `openai` or `anthropic`: the API the client spoke.
-    pub client_api: String,
+    pub client_api: Cow<'static, str>,
     /// `chat.completions`, `embeddings` or `messages`.
-    pub operation: String,
+    pub operation: Cow<'static, str>,
     /// The model name the client asked for (an alias or `provider/model`).
     pub alias: Option<String>,
     /// Whether the client asked for a stream.
@@ -50,9 +52,9 @@ pub struct Record {
     /// HTTP status sent to the client (499 when the client went away first).
     pub status: u16,
     /// `completed`, `failed`, `upstream_error` (a stream that broke) or `client_cancelled`.
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     /// The error's kind, when the request failed.
-    pub error_kind: Option<String>,
+    pub error_kind: Option<Cow<'static, str>>,
     /// The error's message, without any body content.
     pub error_message: Option<String>,
     /// Prompt tokens (cached ones included), when the provider reported usage.
@@ -74,7 +76,7 @@ pub struct Record {
     /// What the guardrails did (`passed`, `blocked:<rule>`, ...), for the guardrail feature.
     pub guardrail_outcome: Option<String>,
     /// The body policy applied (`none`, `full`, `redacted`, `truncate:N`).
-    pub body_policy: String,
+    pub body_policy: Cow<'static, str>,
     /// The request body, as the policy allows.
     pub request_body: Option<String>,
     /// The response body (for streams: the assembled text), as the policy allows.
@@ -264,16 +266,16 @@ impl Record {
             id: crate::server::request_id::new_id(),
             request_id: ctx.request_id.to_string(),
             started_at,
-            principal: ctx.principal.to_owned(),
+            principal: Cow::Borrowed(ctx.principal),
             key_name: ctx.key_name.as_deref().map(str::to_owned),
             team,
             user,
             tags,
-            client_api: match ctx.op.client_api() {
-                ClientApi::OpenAi => "openai".into(),
-                ClientApi::Anthropic => "anthropic".into(),
-            },
-            operation: ctx.op.as_str().to_owned(),
+            client_api: Cow::Borrowed(match ctx.op.client_api() {
+                ClientApi::OpenAi => "openai",
+                ClientApi::Anthropic => "anthropic",
+            }),
+            operation: Cow::Borrowed(ctx.op.as_str()),
             alias: ctx.client_model.clone(),
             stream: ctx.stream,
             provider: ctx.provider.as_deref().map(str::to_owned),
@@ -282,8 +284,8 @@ impl Record {
             route: ctx.route_rule.map(str::to_owned),
             attempts,
             status,
-            outcome: outcome.as_str().to_owned(),
-            error_kind: error.map(|e| e.kind().as_str().to_owned()),
+            outcome: Cow::Borrowed(outcome.as_str()),
+            error_kind: error.map(|e| Cow::Borrowed(e.kind().as_str())),
             error_message: error.map(safe_error_message),
             prompt_tokens: usage.map(|u| u.prompt_tokens),
             completion_tokens: usage.map(|u| u.completion_tokens),

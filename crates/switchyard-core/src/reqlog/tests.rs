@@ -387,11 +387,11 @@ async fn batches_in_runs_of_every_size_store_each_record_once() {
     let dir = temp_dir("runs");
     let store = Store::open(&sqlite_config(&dir)).await.unwrap();
     let records: Vec<Record> = (0..47).map(|i| record(i, 1_000 + i as i64)).collect();
-    writer::store_records(&store, records[..20].into())
+    writer::store_records(&store, Arc::new(records[..20].to_vec()))
         .await
         .unwrap();
     // 37 records (16 + 16 + 4 + 1), the first 10 already stored.
-    writer::store_records(&store, records[10..].into())
+    writer::store_records(&store, Arc::new(records[10..].to_vec()))
         .await
         .unwrap();
     assert_eq!(count(&store).await, 47);
@@ -416,7 +416,7 @@ async fn retention_deletes_by_age_and_by_row_count() {
     let now = crate::store::unix_millis();
     let day = 86_400_000;
     let records: Vec<Record> = (0..10).map(|i| record(i, now - (i as i64) * day)).collect();
-    writer::store_records(&store, records[..].into())
+    writer::store_records(&store, Arc::new(records[..].to_vec()))
         .await
         .unwrap();
     let w = |max_age, max_rows| writer::Writer {
@@ -461,11 +461,11 @@ async fn queries(store: &Store) {
     let records: Vec<Record> = (0..100)
         .map(|i| record(i, 1_000_000 + i as i64 * 1000))
         .collect();
-    writer::store_records(store, records[..].into())
+    writer::store_records(store, Arc::new(records[..].to_vec()))
         .await
         .unwrap();
     // Stored twice (a replay): still once.
-    writer::store_records(store, records[..10].into())
+    writer::store_records(store, Arc::new(records[..10].to_vec()))
         .await
         .unwrap();
 
@@ -655,7 +655,7 @@ async fn key_filters(store: &Store) {
         team: team.map(Into::into),
         ..record(i, 1_000_000 + i as i64)
     };
-    let unkeyed = |i: usize, principal: &str| Record {
+    let unkeyed = |i: usize, principal: &'static str| Record {
         principal: principal.into(),
         key_name: None,
         team: None,
@@ -669,7 +669,9 @@ async fn key_filters(store: &Store) {
         unkeyed(4, "master"),
         keyed(5, "ci", None),
     ];
-    writer::store_records(store, records.into()).await.unwrap();
+    writer::store_records(store, Arc::new(records))
+        .await
+        .unwrap();
     let ids = |pairs: &'static [(&'static str, &'static str)]| async move {
         let (rows, _) = query::list(store, &q(pairs)).await.unwrap();
         let mut ids: Vec<String> = rows

@@ -72,14 +72,14 @@ fn int(v: Option<u64>) -> ValueRef<'static> {
 /// The records of one insert statement, bound straight from the batch the writer holds.
 #[derive(Debug)]
 struct Rows {
-    records: Arc<[Record]>,
+    records: Arc<Vec<Record>>,
     range: Range<usize>,
     /// Per record: its tags and its attempts as JSON text.
     json: Vec<(Option<String>, String)>,
 }
 
 impl Rows {
-    fn new(records: Arc<[Record]>, range: Range<usize>) -> Self {
+    fn new(records: Arc<Vec<Record>>, range: Range<usize>) -> Self {
         let json = records[range.clone()]
             .iter()
             .map(|r| {
@@ -133,7 +133,7 @@ fn row<'a>(r: &'a Record, tags: Option<&'a str>, attempts: &'a str, out: &mut Ve
         ValueRef::Text(attempts),
         ValueRef::Int(i64::from(r.status)),
         ValueRef::Text(&r.outcome),
-        text(&r.error_kind),
+        ValueRef::text(r.error_kind.as_deref()),
         text(&r.error_message),
         int(r.prompt_tokens),
         int(r.completion_tokens),
@@ -158,7 +158,7 @@ fn row<'a>(r: &'a Record, tags: Option<&'a str>, attempts: &'a str, out: &mut Ve
 }
 
 /// One multi-row insert of `records[range]`, skipping ids already stored (replays, retries).
-fn insert(store: &Store, records: &Arc<[Record]>, range: Range<usize>) -> Statement {
+fn insert(store: &Store, records: &Arc<Vec<Record>>, range: Range<usize>) -> Statement {
     let dialect = store.dialect();
     let rows = range.len();
     let sql =
@@ -229,7 +229,10 @@ fn insert_sql(dialect: Dialect, rows: usize) -> String {
 /// first, so only three statement texts ever occur and all stay prepared.
 /// PostgreSQL gets multi-row inserts of up to 256 records (one round trip each), which stay
 /// under its parameter limit.
-pub(crate) async fn store_records(store: &Store, records: Arc<[Record]>) -> Result<(), StoreError> {
+pub(crate) async fn store_records(
+    store: &Store,
+    records: Arc<Vec<Record>>,
+) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
@@ -374,7 +377,7 @@ impl Writer {
     /// the order and the store is not hammered). Returns whether the store is healthy.
     async fn write(&mut self, records: Vec<Record>, healthy: bool, retry_at: &mut Instant) -> bool {
         // Shared with the insert statements, which bind from it; kept here for the spill.
-        let records: Arc<[Record]> = records.into();
+        let records = Arc::new(records);
         if healthy {
             let r = match self.ensure_migrated().await {
                 Ok(()) => store_records(&self.store, Arc::clone(&records)).await,
@@ -397,7 +400,7 @@ impl Writer {
         false
     }
 
-    async fn spill_batch(&self, records: Arc<[Record]>) {
+    async fn spill_batch(&self, records: Arc<Vec<Record>>) {
         let n = records.len() as u64;
         let spill = Arc::clone(&self.spill);
         let r = tokio::task::spawn_blocking(move || {
@@ -478,7 +481,7 @@ impl Writer {
                         "request log records dropped: unreadable lines in the spill file (a write cut short)");
                 }
                 let n = chunk.records.len() as u64;
-                if let Err(e) = store_records(&self.store, chunk.records.into()).await {
+                if let Err(e) = store_records(&self.store, Arc::new(chunk.records)).await {
                     Counters::add(&self.counters.store_errors, 1);
                     tracing::debug!(error = %e, "request log replay interrupted; retrying later");
                     return false;
