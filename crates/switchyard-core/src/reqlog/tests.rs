@@ -630,20 +630,30 @@ async fn queries(store: &Store) {
         .is_empty());
 }
 
+/// Runs `f` on a fresh SQLite store, then removes it.
+async fn on_sqlite(name: &str, f: impl AsyncFnOnce(&Store)) {
+    let dir = temp_dir(name);
+    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
+    f(&store).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `f` on a fresh PostgreSQL schema, then drops it.
+async fn on_postgres(name: &str, f: impl AsyncFnOnce(&Store)) {
+    let schema = PgSchema::new(name).await;
+    let store = Store::open(&schema.config()).await.unwrap();
+    f(&store).await;
+    schema.drop().await;
+}
+
 #[tokio::test]
 async fn sqlite_filters_pagination_and_aggregates() {
-    let dir = temp_dir("query");
-    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
-    queries(&store).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    on_sqlite("query", queries).await;
 }
 
 #[tokio::test]
 async fn postgres_filters_pagination_and_aggregates() {
-    let schema = PgSchema::new("query").await;
-    let store = Store::open(&schema.config()).await.unwrap();
-    queries(&store).await;
-    schema.drop().await;
+    on_postgres("query", queries).await;
 }
 
 /// Master-key, keyless and virtual-key records, one virtual key named like a principal: the
@@ -691,36 +701,33 @@ async fn key_filters(store: &Store) {
 
 #[tokio::test]
 async fn sqlite_key_filters_use_the_partial_indexes() {
-    let dir = temp_dir("keyidx");
-    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
-    key_filters(&store).await;
-    // The shapes `query` writes for a virtual key's and a team's records.
-    for (sql, index) in [
-        ("r.key_name = ?1 AND r.started_at >= ?2", "requests_key"),
-        ("r.team = ?1 AND r.started_at >= ?2", "requests_team"),
-    ] {
-        let plan = store
-            .query(
-                format!("EXPLAIN QUERY PLAN SELECT r.id FROM requests AS r WHERE {sql}"),
-                vec![Value::Text("ci".into()), Value::Int(0)],
-            )
-            .await
-            .unwrap();
-        let detail: Vec<&str> = plan.iter().filter_map(|r| r.last()?.as_str()).collect();
-        assert!(
-            detail.iter().any(|d| d.contains(index)),
-            "{sql}: {detail:?}"
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    on_sqlite("keyidx", async |store: &Store| {
+        key_filters(store).await;
+        // The shapes `query` writes for a virtual key's and a team's records.
+        for (sql, index) in [
+            ("r.key_name = ?1 AND r.started_at >= ?2", "requests_key"),
+            ("r.team = ?1 AND r.started_at >= ?2", "requests_team"),
+        ] {
+            let plan = store
+                .query(
+                    format!("EXPLAIN QUERY PLAN SELECT r.id FROM requests AS r WHERE {sql}"),
+                    vec![Value::Text("ci".into()), Value::Int(0)],
+                )
+                .await
+                .unwrap();
+            let detail: Vec<&str> = plan.iter().filter_map(|r| r.last()?.as_str()).collect();
+            assert!(
+                detail.iter().any(|d| d.contains(index)),
+                "{sql}: {detail:?}"
+            );
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn postgres_key_filters() {
-    let schema = PgSchema::new("keyidx").await;
-    let store = Store::open(&schema.config()).await.unwrap();
-    key_filters(&store).await;
-    schema.drop().await;
+    on_postgres("keyidx", key_filters).await;
 }
 
 #[test]
