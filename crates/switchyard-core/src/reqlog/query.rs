@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::time::{format_rfc3339, parse_time};
 use super::writer::COLUMNS;
+use crate::auth::Principal;
 use crate::store::{Dialect, Params, Store, StoreError, Value};
 
 /// Which requests a list or an aggregate covers. Every field narrows the set.
@@ -363,7 +364,10 @@ fn where_clause(f: &Filter, dialect: Dialect, p: &mut Params) -> String {
         let a = p.push(k.as_str());
         // Only master-key and keyless records have no key name (and so no entry in the
         // partial key index); any other name is a virtual key's, found through that index.
-        w.push(if matches!(k.as_str(), "anonymous" | "master") {
+        let principal = [Principal::Anonymous, Principal::Master]
+            .iter()
+            .any(|p| p.name() == k.as_str());
+        w.push(if principal {
             format!("(r.key_name = {a} OR (r.key_name IS NULL AND r.principal = {a}))")
         } else {
             format!("r.key_name = {a}")

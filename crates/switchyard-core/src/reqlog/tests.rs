@@ -384,29 +384,29 @@ async fn an_unwritable_spill_counts_and_reports_drops() {
 /// across runs of every size keeps each record exactly once.
 #[tokio::test]
 async fn batches_in_runs_of_every_size_store_each_record_once() {
-    let dir = temp_dir("runs");
-    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
-    let records: Vec<Record> = (0..47).map(|i| record(i, 1_000 + i as i64)).collect();
-    writer::store_records(&store, Arc::new(records[..20].to_vec()))
-        .await
-        .unwrap();
-    // 37 records (16 + 16 + 4 + 1), the first 10 already stored.
-    writer::store_records(&store, Arc::new(records[10..].to_vec()))
-        .await
-        .unwrap();
-    assert_eq!(count(&store).await, 47);
-    let rows = store
-        .query(
-            "SELECT id, COUNT(*) FROM requests GROUP BY id ORDER BY id".into(),
-            vec![],
-        )
-        .await
-        .unwrap();
-    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
-    let want: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, want);
-    assert!(rows.iter().all(|r| r[1].as_i64() == Some(1)));
-    let _ = std::fs::remove_dir_all(&dir);
+    on_sqlite("runs", async |store: &Store| {
+        let records: Vec<Record> = (0..47).map(|i| record(i, 1_000 + i as i64)).collect();
+        writer::store_records(store, Arc::new(records[..20].to_vec()))
+            .await
+            .unwrap();
+        // 37 records (16 + 16 + 4 + 1), the first 10 already stored.
+        writer::store_records(store, Arc::new(records[10..].to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(count(store).await, 47);
+        let rows = store
+            .query(
+                "SELECT id, COUNT(*) FROM requests GROUP BY id ORDER BY id".into(),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+        let want: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, want);
+        assert!(rows.iter().all(|r| r[1].as_i64() == Some(1)));
+    })
+    .await;
 }
 
 #[tokio::test]
