@@ -17,6 +17,10 @@ use crate::telemetry::otlp::{Finished, RequestTrace};
 pub struct RequestCtx {
     /// The request id (client-supplied or generated).
     pub request_id: Arc<str>,
+    /// Whether `request_id` was generated for this request and this context is the request's
+    /// own (set only where a request enters the pipeline): its record is then keyed by the
+    /// request id, which saves the store an index entry per record (see migration 7).
+    pub request_id_unique: bool,
     /// The API operation.
     pub op: Operation,
     /// When the gateway started handling it.
@@ -150,6 +154,7 @@ impl RequestCtx {
     pub fn new(request_id: Arc<str>, op: Operation) -> Self {
         Self {
             request_id,
+            request_id_unique: false,
             op,
             started: Instant::now(),
             principal: "anonymous",

@@ -345,6 +345,15 @@ pub enum QueryError {
     Store(#[from] StoreError),
 }
 
+/// Records whose request id is the placeholder `a`, through the primary key or the request-id
+/// index. A record whose request id the gateway generated has it as its id as well, and is
+/// left out of the request-id index (migration 7), which holds clients' request ids only.
+pub(super) fn request_id_is(a: &str) -> String {
+    format!(
+        "((r.id = {a} AND r.request_id = r.id) OR (r.request_id = {a} AND r.request_id <> r.id))"
+    )
+}
+
 fn where_clause(f: &Filter, dialect: Dialect, p: &mut Params) -> String {
     let mut w: Vec<String> = Vec::new();
     let mut eq = |col: &str, v: &Option<String>, p: &mut Params| {
@@ -359,7 +368,9 @@ fn where_clause(f: &Filter, dialect: Dialect, p: &mut Params) -> String {
     eq("r.provider", &f.provider, p);
     eq("r.error_kind", &f.error_kind, p);
     eq("r.outcome", &f.outcome, p);
-    eq("r.request_id", &f.request_id, p);
+    if let Some(id) = &f.request_id {
+        w.push(request_id_is(&p.push(id.as_str())));
+    }
     if let Some(k) = &f.key {
         let a = p.push(k.as_str());
         // Only master-key and keyless records have no key name (and so no entry in the
@@ -499,15 +510,17 @@ pub async fn list(store: &Store, q: &Query) -> Result<(Vec<Json>, Option<String>
     Ok((rows.into_iter().map(|r| row_json(&cols, r)).collect(), next))
 }
 
-/// One request in full (attempts and bodies), by record id or request id (the newest match).
+/// One request in full (attempts and bodies), by record id or request id (the newest match,
+/// in the list's order).
 pub async fn get(store: &Store, id: &str) -> Result<Option<Json>, QueryError> {
     let mut p = Params::new(store.dialect());
     let a = p.push(id);
     let select: Vec<String> = COLUMNS.iter().map(|c| format!("r.{c}")).collect();
     let sql = format!(
-        "SELECT {} FROM requests AS r WHERE r.id = {a} OR r.request_id = {a} \
-         ORDER BY (r.id = {a}) DESC, r.started_at DESC LIMIT 1",
-        select.join(", ")
+        "SELECT {} FROM requests AS r WHERE r.id = {a} OR {} \
+         ORDER BY (r.id = {a}) DESC, r.started_at DESC, r.id DESC LIMIT 1",
+        select.join(", "),
+        request_id_is(&a)
     );
     let rows = store.query(sql, p.values).await?;
     Ok(rows.into_iter().next().map(|r| row_json(&COLUMNS, r)))

@@ -730,6 +730,132 @@ async fn postgres_key_filters() {
     on_postgres("keyidx", key_filters).await;
 }
 
+/// Records keyed by a generated request id, client request ids sent twice, a classifier
+/// judge's record sharing a generated request id, and a client request id that equals another
+/// record's id: the request-id filter and the lookup find exactly the records with that request
+/// id, though the request-id index holds only those whose id differs from it.
+async fn request_id_lookups(store: &Store) {
+    let with = |i: usize, id: &str, request_id: &str| Record {
+        id: id.into(),
+        request_id: request_id.into(),
+        ..record(i, 2_000_000 + i as i64)
+    };
+    let records = vec![
+        with(0, "gen-1", "gen-1"),
+        with(1, "rec-b", "client-x"),
+        with(2, "rec-c", "client-x"),
+        with(3, "rec-d", "gen-1"),
+        with(4, "rec-e", "rec-b"),
+    ];
+    writer::store_records(store, Arc::new(records))
+        .await
+        .unwrap();
+    let ids = |request_id: &'static str| async move {
+        let (rows, _) = query::list(store, &q(&[("request_id", request_id)]))
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = rows
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("gen-1").await, ["gen-1", "rec-d"]);
+    assert_eq!(ids("client-x").await, ["rec-b", "rec-c"]);
+    assert_eq!(ids("rec-b").await, ["rec-e"]);
+    assert!(ids("rec-c").await.is_empty());
+    let got = |id: &'static str| async move {
+        let one = query::get(store, id).await.unwrap().unwrap();
+        one["id"].as_str().unwrap().to_owned()
+    };
+    // A record's own id first, else the newest record with that request id.
+    assert_eq!(got("gen-1").await, "gen-1");
+    assert_eq!(got("client-x").await, "rec-c");
+    assert_eq!(got("rec-b").await, "rec-b");
+    assert!(query::get(store, "nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sqlite_request_id_lookups_use_the_indexes() {
+    on_sqlite("reqid", async |store: &Store| {
+        request_id_lookups(store).await;
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT r.id FROM requests AS r WHERE {}",
+            query::request_id_is("?1")
+        );
+        let plan = store
+            .query(sql, vec![Value::Text("client-x".into())])
+            .await
+            .unwrap();
+        let detail: Vec<&str> = plan.iter().filter_map(|r| r.last()?.as_str()).collect();
+        // The primary key's index for one arm, the partial request-id index for the other;
+        // never a scan of the table.
+        assert!(
+            detail.iter().any(|d| d.contains("requests_request_id"))
+                && detail
+                    .iter()
+                    .any(|d| d.contains("sqlite_autoindex_requests"))
+                && !detail.iter().any(|d| d.starts_with("SCAN")),
+            "{detail:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_request_id_lookups() {
+    on_postgres("reqid", request_id_lookups).await;
+}
+
+/// The attempts column's JSON, written by hand, is the text `serde_json` gives.
+#[test]
+fn attempts_json_is_serde_json_text() {
+    let a = |deployment: &str, sent, status, kind: Option<&str>, ms| Attempt {
+        deployment: deployment.into(),
+        sent,
+        status,
+        error_kind: kind.map(Into::into),
+        latency_ms: ms,
+    };
+    let lists = [
+        vec![],
+        vec![a("mock/mock-gpt", true, Some(200), None, Some(1.25))],
+        vec![
+            a(
+                "openai/gpt-4o",
+                true,
+                Some(429),
+                Some("rate_limited"),
+                Some(0.1),
+            ),
+            a(
+                "fallback:cheap",
+                false,
+                None,
+                Some("skipped: breaker open"),
+                None,
+            ),
+            a(
+                "q\"uote\\back\nline\u{1}/é",
+                true,
+                Some(0),
+                None,
+                Some(f64::NAN),
+            ),
+            a("degraded", true, Some(65535), Some(""), Some(1e-7)),
+            a("x", false, Some(7), None, Some(f64::INFINITY)),
+            a("y", true, None, None, Some(123456789.0)),
+        ],
+    ];
+    for list in lists {
+        assert_eq!(
+            Attempt::list_json(&list),
+            serde_json::to_string(&list).unwrap()
+        );
+    }
+}
+
 #[test]
 fn query_parameters_are_checked_by_name() {
     let now = 100 * 3_600_000;

@@ -86,9 +86,7 @@ impl Rows {
                 let tags = (!r.tags.is_empty())
                     .then(|| serde_json::to_string(&r.tags).ok())
                     .flatten();
-                // `NOT NULL`: a list of plain strings and numbers always serialises.
-                let attempts =
-                    serde_json::to_string(&r.attempts).unwrap_or_else(|_| "[]".to_owned());
+                let attempts = super::record::Attempt::list_json(&r.attempts);
                 (tags, attempts)
             })
             .collect();

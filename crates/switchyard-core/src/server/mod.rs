@@ -34,7 +34,13 @@ use crate::telemetry::otlp::Tracer;
 
 /// The request id, stored in request extensions by the edge middleware.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub Arc<str>);
+pub struct RequestId {
+    /// The id: the client's `x-request-id`, or one the edge generated.
+    pub id: Arc<str>,
+    /// Whether the edge generated it, so that no other request has it: the request log then
+    /// keys the request's record by it instead of generating a second id.
+    pub generated: bool,
+}
 
 /// Shared state of the HTTP handlers (one per worker).
 #[derive(Clone)]
@@ -631,13 +637,17 @@ where
     F: FnOnce(Request<Body>) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let id: Arc<str> = req
+    let client_id = req
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| Arc::from(request_id::new_id()), Arc::from);
-    req.extensions_mut().insert(RequestId(Arc::clone(&id)));
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
+    let generated = client_id.is_none();
+    let id: Arc<str> = client_id.map_or_else(|| Arc::from(request_id::new_id()), Arc::from);
+    req.extensions_mut().insert(RequestId {
+        id: Arc::clone(&id),
+        generated,
+    });
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id);

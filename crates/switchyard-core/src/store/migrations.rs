@@ -160,6 +160,16 @@ CREATE INDEX requests_key ON requests (key_name, started_at) WHERE key_name IS N
 CREATE INDEX requests_team ON requests (team, started_at) WHERE team IS NOT NULL;
 ";
 
+/// The request-id index holds only records whose request id came from the client. A request
+/// id the gateway generated is unique, so it is also the record's id (found through the
+/// primary key): most traffic sends no `x-request-id`, and each such insert now skips a
+/// B-tree (about a twelfth of SQLite's work per record). Lookups by request id ask
+/// `id = ? OR (request_id = ? AND request_id <> id)` (see `reqlog::query`).
+const REQUESTS_CLIENT_REQUEST_ID_V7: &str = "
+DROP INDEX requests_request_id;
+CREATE INDEX requests_request_id ON requests (request_id) WHERE request_id <> id;
+";
+
 /// Every migration, in order.
 pub static MIGRATIONS: &[Migration] = &[
     Migration {
@@ -197,5 +207,11 @@ pub static MIGRATIONS: &[Migration] = &[
         name: "request log partial key and team indexes",
         sqlite: REQUESTS_PARTIAL_INDEXES_V6,
         postgres: REQUESTS_PARTIAL_INDEXES_V6,
+    },
+    Migration {
+        version: 7,
+        name: "request log index of client request ids",
+        sqlite: REQUESTS_CLIENT_REQUEST_ID_V7,
+        postgres: REQUESTS_CLIENT_REQUEST_ID_V7,
     },
 ];

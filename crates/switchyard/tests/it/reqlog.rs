@@ -639,6 +639,53 @@ async fn records_keep_attempts_bodies_per_alias_and_stream_text() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A request id the gateway generated is its record's id too (no second id, no entry in the
+/// request-id index); a client's request id, sent twice, gives two records with ids of their
+/// own. Both kinds are found by the request-id filter and by `/admin/requests/{id}`.
+#[tokio::test]
+async fn records_are_found_by_generated_and_client_request_ids() {
+    let mock = mock(switchyard_mock::MockConfig::default()).await;
+    let (gw, dir) = logged_gateway(
+        &mock,
+        "  demo:\n    deployments:\n      - provider: mock\n        model: mock-gpt\n",
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let r = send(Method::POST, &url, &[], chat_body("demo", "")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let generated = r.headers["x-request-id"].to_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let r = send(
+            Method::POST,
+            &url,
+            &[("x-request-id", "twice")],
+            chat_body("demo", ""),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let rows = wait_listed(&gw, &format!("request_id={generated}"), 1).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["id"], generated.as_str());
+    let one = admin_get(&gw, &format!("/admin/requests/{generated}")).await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["request_id"], generated.as_str());
+    let rows = wait_listed(&gw, "request_id=twice", 2).await;
+    assert_eq!(rows.len(), 2);
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(ids[0] != ids[1] && !ids.contains(&"twice"), "{ids:?}");
+    // By request id: the newer of the two.
+    let one = admin_get(&gw, "/admin/requests/twice").await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["id"], ids[0]);
+    // Looked up by a record's id, which is no request's id.
+    assert!(wait_listed(&gw, &format!("request_id={}", ids[1]), 0)
+        .await
+        .is_empty());
+    drop(gw);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_is_recorded_once_as_cancelled() {
     let mock = mock(switchyard_mock::MockConfig {
