@@ -154,6 +154,39 @@ pub fn usd_to_nanos(usd: f64) -> i64 {
     (usd * 1e9).round() as i64
 }
 
+/// Nano-dollars as decimal USD with nine places (`0.000123000`), the text of
+/// `x-switchyard-cost-usd`: made from the same nano-dollars the request log records, so the
+/// header and the record always agree, and without the float formatter, which cost more than
+/// the rest of the header on every answer.
+pub fn nanos_text(nanos: i64) -> String {
+    let n = nanos.unsigned_abs();
+    let mut out = String::with_capacity(24);
+    if nanos < 0 {
+        out.push('-');
+    }
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut whole = n / 1_000_000_000;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (whole % 10) as u8;
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push('.');
+    let mut frac = n % 1_000_000_000;
+    let mut places = [b'0'; 9];
+    for p in places.iter_mut().rev() {
+        *p = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.extend(places.iter().map(|&d| char::from(d)));
+    out
+}
+
 /// A budget as enforced: a configured one, or a virtual key's own (from its store record).
 #[derive(Debug)]
 pub(crate) struct Rule {

@@ -488,3 +488,26 @@ async fn ended_windows_leave_memory_but_in_flight_ones_stay() {
     let day11 = windows.map.iter().find(|(k, _)| k.2 == 11 * DAY).unwrap().1;
     assert_eq!((day11.spent, day11.reserved, day11.end), (7, 0, 12 * DAY));
 }
+
+/// The cost header's text is the recorded nano-dollars with nine places, as `{:.9}` writes the
+/// same amounts.
+#[test]
+fn nanos_text_has_nine_places() {
+    for (nanos, text) in [
+        (0, "0.000000000"),
+        (1, "0.000000001"),
+        (123_000, "0.000123000"),
+        (1_000_000_000, "1.000000000"),
+        (12_345_678_901_234, "12345.678901234"),
+        (-1_500_000_000, "-1.500000000"),
+        (i64::MIN, "-9223372036.854775808"),
+    ] {
+        assert_eq!(super::nanos_text(nanos), text);
+    }
+    for usd in [0.0, 0.000_123, 0.5, 1.25, 3.000_000_001, 1_234.567_891_234] {
+        assert_eq!(
+            super::nanos_text(super::usd_to_nanos(usd)),
+            format!("{usd:.9}")
+        );
+    }
+}

@@ -357,6 +357,18 @@ impl RequestCtx {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
+    /// `provider/model` of the serving deployment, once one is chosen: the
+    /// `x-switchyard-deployment` header and the record's `deployment`. Concatenated rather than
+    /// `format!`ted: the formatter's machinery cost more than the copy, on every request.
+    pub fn deployment_name(&self) -> Option<String> {
+        let (p, m) = (self.provider.as_deref()?, self.upstream_model.as_deref()?);
+        let mut d = String::with_capacity(p.len() + 1 + m.len());
+        d.push_str(p);
+        d.push('/');
+        d.push_str(m);
+        Some(d)
+    }
+
     /// The route as `x-switchyard-route` shows it.
     pub fn route_label(&self) -> Option<&str> {
         self.route_explain.as_deref().or(self.route_rule)

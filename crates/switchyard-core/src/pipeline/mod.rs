@@ -205,10 +205,12 @@ async fn handle_request(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> 
 /// (A stream's cost is known only after its headers went out: the request log and `/metrics`
 /// carry it.)
 fn stamp_cost(resp: &mut Response, ctx: &RequestCtx) {
-    if let Some(v) = ctx
-        .cost_usd()
-        .and_then(|usd| HeaderValue::from_str(&format!("{usd:.9}")).ok())
-    {
+    if let Some(v) = ctx.cost_usd().and_then(|usd| {
+        HeaderValue::from_str(&crate::budgets::nanos_text(crate::budgets::usd_to_nanos(
+            usd,
+        )))
+        .ok()
+    }) {
         resp.headers_mut().insert(names::COST_USD.clone(), v);
     }
 }
@@ -1106,9 +1108,7 @@ fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
     put(&names::PROVIDER, ctx.provider.as_deref());
     put(&names::MODEL, ctx.upstream_model.as_deref());
     put(&names::ROUTE, ctx.route_label());
-    if let (Some(p), Some(m)) = (&ctx.provider, &ctx.upstream_model) {
-        put(&names::DEPLOYMENT, Some(&format!("{p}/{m}")));
-    }
+    put(&names::DEPLOYMENT, ctx.deployment_name().as_deref());
     if let Some(v) = upstream
         .get(&names::X_REQUEST_ID)
         .or_else(|| upstream.get(&names::REQUEST_ID))

@@ -243,7 +243,7 @@ impl Query {
                         .ok()
                         .filter(|x| x.is_finite() && *x >= 0.0)
                         .ok_or_else(|| bad("expected a cost in USD such as 0.01"))?;
-                    f.min_cost_nanos = Some((usd * 1e9).round() as i64);
+                    f.min_cost_nanos = Some(crate::budgets::usd_to_nanos(usd));
                 }
                 "limit" => {
                     q.limit = v

@@ -284,17 +284,7 @@ impl Record {
                 latency_ms: a.latency_ms,
             })
             .collect();
-        let current = match (&ctx.provider, &ctx.upstream_model) {
-            (Some(p), Some(m)) => {
-                // Not `format!`: its machinery cost more than the copy, on every request.
-                let mut d = String::with_capacity(p.len() + 1 + m.len());
-                d.push_str(p);
-                d.push('/');
-                d.push_str(m);
-                Some(d)
-            }
-            _ => None,
-        };
+        let current = ctx.deployment_name();
         let attempt_ms = ctx
             .attempt_started
             .map(|t| t.elapsed().as_secs_f64() * 1000.0);
@@ -335,16 +325,17 @@ impl Record {
         let user = a.user.as_deref().map(str::to_owned);
         let tags: Vec<String> = a.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         // Nano-dollars, an integer, so sums over many records stay exact.
-        let cost_nanos: Option<i64> = ctx.cost_usd().map(|usd| (usd * 1e9).round() as i64);
+        let cost_nanos: Option<i64> = ctx.cost_usd().map(crate::budgets::usd_to_nanos);
         Self {
             // A generated request id is unique, and is the record's id too; otherwise a new id,
             // time-ordered like a UUIDv7, without a syscall for randomness per record.
+            // (`str::to_owned`, not `to_string`: an `Arc<str>`'s goes through the formatter.)
             id: if ctx.request_id_unique {
-                ctx.request_id.to_string()
+                ctx.request_id.as_ref().to_owned()
             } else {
                 crate::server::request_id::new_id()
             },
-            request_id: ctx.request_id.to_string(),
+            request_id: ctx.request_id.as_ref().to_owned(),
             started_at,
             principal: Cow::Borrowed(ctx.principal),
             key_name: ctx.key_name.as_deref().map(str::to_owned),
