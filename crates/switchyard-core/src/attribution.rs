@@ -13,9 +13,10 @@
 //! tag is a 400 that names it; it is never silently dropped, because a misspelt tag would
 //! otherwise vanish from every report.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::error::GatewayError;
 use crate::providers::Operation;
@@ -24,6 +25,8 @@ use crate::providers::Operation;
 pub const USER_HEADER: &str = "x-switchyard-user";
 /// Header carrying `key=value` tags separated by commas.
 pub const TAGS_HEADER: &str = "x-switchyard-tags";
+static USER: HeaderName = HeaderName::from_static(USER_HEADER);
+static TAGS: HeaderName = HeaderName::from_static(TAGS_HEADER);
 /// Most tags a request may carry.
 pub const MAX_TAGS: usize = 16;
 /// Longest tag key or value.
@@ -50,20 +53,39 @@ impl Attribution {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Self, GatewayError> {
-        let mut tags: Vec<(Arc<str>, Arc<str>)> = Vec::new();
-        let mut body_user: Option<String> = None;
         // One scan of the body finds both members.
         let [metadata, user] = switchyard_types::json::top_level_values(body, ["metadata", "user"])
             .unwrap_or_default();
-        if let Some(span) = metadata.filter(|_| op != Operation::Embeddings) {
-            read_metadata(op, &body[span], &mut tags, &mut body_user)?;
+        Self::resolve_at(team, op, headers, body, [metadata, user])
+    }
+
+    /// [`Attribution::resolve`] with the spans of the body's top-level `metadata` and `user`
+    /// already found, by a scan of the body that also looked for other members (the parse
+    /// stage's, for a chat completion).
+    pub fn resolve_at(
+        team: Option<Arc<str>>,
+        op: Operation,
+        headers: &HeaderMap,
+        body: &[u8],
+        [metadata, user]: [Option<Range<usize>>; 2],
+    ) -> Result<Self, GatewayError> {
+        let mut tags: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+        let mut body_user: Option<String> = None;
+        if let Some(m) = metadata
+            .filter(|_| op != Operation::Embeddings)
+            .and_then(|span| body.get(span))
+        {
+            read_metadata(op, m, &mut tags, &mut body_user)?;
         }
-        if let Some(span) = user.filter(|_| op != Operation::Messages) {
-            if let Ok(Some(u)) = serde_json::from_slice::<Option<String>>(&body[span]) {
+        if let Some(u) = user
+            .filter(|_| op != Operation::Messages)
+            .and_then(|span| body.get(span))
+        {
+            if let Ok(Some(u)) = serde_json::from_slice::<Option<String>>(u) {
                 body_user = Some(u);
             }
         }
-        if let Some(v) = headers.get(TAGS_HEADER) {
+        if let Some(v) = headers.get(&TAGS) {
             let text = v
                 .to_str()
                 .map_err(|_| bad(TAGS_HEADER, "is not ASCII text"))?;
@@ -77,7 +99,7 @@ impl Attribution {
                 push_tag(&mut tags, k.trim(), v.trim(), TAGS_HEADER)?;
             }
         }
-        let user = match headers.get(USER_HEADER) {
+        let user = match headers.get(&USER) {
             Some(v) => Some(
                 v.to_str()
                     .map_err(|_| bad(USER_HEADER, "is not ASCII text"))?

@@ -242,8 +242,16 @@ async fn run(
     ctx.client_model = Some(parsed.model.clone());
     let client_model: Arc<str> = Arc::from(parsed.model.as_str());
     let team = ctx.key_name.as_deref().and_then(|k| gw.auth.team_of(k));
-    ctx.attribution =
-        crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?;
+    ctx.attribution = match parsed.attribution_members.take() {
+        Some(members) => crate::attribution::Attribution::resolve_at(
+            team,
+            ctx.op,
+            &parts.headers,
+            &body,
+            members,
+        )?,
+        None => crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?,
+    };
     // Prompt tokens are counted by the model's tokenizer only for a consumer that needs them
     // (a TPM limit, a budget, a close context-window constraint); else the estimate stands.
     let mut prompt = crate::tokenize::Prompt::new(ctx.op, &body);
@@ -661,6 +669,9 @@ pub(crate) struct Parsed {
     needs: Needs,
     /// What routing looks at: features and the prompt token estimate.
     features: crate::routing::estimate::Features,
+    /// The spans of the body's top-level `metadata` and `user`, when parsing found them
+    /// already (a chat completion): attribution then needs no scan of its own.
+    attribution_members: Option<[Option<std::ops::Range<usize>>; 2]>,
 }
 
 impl Parsed {
@@ -715,6 +726,15 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
         Operation::ChatCompletions => {
             let req: ChatCompletionRequest<'_> = deserialize(body)?;
             req.validate().map_err(field_error)?;
+            // One scan of the (now known good) body for every member read later: routing's
+            // features and attribution each scanned it again, a third of a chat request's
+            // parse cost.
+            let [tools, response_format, metadata, user] =
+                switchyard_types::json::top_level_values(
+                    body,
+                    ["tools", "response_format", "metadata", "user"],
+                )
+                .unwrap_or_default();
             let stream = req.is_stream();
             let max_output = match (req.max_completion_tokens, req.max_tokens) {
                 (Some(n), _) => Some((u64::from(n), "max_completion_tokens")),
@@ -727,10 +747,11 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                     tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
                     max_output,
                 },
-                features: estimate::chat(&req, body),
+                features: estimate::chat(&req, body, [tools, response_format]),
                 model: req.model.into_owned(),
                 stream,
                 store: req.store == Some(true),
+                attribution_members: Some([metadata, user]),
             })
         }
         Operation::Embeddings => {
@@ -742,6 +763,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 stream: false,
                 store: false,
                 needs: Needs::default(),
+                attribution_members: None,
             })
         }
         Operation::Completions => {
@@ -758,6 +780,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 model: req.model.into_owned(),
                 stream,
                 store: false,
+                attribution_members: None,
             })
         }
         Operation::Responses => {
@@ -774,6 +797,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 model: req.model.into_owned(),
                 stream,
                 store: false,
+                attribution_members: None,
             })
         }
         Operation::Passthrough => Err(GatewayError::Internal(
@@ -798,6 +822,7 @@ fn parse(op: Operation, body: &[u8]) -> Result<Parsed, GatewayError> {
                 model: req.model.into_owned(),
                 stream,
                 store: false,
+                attribution_members: None,
             })
         }
     }

@@ -56,8 +56,13 @@ pub fn text_tokens(bytes: u64) -> u64 {
     bytes.div_ceil(BYTES_PER_TOKEN)
 }
 
-/// The features of an OpenAI chat completion request.
-pub fn chat(req: &ChatCompletionRequest<'_>, body: &[u8]) -> Features {
+/// The features of an OpenAI chat completion request, given the spans of the body's top-level
+/// `tools` and `response_format` (found by the parse stage's one scan of the body).
+pub fn chat(
+    req: &ChatCompletionRequest<'_>,
+    body: &[u8],
+    [tools, response_format]: [Option<std::ops::Range<usize>>; 2],
+) -> Features {
     let mut est = Estimate::default();
     for m in &req.messages {
         est.tokens += TOKENS_PER_MESSAGE;
@@ -65,9 +70,6 @@ pub fn chat(req: &ChatCompletionRequest<'_>, body: &[u8]) -> Features {
             est.content(c);
         }
     }
-    let [tools, response_format] =
-        switchyard_types::json::top_level_values(body, ["tools", "response_format"])
-            .unwrap_or_default();
     if let Some(span) = tools {
         est.tokens += text_tokens(span.len() as u64);
     }
