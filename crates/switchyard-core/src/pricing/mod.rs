@@ -96,12 +96,30 @@ pub struct Cost {
 pub struct Pricing {
     /// Config `price:` entries keyed `provider/model`.
     overrides: HashMap<String, Price>,
+    /// The built-in entry of each model the config names, looked up once (see
+    /// [`Pricing::prime`]).
+    builtin: crate::FastMap<Box<str>, Option<(Price, &'static str)>>,
 }
 
 impl Pricing {
     /// Prices with these per-deployment overrides (keyed `provider/model`).
     pub fn new(overrides: HashMap<String, Price>) -> Self {
-        Self { overrides }
+        Self {
+            overrides,
+            builtin: crate::FastMap::default(),
+        }
+    }
+
+    /// Looks up the built-in entries of `models` now: every answer is priced, and a walk of
+    /// the built-in table (canonical name, longest matching prefix) cost a thousand
+    /// instructions per request; a hashed lookup costs a tenth of that. Other models (named
+    /// as `provider/model` or matched by a wildcard) are looked up as they come.
+    pub fn prime<'a>(&mut self, models: impl IntoIterator<Item = &'a str>) {
+        for m in models {
+            if !self.builtin.contains_key(m) {
+                self.builtin.insert(m.into(), builtin(m));
+            }
+        }
     }
 
     /// The price of `model` at `provider`: the config's override, else the built-in entry for
@@ -112,7 +130,11 @@ impl Pricing {
                 return Some((*p, PriceSource::Config));
             }
         }
-        builtin(model).map(|(p, note)| (p, PriceSource::Builtin(note)))
+        self.builtin
+            .get(model)
+            .copied()
+            .unwrap_or_else(|| builtin(model))
+            .map(|(p, note)| (p, PriceSource::Builtin(note)))
     }
 
     /// The price of a deployment, when known.

@@ -88,3 +88,35 @@ fn config_overrides_win_and_unknown_prices_are_none_never_free() {
         PriceSource::Builtin(_)
     ));
 }
+
+/// Prices looked up ahead (the config's models) are the ones looked up as requests come, and
+/// a model left out is still priced; config overrides still win.
+#[test]
+fn primed_prices_are_the_looked_up_ones() {
+    let models = [
+        "gpt-4o-mini",
+        "claude-sonnet-4-5",
+        "mock-gpt",
+        "gemini-2.5-flash",
+    ];
+    let mut primed = Pricing::new(HashMap::new());
+    primed.prime(models[..3].iter().copied());
+    let plain = Pricing::new(HashMap::new());
+    for m in models {
+        assert_eq!(
+            format!("{:?}", primed.price_of("p", m)),
+            format!("{:?}", plain.price_of("p", m)),
+            "{m}"
+        );
+    }
+    assert!(primed.price_of("p", "gpt-4o-mini").is_some());
+    let mut overridden = Pricing::new(HashMap::from([(
+        "p/gpt-4o-mini".to_owned(),
+        Price::flat(1.0, 2.0),
+    )]));
+    overridden.prime(["gpt-4o-mini"]);
+    assert!(matches!(
+        overridden.price_of("p", "gpt-4o-mini"),
+        Some((_, PriceSource::Config))
+    ));
+}
