@@ -1073,7 +1073,8 @@ async fn dispatch_opened(
         }
         let mut resp = Response::new(Body::new(relay));
         *resp.status_mut() = parts.status;
-        resp.headers_mut().extend(headers);
+        // The new response has no headers yet: take the map whole rather than re-inserting.
+        *resp.headers_mut() = headers;
         resp.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream; charset=utf-8"),
@@ -1099,7 +1100,8 @@ async fn dispatch_opened(
     }
     let mut resp = Response::new(Body::from(out.body));
     *resp.status_mut() = parts.status;
-    resp.headers_mut().extend(headers);
+    // The new response has no headers yet: take the map whole rather than re-inserting.
+    *resp.headers_mut() = headers;
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
@@ -1124,7 +1126,9 @@ fn stamp_attempts(resp: &mut Response, attempts: usize, abandoned: Option<String
 
 /// Headers that tell the client where its request was served.
 fn serving_headers(ctx: &RequestCtx, upstream: &HeaderMap) -> HeaderMap {
-    let mut h = HeaderMap::new();
+    // Room for these and the ones stamped later (content type, cost, attempts, request id),
+    // so the map is allocated once.
+    let mut h = HeaderMap::with_capacity(16);
     let mut put = |name: &HeaderName, value: Option<&str>| {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
             h.insert(name.clone(), v);
