@@ -331,26 +331,32 @@ fn record<const N: usize>(
 /// The index of the first byte at or after `i` that ends a run of plain string bytes: a quote,
 /// a backslash or a control character (or `doc.len()`). Eight bytes at a time: string bodies
 /// are most of an LLM response.
-fn plain_run_end(doc: &[u8], mut i: usize) -> usize {
+fn plain_run_end(doc: &[u8], i: usize) -> usize {
+    string_stop(doc, i, false)
+}
+
+/// [`plain_run_end`], stopping also at the first non-ASCII byte when `ascii` is set (a reader
+/// that compares names byte for byte leaves any other name to serde, which checks UTF-8).
+pub(crate) fn string_stop(doc: &[u8], mut i: usize, ascii: bool) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let extra = if ascii { HIGH } else { 0 };
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    while let Some(chunk) = doc.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
+    while let Some(chunk) = doc.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let v = u64::from_le_bytes(*chunk);
         // Bytes below 0x20, or equal to '"' or '\\'. A borrow can flag a byte above a real hit
         // (little-endian: a later byte), never one below it, so the lowest flag is exact.
         let special = (v.wrapping_sub(ONES * 0x20) & !v & HIGH)
             | has_zero(v ^ (ONES * u64::from(b'"')))
-            | has_zero(v ^ (ONES * u64::from(b'\\')));
+            | has_zero(v ^ (ONES * u64::from(b'\\')))
+            | (v & extra);
         if special != 0 {
             return i + (special.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     while let Some(&b) = doc.get(i) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
+        if b == b'"' || b == b'\\' || b < 0x20 || (ascii && !b.is_ascii()) {
             break;
         }
         i += 1;
