@@ -27,3 +27,5 @@ pub mod json;
 pub mod openai;
 pub mod responses;
 pub mod sse;
+#[cfg(test)]
+mod test_rng;

@@ -164,18 +164,7 @@ pub fn nanos_text(nanos: i64) -> String {
     if nanos < 0 {
         out.push('-');
     }
-    let mut digits = [b'0'; 20];
-    let mut at = digits.len();
-    let mut whole = n / 1_000_000_000;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (whole % 10) as u8;
-        whole /= 10;
-        if whole == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    crate::push_decimal(&mut out, n / 1_000_000_000);
     out.push('.');
     let mut frac = n % 1_000_000_000;
     let mut places = [b'0'; 9];

@@ -130,7 +130,7 @@ impl Attempt {
             });
             if let Some(status) = a.status {
                 out.push_str(",\"status\":");
-                push_u16(&mut out, status);
+                crate::push_decimal(&mut out, u64::from(status));
             }
             if let Some(kind) = &a.error_kind {
                 out.push_str(",\"error_kind\":");
@@ -146,21 +146,6 @@ impl Attempt {
         out.push(']');
         out
     }
-}
-
-/// Appends the decimal digits of `n`.
-fn push_u16(out: &mut String, mut n: u16) {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Appends `s` as a JSON string literal: as it is when nothing in it needs escaping (names of

@@ -656,6 +656,17 @@ async fn postgres_filters_pagination_and_aggregates() {
     on_postgres("query", queries).await;
 }
 
+/// The ids of the records a list query with `pairs` returns, sorted.
+async fn listed_ids(store: &Store, pairs: &[(&str, &str)]) -> Vec<String> {
+    let (rows, _) = query::list(store, &q(pairs)).await.unwrap();
+    let mut ids: Vec<String> = rows
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Master-key, keyless and virtual-key records, one virtual key named like a principal: the
 /// key and team filters find exactly their own records, though the key and team indexes hold
 /// only the records that have a key or a team.
@@ -682,15 +693,7 @@ async fn key_filters(store: &Store) {
     writer::store_records(store, Arc::new(records))
         .await
         .unwrap();
-    let ids = |pairs: &'static [(&'static str, &'static str)]| async move {
-        let (rows, _) = query::list(store, &q(pairs)).await.unwrap();
-        let mut ids: Vec<String> = rows
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_owned())
-            .collect();
-        ids.sort();
-        ids
-    };
+    let ids = |pairs: &'static [(&'static str, &'static str)]| listed_ids(store, pairs);
     let rec = |is: &[usize]| -> Vec<String> { is.iter().map(|i| format!("rec-{i:06}")).collect() };
     assert_eq!(ids(&[("key", "master")]).await, rec(&[0, 3, 4]));
     assert_eq!(ids(&[("key", "anonymous")]).await, rec(&[1]));
@@ -751,15 +754,7 @@ async fn request_id_lookups(store: &Store) {
         .await
         .unwrap();
     let ids = |request_id: &'static str| async move {
-        let (rows, _) = query::list(store, &q(&[("request_id", request_id)]))
-            .await
-            .unwrap();
-        let mut ids: Vec<String> = rows
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_owned())
-            .collect();
-        ids.sort();
-        ids
+        listed_ids(store, &[("request_id", request_id)]).await
     };
     assert_eq!(ids("gen-1").await, ["gen-1", "rec-d"]);
     assert_eq!(ids("client-x").await, ["rec-b", "rec-c"]);

@@ -12,24 +12,15 @@ use serde_json::{json, Map, Value};
 use super::request::chat_to_gemini;
 use super::response::gemini_to_chat_response;
 use super::stream::GeminiToChatStream;
+use crate::test_rng::Rng;
 
-/// SplitMix64.
-struct Rng(u64);
+/// Words and texts for generated requests, awkward characters included.
+trait Words {
+    fn word(&mut self) -> String;
+    fn text(&mut self) -> String;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+impl Words for Rng {
     fn word(&mut self) -> String {
         const WORDS: [&str; 12] = [
             "river",

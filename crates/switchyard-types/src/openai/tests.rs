@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_rng::Rng;
 
 fn chat(body: &str) -> Result<(), String> {
     let req: ChatCompletionRequest<'_> = serde_json::from_str(body).map_err(|e| e.to_string())?;
@@ -366,27 +367,6 @@ fn usage_reads_like_serde_under_every_one_byte_edit() {
     assert!(checked > 10_000);
 }
 
-/// splitmix64: a deterministic generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
-}
-
 const GEN_KEYS: &[&str] = &[
     r#""prompt_tokens""#,
     r#""completion_tokens""#,
@@ -433,11 +413,11 @@ const GEN_SPACE: &[&str] = &["", "", "", " ", "\n\t", "\r\n  "];
 
 /// A random value of depth at most `depth`: mostly well-formed, sometimes not.
 fn gen_value(rng: &mut Rng, depth: u32, out: &mut String) {
-    match rng.below(if depth == 0 { 1 } else { 4 }) {
+    match rng.index(if depth == 0 { 1 } else { 4 }) {
         0 => out.push_str(rng.pick(GEN_SCALARS)),
         1 => {
             out.push('[');
-            for i in 0..rng.below(4) {
+            for i in 0..rng.index(4) {
                 if i > 0 {
                     out.push(',');
                 }
@@ -454,7 +434,7 @@ fn gen_value(rng: &mut Rng, depth: u32, out: &mut String) {
 fn gen_object(rng: &mut Rng, depth: u32, out: &mut String) {
     out.push('{');
     out.push_str(rng.pick(GEN_SPACE));
-    for i in 0..rng.below(6) {
+    for i in 0..rng.index(6) {
         if i > 0 {
             out.push(',');
             out.push_str(rng.pick(GEN_SPACE));
@@ -476,7 +456,7 @@ fn usage_reads_like_serde_on_generated_objects() {
     for _ in 0..30_000 {
         let mut doc = String::new();
         doc.push_str(rng.pick(GEN_SPACE));
-        match rng.below(20) {
+        match rng.index(20) {
             0 => doc.push_str("null"),
             1 => gen_value(&mut rng, 3, &mut doc),
             _ => gen_object(&mut rng, 3, &mut doc),
@@ -484,13 +464,13 @@ fn usage_reads_like_serde_on_generated_objects() {
         doc.push_str(rng.pick(GEN_SPACE));
         let mut doc = doc.into_bytes();
         // Now and then a random byte is dropped or overwritten.
-        if rng.below(8) == 0 && !doc.is_empty() {
-            let at = rng.below(doc.len());
-            if rng.below(2) == 0 {
+        if rng.index(8) == 0 && !doc.is_empty() {
+            let at = rng.index(doc.len());
+            if rng.index(2) == 0 {
                 doc.remove(at);
             } else {
                 let bytes = b"{}[]\",:\\ -.0e";
-                doc[at] = bytes[rng.below(bytes.len())];
+                doc[at] = bytes[rng.index(bytes.len())];
             }
         }
         usage_both(&doc);
