@@ -112,14 +112,14 @@ pub struct Logged;
 /// request log, `/metrics` and (when exported) its trace. Every entry point starts here, so
 /// no request escapes any of them.
 pub(crate) fn start_ctx(gw: &Gateway, op: Operation, req: &Request<Body>) -> RequestCtx {
-    let (id, generated) = req.extensions().get::<RequestId>().map_or_else(
+    let (id, unique) = req.extensions().get::<RequestId>().map_or_else(
         || (Arc::from("-"), false),
-        |r| (Arc::clone(&r.id), r.generated),
+        |r| (Arc::clone(&r.id), r.claim_record_id()),
     );
     let mut ctx = RequestCtx::new(id, op);
-    // The one context per request that may take the request id as its record's id: others
+    // The request's own context may take a generated request id as its record's id; others
     // (a classifier judge's call, hedged attempts) share the request id and get ids of their own.
-    ctx.request_id_unique = generated;
+    ctx.request_id_unique = unique;
     ctx.metrics = Some(Arc::clone(&gw.metrics));
     if let Some(tracer) = &gw.tracer {
         ctx.trace = Some(RequestTrace::start(

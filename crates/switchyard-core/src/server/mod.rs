@@ -11,6 +11,7 @@ pub(crate) mod request_id;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,9 +38,28 @@ use crate::telemetry::otlp::Tracer;
 pub struct RequestId {
     /// The id: the client's `x-request-id`, or one the edge generated.
     pub id: Arc<str>,
-    /// Whether the edge generated it, so that no other request has it: the request log then
-    /// keys the request's record by it instead of generating a second id.
-    pub generated: bool,
+    /// Set while an id the edge generated (so no other request has it) is not yet taken as a
+    /// record's id; see [`RequestId::claim_record_id`].
+    unclaimed: Option<Arc<AtomicBool>>,
+}
+
+impl RequestId {
+    fn new(id: Arc<str>, generated: bool) -> Self {
+        Self {
+            id,
+            unclaimed: generated.then(|| Arc::new(AtomicBool::new(true))),
+        }
+    }
+
+    /// Whether the caller may key its record by the request id: true once, for a generated id.
+    /// The request log stores a record at most once per id, so a second record under the same
+    /// id would be skipped as a replay; a claim that succeeds once can never let that happen,
+    /// whatever handler asks.
+    pub fn claim_record_id(&self) -> bool {
+        self.unclaimed
+            .as_ref()
+            .is_some_and(|u| u.swap(false, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// Shared state of the HTTP handlers (one per worker).
@@ -644,10 +664,8 @@ where
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
     let generated = client_id.is_none();
     let id: Arc<str> = client_id.map_or_else(|| Arc::from(request_id::new_id()), Arc::from);
-    req.extensions_mut().insert(RequestId {
-        id: Arc::clone(&id),
-        generated,
-    });
+    req.extensions_mut()
+        .insert(RequestId::new(Arc::clone(&id), generated));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id);
@@ -998,9 +1016,21 @@ async fn method_not_allowed(req: Request<Body>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::direct_op;
+    use super::{direct_op, RequestId};
     use crate::providers::Operation;
     use http::Method;
+
+    /// A generated request id is claimed as a record id once, by whichever context asks first,
+    /// also through clones of the extension; a client's id never is.
+    #[test]
+    fn a_generated_request_id_is_claimed_once() {
+        let generated = RequestId::new("01a2".into(), true);
+        let copy = generated.clone();
+        assert!(copy.claim_record_id());
+        assert!(!generated.claim_record_id());
+        assert!(!copy.claim_record_id());
+        assert!(!RequestId::new("client".into(), false).claim_record_id());
+    }
 
     #[test]
     fn only_exact_posts_of_the_served_operations_skip_the_router() {
