@@ -61,11 +61,21 @@ pub fn is_valid(doc: &[u8]) -> bool {
 /// [`MAX_DEPTH`] counts as not JSON, so the scan needs no allocation.
 pub fn scan<const N: usize>(doc: &[u8], keys: [&str; N]) -> Scan<N> {
     let mut found: [Option<Range<usize>>; N] = std::array::from_fn(|_| None);
-    match Scanner::new(doc).run(&keys, &mut found) {
-        Some(true) => Scan::Object(found),
-        Some(false) => Scan::NotObject,
-        None => Scan::NotJson,
+    match Scanner::new(doc, 0).run(&keys, &mut found) {
+        Some((true, end)) if end == doc.len() => Scan::Object(found),
+        Some((false, end)) if end == doc.len() => Scan::NotObject,
+        _ => Scan::NotJson,
     }
+}
+
+/// Where the one JSON value starting at `start` (after any whitespace) ends, whitespace after
+/// it included; `None` when the bytes there are not a well-formed value by [`scan`]'s grammar
+/// (or nest deeper than [`MAX_DEPTH`]). For readers that pick a few members out of an object
+/// and step over the rest with the same grammar as the scan.
+pub(crate) fn value_end(doc: &[u8], start: usize) -> Option<usize> {
+    Scanner::new(doc, start)
+        .run(&[], &mut [])
+        .map(|(_, end)| end)
 }
 
 /// The deepest nesting [`scan`] accepts (`serde_json` refuses typed input nested past 128).
@@ -112,10 +122,10 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn new(doc: &'a [u8]) -> Self {
+    fn new(doc: &'a [u8], start: usize) -> Self {
         Self {
             doc,
-            i: 0,
+            i: start,
             stack: Stack {
                 bits: [0; MAX_DEPTH / 64],
                 depth: 0,
@@ -133,13 +143,13 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Walks the whole document. `Some(true)`: an object; `Some(false)`: another value;
-    /// `None`: not JSON.
+    /// Walks one value from the current position: whether it is an object, and where it ends
+    /// (whitespace after it included); `None`: not JSON.
     fn run<const N: usize>(
         mut self,
         keys: &[&str; N],
         found: &mut [Option<Range<usize>>; N],
-    ) -> Option<bool> {
+    ) -> Option<(bool, usize)> {
         self.ws();
         let is_object = self.peek()? == b'{';
         // The top-level member whose value is being read: (key span, value start).
@@ -187,7 +197,7 @@ impl<'a> Scanner<'a> {
                 }
                 self.ws();
                 if self.stack.depth == 0 {
-                    return (self.i == self.doc.len()).then_some(is_object);
+                    return Some((is_object, self.i));
                 }
                 let object = self.stack.in_object();
                 match (self.peek()?, object) {

@@ -70,7 +70,7 @@ impl Router {
         timeouts: Timeouts,
     ) -> Self {
         let seed = uuid::Uuid::now_v7().as_u128() as u64 | 1;
-        let mut router = Self {
+        Self {
             aliases,
             providers,
             capabilities: CapabilityTable::default(),
@@ -78,25 +78,19 @@ impl Router {
             rng: AtomicU64::new(seed),
             policies: plan::Policies::default(),
             wildcards: wildcard::Wildcards::default(),
-        };
-        router.prime_prices();
-        router
+        }
     }
 
-    /// Uses `cfg` for the aliases' routing policies, prices and quality tiers.
+    /// Uses `cfg` for the aliases' routing policies, prices and quality tiers. The built-in
+    /// prices of the aliases' models are looked up here, once, not per request.
     pub fn with_routing(mut self, cfg: policy::RoutingConfig) -> Self {
         self.policies = plan::Policies::new(cfg);
-        self.prime_prices();
-        self
-    }
-
-    /// Looks up the built-in prices of the aliases' models once, not per request.
-    fn prime_prices(&mut self) {
         let models = self
             .aliases
             .values()
             .flat_map(|a| a.deployments.iter().map(|d| &*d.model));
         self.policies.pricing.prime(models);
+        self
     }
 
     /// Starts the random draws (weighted order, power of two choices, jitter) from `seed`, so

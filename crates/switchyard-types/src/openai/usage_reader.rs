@@ -14,7 +14,8 @@
 //! It is not a second definition of the format: serde's result stays the reference. The reader
 //! decides only inputs it fully understands (`null`, or an object whose keys are plain ASCII,
 //! whose counters are plain integers that fit a `u64`, whose other values are well-formed JSON
-//! nested at most 64 deep, each known key at most once) and answers "not sure" to anything else:
+//! by the crate's scanner ([`crate::json`]), each known key at most once) and answers "not
+//! sure" to anything else:
 //! escapes in keys, numbers serde refuses, arrays in place of the object, duplicate keys, any
 //! syntax error. The caller then asks serde, so exotic inputs get serde's answer by
 //! construction. Whatever the reader accepts, serde accepts with the same result; the converse
@@ -146,10 +147,6 @@ fn known_member(rest: &[u8]) -> Option<(Name, usize)> {
         _ => None,
     }
 }
-
-/// The deepest nesting of an ignored value the reader follows (one bit each in a `u64`); deeper
-/// ones go to serde, which ignores values at any depth.
-const MAX_SKIP_DEPTH: u32 = 64;
 
 /// A position in the bytes. Every method returns `None` on anything it does not accept, which
 /// [`read`] turns into "ask serde".
@@ -345,118 +342,10 @@ impl Cursor<'_> {
         }
     }
 
-    /// Skips a value the usage type does not read, checked as strictly as serde_json checks a
-    /// value it ignores (stricter about keys, which must be ASCII here), so that nothing serde
-    /// would refuse is read here.
+    /// Skips a value the usage type does not read, by the JSON scanner's grammar (as strict as
+    /// serde_json's on a value it ignores), so that nothing serde would refuse is read here.
     fn skip_value(&mut self) -> Option<()> {
-        // One bit per open container, the innermost lowest: set for an object.
-        let mut objects: u64 = 0;
-        let mut depth = 0;
-        'value: loop {
-            let first = self.token()?;
-            match first {
-                b'"' => self.skip_string()?,
-                b'-' | b'0'..=b'9' => self.skip_number(first)?,
-                b't' => self.literal(b"rue")?,
-                b'f' => self.literal(b"alse")?,
-                b'n' => self.literal(b"ull")?,
-                b'{' | b'[' => {
-                    if depth == MAX_SKIP_DEPTH {
-                        return None;
-                    }
-                    let is_object = first == b'{';
-                    depth += 1;
-                    objects = (objects << 1) | u64::from(is_object);
-                    if !self.eat_token(if is_object { b'}' } else { b']' }) {
-                        // Not empty: on to the first element.
-                        if is_object {
-                            self.skip_ws();
-                            self.member_name()?;
-                        }
-                        continue 'value;
-                    }
-                    depth -= 1;
-                    objects >>= 1;
-                }
-                _ => return None,
-            }
-            // After a value: close containers until one has a next element, or finish.
-            loop {
-                if depth == 0 {
-                    return Some(());
-                }
-                let in_object = objects & 1 == 1;
-                match self.token()? {
-                    b',' if in_object => {
-                        self.skip_ws();
-                        self.member_name()?;
-                        continue 'value;
-                    }
-                    b',' => continue 'value,
-                    b'}' if in_object => {}
-                    b']' if !in_object => {}
-                    _ => return None,
-                }
-                depth -= 1;
-                objects >>= 1;
-            }
-        }
-    }
-
-    /// A string after its opening quote: no control characters, only JSON's escapes.
-    fn skip_string(&mut self) -> Option<()> {
-        loop {
-            self.pos = crate::json::string_stop(self.bytes, self.pos, false);
-            match self.next()? {
-                b'"' => return Some(()),
-                b'\\' => match self.next()? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                    b'u' => {
-                        for _ in 0..4 {
-                            if !self.next()?.is_ascii_hexdigit() {
-                                return None;
-                            }
-                        }
-                    }
-                    _ => return None,
-                },
-                _ => return None,
-            }
-        }
-    }
-
-    /// A number after its first byte, by JSON's grammar: what follows it is checked by the
-    /// caller (so `01` fails there, at the `1`).
-    fn skip_number(&mut self, first: u8) -> Option<()> {
-        let first = if first == b'-' { self.next()? } else { first };
-        match first {
-            b'0' => {}
-            b'1'..=b'9' => self.skip_digits(),
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            self.digit()?;
-            self.skip_digits();
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            self.digit()?;
-            self.skip_digits();
-        }
+        self.pos = crate::json::value_end(self.bytes, self.pos)?;
         Some(())
-    }
-
-    fn digit(&mut self) -> Option<()> {
-        self.next()?.is_ascii_digit().then_some(())
-    }
-
-    fn skip_digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
     }
 }
