@@ -109,6 +109,12 @@ pub enum GatewayError {
         /// Names the budget (scope, period, limit), never a key.
         message: String,
     },
+    /// A guardrail rule refused the request, or the answer made for it (`guardrails:`).
+    #[error("{message}")]
+    GuardrailBlocked {
+        /// Names the rule and what it found, never the text that matched.
+        message: String,
+    },
     /// The upstream provider failed.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
@@ -297,6 +303,8 @@ pub enum ErrorKind {
     BudgetExceeded,
     /// The shared rate limiter could not be asked (fail-closed).
     LimiterUnavailable,
+    /// A guardrail refused the request or its answer.
+    GuardrailBlocked,
 }
 
 impl ErrorKind {
@@ -313,6 +321,7 @@ impl ErrorKind {
             Self::RateLimited => "rate_limited",
             Self::BudgetExceeded => "budget_exceeded",
             Self::LimiterUnavailable => "limiter_unavailable",
+            Self::GuardrailBlocked => "guardrail_blocked",
             Self::Upstream(FailureKind::Auth) => "upstream_auth",
             Self::Upstream(FailureKind::InvalidRequest) => "upstream_invalid_request",
             Self::Upstream(FailureKind::NotFound) => "upstream_not_found",
@@ -354,6 +363,7 @@ impl GatewayError {
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
             Self::LimiterUnavailable => ErrorKind::LimiterUnavailable,
+            Self::GuardrailBlocked { .. } => ErrorKind::GuardrailBlocked,
             Self::Upstream(u) => ErrorKind::Upstream(u.failure()),
         }
     }

@@ -45,7 +45,8 @@ requests  List requests from the request log (newest first), or show one in full
         bodies) by record id or request id. Reads the store the config names.
 stats   Aggregates from the request log: count, errors, error rate, tokens, cost,
         p50/p95/p99 latency, grouped by DIMS (comma-separated: key, team, user, tag, alias,
-        model, provider, deployment, status, error_kind, outcome, operation) and a time bucket.
+        model, provider, deployment, status, error_kind, outcome, operation, cache,
+        guardrail) and a time bucket.
 keys    Virtual keys in the store (`keys.enabled`): the key is printed once, by create and
         rotate. KEY OPTIONS: --team T --user U --alias A,B --rpm N --tpm N --budget USD
         --budget-period day|week|month --expires-in 30d --tag k=v (repeatable).
@@ -55,7 +56,8 @@ spend   Cost from the request log grouped by DIMS: any of tag (every tag), tag:K
 
 FILTERS: --since T --until T (RFC 3339, Unix ms, or a duration ago such as 24h or 7d),
         --key --team --user --tag --alias --model --provider --status (429 or 5xx)
-        --error-kind --outcome --request-id --min-latency-ms MS --min-cost USD.
+        --error-kind --outcome --cache (hit, miss, ...) --guardrail (passed, ...)
+        --request-id --min-latency-ms MS --min-cost USD.
 FORMAT:  table (default), csv or json.
 
 ENVIRONMENT:

@@ -2,8 +2,9 @@
 //!
 //! The YAML parser reports lines for syntax, type and unknown-key errors, but not for semantic
 //! ones such as "this deployment names a provider that does not exist". This walks the block
-//! structure by indentation, which covers the way config files are written; for flow style
-//! (`{a: 1}`) it gives up and the error is reported with its key path only.
+//! structure by indentation, which covers the way config files are written; an item of a flow
+//! sequence (`[a, b]`) is reported at its key's line, and for a flow mapping (`{a: 1}`) it
+//! gives up and the error is reported with its key path only.
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,10 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<usize> {
                 range = &rest[..end];
             }
             Seg::Index(n) => {
+                // Nothing below the key: a flow sequence (`[a, b]`) on the key's own line.
+                if range.is_empty() {
+                    return found;
+                }
                 let level = range.iter().filter_map(|l| l.dash).min()?;
                 let starts: Vec<usize> = range
                     .iter()

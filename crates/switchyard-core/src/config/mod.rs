@@ -64,6 +64,10 @@ pub struct Config {
     pub model_delete: std::collections::BTreeSet<String>,
     /// Spend budgets (`budgets:`).
     pub budgets: crate::budgets::BudgetsConfig,
+    /// The response cache (`cache:`).
+    pub cache: crate::cache::CacheConfig,
+    /// Guardrail rules (`guardrails:`), in config order.
+    pub guardrails: crate::guardrails::GuardrailsConfig,
 }
 
 /// `telemetry:`: where traces go (nowhere by default).

@@ -60,6 +60,12 @@ pub struct RawConfig {
     /// Spend budgets per key, team, user or tag.
     #[serde(default)]
     pub budgets: RawBudgets,
+    /// The response cache.
+    #[serde(default)]
+    pub cache: crate::cache::RawCache,
+    /// Rules that block or redact personal data and patterns in requests and answers.
+    #[serde(default)]
+    pub guardrails: Vec<crate::guardrails::RawGuardrail>,
 }
 
 /// `budgets:`

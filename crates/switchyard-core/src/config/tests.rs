@@ -391,3 +391,28 @@ fn otlp_export_is_off_by_default_and_validated_when_set() {
     let e = err("telemetry:\n  otlp:\n    endpoint: http://x\n    sample: 1\n");
     assert!(e.contains("sample"), "{e}");
 }
+
+#[test]
+fn cache_and_guardrail_problems_name_their_key_and_line() {
+    let text = "cache:\n  enabled: true\n  ttl: 0s\n  models: [demo, '']\nguardrails:\n  - name: pii\n    detect: [email]\n  - name: bad\n    patterns: ['ok', '(unclosed']\n  - name: pii\n    detect: [emial]\n";
+    let e = err(text);
+    for want in [
+        "`cache.ttl` (line 3)",
+        "`cache.models[1]` (line 4)",
+        "`guardrails[1].patterns[1]` (line 9)",
+        "`guardrails[2].name` (line 10)",
+        "`guardrails[2].detect[0]` (line 11)",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    // Unknown keys are errors here too.
+    let e = err("guardrails:\n  - name: x\n    detect: [email]\n    acton: block\n");
+    assert!(e.contains("acton"), "{e}");
+    let ok = load(
+        "cache:\n  enabled: true\nguardrails:\n  - name: pii\n    detect: [email, phone]\n    action: redact\n",
+        &[],
+    )
+    .unwrap();
+    assert!(ok.cache.enabled);
+    assert_eq!(ok.guardrails.rules.len(), 1);
+}

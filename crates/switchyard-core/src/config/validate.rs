@@ -327,6 +327,8 @@ pub fn embedded_default(env: &dyn EnvSource) -> Config {
         passthrough,
         model_delete: Default::default(),
         budgets: Default::default(),
+        cache: Default::default(),
+        guardrails: Default::default(),
         telemetry: TelemetryConfig::default(),
         routing: Default::default(),
         store: crate::store::StoreConfig::default(),
@@ -384,6 +386,31 @@ pub(super) struct Validator<'t> {
 
 fn key(s: &str) -> Seg {
     Seg::Key(s.to_owned())
+}
+
+/// A relative key path as sections report it (`models[1]`, `[2].patterns[0]`) as segments.
+fn path_segments(path: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        if let Some(i) = rest.find('[') {
+            if i > 0 {
+                out.push(key(&rest[..i]));
+            }
+            rest = &rest[i..];
+        } else {
+            out.push(key(rest));
+            continue;
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let Some((n, after)) = inner.split_once(']') else {
+                break;
+            };
+            out.push(n.parse().map_or_else(|_| key(n), Seg::Index));
+            rest = after;
+        }
+    }
+    out
 }
 
 impl Validator<'_> {
@@ -537,6 +564,8 @@ impl Validator<'_> {
         let passthrough = self.passthrough(raw.passthrough.as_deref(), &providers, &raw);
         let model_delete = self.model_delete(&raw, &providers);
         let budgets = self.budgets(&raw);
+        let cache = self.cache(&raw.cache);
+        let guardrails = self.guardrails(&raw.guardrails);
         Config {
             server,
             auth,
@@ -555,7 +584,34 @@ impl Validator<'_> {
             passthrough,
             model_delete,
             budgets,
+            cache,
+            guardrails,
         }
+    }
+
+    fn guardrails(
+        &mut self,
+        raw: &[crate::guardrails::RawGuardrail],
+    ) -> crate::guardrails::GuardrailsConfig {
+        crate::guardrails::GuardrailsConfig::from_raw(raw).unwrap_or_else(|problems| {
+            for (path, message) in problems {
+                let mut at = vec![key("guardrails")];
+                at.extend(path_segments(&path));
+                self.problem(&at, message);
+            }
+            crate::guardrails::GuardrailsConfig::default()
+        })
+    }
+
+    fn cache(&mut self, raw: &crate::cache::RawCache) -> crate::cache::CacheConfig {
+        crate::cache::CacheConfig::from_raw(raw).unwrap_or_else(|problems| {
+            for (path, message) in problems {
+                let mut at = vec![key("cache")];
+                at.extend(path_segments(&path));
+                self.problem(&at, message);
+            }
+            crate::cache::CacheConfig::default()
+        })
     }
 
     fn keys(&mut self, raw: &crate::keys::config::RawKeys) -> crate::keys::KeysConfig {

@@ -9,7 +9,7 @@ use crate::attribution::Attribution;
 use crate::config::Deployment;
 use crate::error::{FailureKind, GatewayError};
 use crate::providers::Operation;
-use crate::telemetry::metrics::{Observation, RequestMetrics};
+use crate::telemetry::metrics::{GuardrailTrigger, Observation, RequestMetrics};
 use crate::telemetry::otlp::{Finished, RequestTrace};
 
 /// What the pipeline learned about a request so far.
@@ -93,6 +93,11 @@ pub struct RequestCtx {
     pub budget: Option<crate::budgets::SharedHold>,
     /// The cheaper alias a budget's soft cap sent the request to, if one did.
     pub budget_downgrade: Option<Arc<str>>,
+    /// What the response cache did, when it applies to the request; a complete answer to keep
+    /// rides here from the attempt that made it to where the request ends.
+    pub cache: Option<crate::cache::Note>,
+    /// The guardrail rules that fired, when any rule applies to the request (empty: it passed).
+    pub guardrails: Option<Vec<GuardrailTrigger>>,
     /// Whether the log line was written; a context dropped without one logs itself as
     /// cancelled, so no request ever goes unrecorded.
     logged: bool,
@@ -189,6 +194,8 @@ impl RequestCtx {
             usage_estimated: false,
             budget: None,
             budget_downgrade: None,
+            cache: None,
+            guardrails: None,
             logged: false,
         }
     }
@@ -199,6 +206,8 @@ impl RequestCtx {
         let mut placeholder = Self::new(Arc::clone(&self.request_id), self.op);
         placeholder.logged = true;
         placeholder.budget_downgrade = self.budget_downgrade.clone();
+        // The response headers say what the cache did.
+        placeholder.cache = self.cache.clone();
         let mut real = std::mem::replace(self, placeholder);
         // A raced attempt's context (see `fork`) becomes the real one once it streams.
         real.logged = false;
@@ -233,6 +242,8 @@ impl RequestCtx {
         c.budget_downgrade = self.budget_downgrade.clone();
         c.prompt_estimate = self.prompt_estimate;
         c.budget = self.budget.clone();
+        c.cache = self.cache.clone();
+        c.guardrails = self.guardrails.clone();
         c.logged = true;
         c
     }
@@ -369,6 +380,27 @@ impl RequestCtx {
         Some(d)
     }
 
+    /// What the guardrails did, as the record's `guardrail_outcome`: `passed`, or each rule that
+    /// fired as `<stage>:<action>:<rule>`, comma-separated in the order they fired.
+    pub fn guardrail_outcome(&self) -> Option<String> {
+        let fired = self.guardrails.as_ref()?;
+        if fired.is_empty() {
+            return Some("passed".to_owned());
+        }
+        let mut out = String::new();
+        for (rule, action, stage) in fired {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(stage);
+            out.push(':');
+            out.push_str(action);
+            out.push(':');
+            out.push_str(rule);
+        }
+        Some(out)
+    }
+
     /// The route as `x-switchyard-route` shows it.
     pub fn route_label(&self) -> Option<&str> {
         self.route_explain.as_deref().or(self.route_rule)
@@ -455,6 +487,8 @@ impl RequestCtx {
                 cost_usd: self.cost_usd(),
                 latency_s: self.started.elapsed().as_secs_f64(),
                 ttft_s: self.ttft_ms.map(|ms| ms / 1000.0),
+                cache: self.cache.as_ref().map(|c| c.outcome.as_str()),
+                guardrails: self.guardrails.as_deref().unwrap_or_default(),
             });
         }
         if let Some(trace) = self.trace.take() {

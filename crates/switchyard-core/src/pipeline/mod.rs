@@ -6,8 +6,10 @@
 //! and cache before `route`, settlement before `log`). Every path ends in exactly one log line:
 //! immediately for complete responses and errors, at the end of the body for streams.
 
+mod cache;
 pub mod ctx;
 mod degrade;
+mod guard;
 pub(crate) mod probe;
 pub mod responses;
 pub mod responses_sub;
@@ -82,6 +84,10 @@ pub struct Gateway {
     pub(crate) limits: Arc<crate::limits::Limits>,
     /// Spend budgets: configured ones and virtual keys' own (present when either can exist).
     pub(crate) budgets: Option<Arc<crate::budgets::Budgets>>,
+    /// The response cache, when `cache.enabled`.
+    pub(crate) cache: Option<Arc<crate::cache::Cache>>,
+    /// The guardrail rules, when any are configured.
+    pub(crate) guardrails: Option<Arc<crate::guardrails::Guardrails>>,
 }
 
 impl Gateway {
@@ -99,6 +105,7 @@ impl Gateway {
         Self {
             client: crate::http_client::build(self.timeouts.connect),
             limits: Arc::new(self.limits.for_worker()),
+            cache: self.cache.as_ref().map(|c| Arc::new(c.for_worker())),
             ..self.clone()
         }
     }
@@ -189,6 +196,7 @@ async fn handle_request(gw: Arc<Gateway>, op: Operation, req: Request<Body>) -> 
     if let Some(info) = &ctx.rate_info {
         info.stamp(resp.headers_mut());
     }
+    cache::stamp(&mut resp, &ctx);
     if let Some(v) = ctx
         .budget_downgrade
         .as_deref()
@@ -252,10 +260,19 @@ async fn run(
         )?,
         None => crate::attribution::Attribution::resolve(team, ctx.op, &parts.headers, &body)?,
     };
+    let body = match &gw.guardrails {
+        Some(g) => guard::input(g, ctx, &parsed.model, body)?,
+        None => body,
+    };
     // Prompt tokens are counted by the model's tokenizer only for a consumer that needs them
     // (a TPM limit, a budget, a close context-window constraint); else the estimate stands.
     let mut prompt = crate::tokenize::Prompt::new(ctx.op, &body);
     crate::limits::admit_request(gw, ctx, Some(&parsed.model), &mut prompt, &parts.headers).await?;
+    if let Some(c) = &gw.cache {
+        if let Some(hit) = cache::look_up(gw, c, ctx, &parsed, &parts.headers, &body).await? {
+            return Ok(Reply::Complete(hit));
+        }
+    }
     let key = ctx.key_name.as_deref();
     if (gw.budgets.as_ref()).is_some_and(|b| b.applies(key, &ctx.attribution)) {
         prompt.count(&gw.router, &parsed.model).await;
@@ -280,7 +297,17 @@ async fn run(
     }
     let degrade = route.degrade.clone();
     let req = (&body, &parts.headers, &client_model);
-    match route_and_serve(gw, ctx, &parsed, route, req).await {
+    let mut served = route_and_serve(gw, ctx, &parsed, route, req).await;
+    if let (Some(g), Ok(Reply::Complete(resp))) = (&gw.guardrails, served.as_mut()) {
+        let answer = std::mem::take(resp);
+        served = guard::output(g, ctx, &client_model, answer)
+            .await
+            .map(Reply::Complete);
+    }
+    if let Ok(Reply::Complete(_)) = &served {
+        cache::keep(gw.cache.as_ref(), ctx);
+    }
+    match served {
         // The alias's configured answer for when nothing could serve it.
         // (Responses and completions clients are not given a chat-shaped degraded answer.)
         Err(err @ GatewayError::Upstream(_))
@@ -1098,15 +1125,16 @@ async fn dispatch_opened(
     if let Some(keep) = &keep {
         stored_chat::record_body(gw, keep, deployment, &client_model, &out.body);
     }
-    let mut resp = Response::new(Body::from(out.body));
-    *resp.status_mut() = parts.status;
-    // The new response has no headers yet: take the map whole rather than re-inserting.
-    *resp.headers_mut() = headers;
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
         .cloned()
         .unwrap_or(HeaderValue::from_static("application/json"));
+    cache::offer(ctx, parts.status, &content_type, &out.body);
+    let mut resp = Response::new(Body::from(out.body));
+    *resp.status_mut() = parts.status;
+    // The new response has no headers yet: take the map whole rather than re-inserting.
+    *resp.headers_mut() = headers;
     resp.headers_mut().insert(CONTENT_TYPE, content_type);
     Ok(Reply::Complete(resp))
 }

@@ -38,6 +38,10 @@ pub struct Filter {
     pub outcome: Option<String>,
     /// The request id (`x-request-id`).
     pub request_id: Option<String>,
+    /// What the response cache did (`hit`, `miss`, `refresh`, `bypass`, `uncacheable`).
+    pub cache: Option<String>,
+    /// What the guardrails did (`passed`, or the rules that fired as the record writes them).
+    pub guardrail: Option<String>,
     /// At least this total latency.
     pub min_latency_ms: Option<f64>,
     /// At least this cost, nano-dollars (known costs only).
@@ -78,6 +82,10 @@ pub enum Dim {
     ErrorKind,
     /// Outcome.
     Outcome,
+    /// What the response cache did.
+    Cache,
+    /// What the guardrails did.
+    Guardrail,
     /// API operation.
     Operation,
     /// The value of one tag key (`tag:feature`): the key is `Query::tag_keys[i]`; requests
@@ -86,7 +94,7 @@ pub enum Dim {
 }
 
 impl Dim {
-    const ALL: [(&'static str, Dim); 12] = [
+    const ALL: [(&'static str, Dim); 14] = [
         ("key", Dim::Key),
         ("team", Dim::Team),
         ("user", Dim::User),
@@ -99,6 +107,8 @@ impl Dim {
         ("error_kind", Dim::ErrorKind),
         ("outcome", Dim::Outcome),
         ("operation", Dim::Operation),
+        ("cache", Dim::Cache),
+        ("guardrail", Dim::Guardrail),
     ];
 
     /// The dimension's name in parameters and output.
@@ -135,6 +145,8 @@ impl Dim {
             Self::Status => "r.status",
             Self::ErrorKind => "r.error_kind",
             Self::Outcome => "r.outcome",
+            Self::Cache => "r.cache_outcome",
+            Self::Guardrail => "r.guardrail_outcome",
             Self::Operation => "r.operation",
         }
     }
@@ -211,6 +223,8 @@ impl Query {
                 "provider" => f.provider = text(),
                 "error_kind" => f.error_kind = text(),
                 "outcome" => f.outcome = text(),
+                "cache" => f.cache = text(),
+                "guardrail" => f.guardrail = text(),
                 "request_id" => f.request_id = text(),
                 "status" => {
                     let s = v.trim().to_ascii_lowercase();
@@ -368,6 +382,8 @@ fn where_clause(f: &Filter, dialect: Dialect, p: &mut Params) -> String {
     eq("r.provider", &f.provider, p);
     eq("r.error_kind", &f.error_kind, p);
     eq("r.outcome", &f.outcome, p);
+    eq("r.cache_outcome", &f.cache, p);
+    eq("r.guardrail_outcome", &f.guardrail, p);
     if let Some(id) = &f.request_id {
         w.push(request_id_is(&p.push(id.as_str())));
     }

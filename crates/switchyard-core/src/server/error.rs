@@ -28,7 +28,8 @@ impl GatewayError {
             Self::InvalidJson(_)
             | Self::InvalidField { .. }
             | Self::Unsupported { .. }
-            | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            | Self::BodyRead(_)
+            | Self::GuardrailBlocked { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound { .. }
             | Self::RouteNotFound { .. }
@@ -260,6 +261,9 @@ fn describe(err: &GatewayError) -> (String, &'static str, Option<String>, Option
             None,
             code("rate_limiter_unavailable"),
         ),
+        GatewayError::GuardrailBlocked { message } => {
+            (message.clone(), INVALID, None, code("content_blocked"))
+        }
         GatewayError::BudgetExceeded { message } => (
             message.clone(),
             "insufficient_quota",

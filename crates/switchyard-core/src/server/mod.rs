@@ -192,6 +192,10 @@ impl Prepared {
             mock_url.as_deref(),
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let cache = crate::cache::Cache::new(&config.cache).map(Arc::new);
+        let guardrails = Some(crate::guardrails::Guardrails::new(&config.guardrails))
+            .filter(|g| !g.is_empty())
+            .map(Arc::new);
         let parts =
             reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
         let gw = Gateway {
@@ -213,6 +217,8 @@ impl Prepared {
             keys,
             limits,
             budgets,
+            cache,
+            guardrails,
         };
         Ok(Self {
             gw: Arc::new(gw),
@@ -896,6 +902,9 @@ async fn metrics(State(s): State<AppState>, req: Request<Body>) -> Response {
     let mut body = s.gw().health.render_metrics(&deployments);
     s.gw().metrics.render(&mut body);
     s.gw().limits.render_metrics(&mut body);
+    if let Some(cache) = &s.gw().cache {
+        cache.render(&mut body);
+    }
     if let Some(log) = &s.gw().reqlog {
         crate::reqlog::render_metrics(&log.stats(), &mut body);
     }

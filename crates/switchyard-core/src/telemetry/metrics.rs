@@ -50,7 +50,15 @@ pub struct Observation<'a> {
     pub latency_s: f64,
     /// Time to first token in seconds, for answers that produced one.
     pub ttft_s: Option<f64>,
+    /// What the response cache did (`Outcome::as_str`), when it applies to the request.
+    pub cache: Option<&'static str>,
+    /// The guardrail rules that fired: (rule, action, stage). Rule names come from the config.
+    pub guardrails: &'a [GuardrailTrigger],
 }
+
+/// One guardrail rule firing on a request: the rule's configured name, `block` or `redact`,
+/// `input` or `output`.
+pub type GuardrailTrigger = (Arc<str>, &'static str, &'static str);
 
 /// A fixed-bucket histogram with lock-free updates.
 #[derive(Debug, Default)]
@@ -84,6 +92,17 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
+}
+
+/// The counter under `key` in `map`, made on first use.
+fn counter_in<K: std::hash::Hash + Eq>(
+    map: &RwLock<FastMap<K, Arc<AtomicU64>>>,
+    key: K,
+) -> Arc<AtomicU64> {
+    if let Some(c) = map.read().get(&key) {
+        return Arc::clone(c);
+    }
+    Arc::clone(map.write().entry(key).or_default())
 }
 
 /// The counters of one (alias, provider, model) combination.
@@ -121,6 +140,10 @@ pub struct RequestMetrics {
     series: RwLock<FastMap<Key, Arc<Series>>>,
     /// Errors by (alias, error kind).
     errors: RwLock<FastMap<ErrorKey, Arc<AtomicU64>>>,
+    /// Cache results by (alias, result).
+    cache: RwLock<FastMap<ErrorKey, Arc<AtomicU64>>>,
+    /// Guardrail triggers by (rule, action, stage).
+    guardrails: RwLock<FastMap<GuardrailTrigger, Arc<AtomicU64>>>,
 }
 
 impl RequestMetrics {
@@ -168,8 +191,13 @@ impl RequestMetrics {
             )
         };
         if let Some(kind) = o.error_kind {
-            let counter = self.errors_counter(&key.0, kind);
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter_in(&self.errors, (Arc::clone(&key.0), kind)).fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(result) = o.cache {
+            counter_in(&self.cache, (Arc::clone(&key.0), result)).fetch_add(1, Ordering::Relaxed);
+        }
+        for trigger in o.guardrails {
+            counter_in(&self.guardrails, trigger.clone()).fetch_add(1, Ordering::Relaxed);
         }
         let series = self.series_for(key);
         if let Some(c) = OUTCOMES
@@ -211,14 +239,6 @@ impl RequestMetrics {
             return Arc::clone(s);
         }
         Arc::clone(self.series.write().entry(key).or_default())
-    }
-
-    fn errors_counter(&self, alias: &Arc<str>, kind: &'static str) -> Arc<AtomicU64> {
-        let key = (Arc::clone(alias), kind);
-        if let Some(c) = self.errors.read().get(&key) {
-            return Arc::clone(c);
-        }
-        Arc::clone(self.errors.write().entry(key).or_default())
     }
 
     /// Appends the request families in Prometheus' text format.
@@ -275,6 +295,49 @@ impl RequestMetrics {
                 out,
                 "switchyard_request_errors_total{{alias=\"{}\",kind=\"{kind}\"}} {n}",
                 super::escape_label(&alias)
+            );
+        }
+
+        header(
+            out,
+            "switchyard_cache_requests_total",
+            "counter",
+            "Requests the response cache applied to, by alias and result (hit, miss, refresh, \
+             bypass, uncacheable).",
+        );
+        let mut cache: Vec<_> = self
+            .cache
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), load(v)))
+            .collect();
+        cache.sort();
+        for ((alias, result), n) in cache {
+            let _ = writeln!(
+                out,
+                "switchyard_cache_requests_total{{alias=\"{}\",result=\"{result}\"}} {n}",
+                super::escape_label(&alias)
+            );
+        }
+
+        header(
+            out,
+            "switchyard_guardrail_triggers_total",
+            "counter",
+            "Guardrail rules that fired, by rule, action (block, redact) and stage (input, output).",
+        );
+        let mut triggers: Vec<_> = self
+            .guardrails
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), load(v)))
+            .collect();
+        triggers.sort();
+        for ((rule, action, stage), n) in triggers {
+            let _ = writeln!(
+                out,
+                "switchyard_guardrail_triggers_total{{rule=\"{}\",action=\"{action}\",stage=\"{stage}\"}} {n}",
+                super::escape_label(&rule)
             );
         }
 

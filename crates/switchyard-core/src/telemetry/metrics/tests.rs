@@ -11,6 +11,8 @@ fn obs<'a>(alias: &'a str, provider: &'a str, model: &'a str) -> Observation<'a>
         cost_usd: None,
         latency_s: 0.2,
         ttft_s: None,
+        cache: None,
+        guardrails: &[],
     }
 }
 
@@ -161,4 +163,51 @@ fn reload_changes_which_names_are_labels() {
     let text = rendered(&m);
     assert!(text.contains(r#"alias="other",provider="mock",model="m2""#));
     assert!(text.contains(r#"alias="new-alias",provider="mock",model="m2""#));
+}
+
+#[test]
+fn cache_results_and_guardrail_triggers_are_counted_by_bounded_labels() {
+    let m = registry();
+    let pii: Arc<str> = Arc::from("no-pii");
+    let fired = [
+        (Arc::clone(&pii), "redact", "input"),
+        (Arc::from("secrets"), "block", "output"),
+    ];
+    m.observe(&Observation {
+        cache: Some("hit"),
+        guardrails: &fired[..1],
+        ..obs("demo", "mock", "gpt-4o-mini")
+    });
+    m.observe(&Observation {
+        cache: Some("hit"),
+        ..obs("demo", "mock", "gpt-4o-mini")
+    });
+    m.observe(&Observation {
+        cache: Some("miss"),
+        guardrails: &fired,
+        ..obs("user-typed-anything", "mock", "gpt-4o-mini")
+    });
+    m.observe(&obs("demo", "mock", "gpt-4o-mini"));
+    let text = rendered(&m);
+    let cache = |alias: &str, result: &str| {
+        value(
+            &text,
+            &format!("switchyard_cache_requests_total{{alias=\"{alias}\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(cache("demo", "hit").as_deref(), Some("2"));
+    assert_eq!(cache("demo", "miss"), None);
+    // An unknown alias is `other`, as everywhere.
+    assert_eq!(cache("other", "miss").as_deref(), Some("1"));
+    let g = |rule: &str, action: &str, stage: &str| {
+        value(
+            &text,
+            &format!(
+                "switchyard_guardrail_triggers_total{{rule=\"{rule}\",action=\"{action}\",stage=\"{stage}\"}}"
+            ),
+        )
+    };
+    assert_eq!(g("no-pii", "redact", "input").as_deref(), Some("2"));
+    assert_eq!(g("secrets", "block", "output").as_deref(), Some("1"));
+    assert!(!text.contains("user-typed-anything"));
 }
