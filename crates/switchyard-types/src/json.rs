@@ -72,10 +72,22 @@ pub fn scan<const N: usize>(doc: &[u8], keys: [&str; N]) -> Scan<N> {
 /// it included; `None` when the bytes there are not a well-formed value by [`scan`]'s grammar
 /// (or nest deeper than [`MAX_DEPTH`]). For readers that pick a few members out of an object
 /// and step over the rest with the same grammar as the scan.
-pub(crate) fn value_end(doc: &[u8], start: usize) -> Option<usize> {
+pub fn value_end(doc: &[u8], start: usize) -> Option<usize> {
     Scanner::new(doc, start)
         .run(&[], &mut [])
         .map(|(_, end)| end)
+}
+
+/// Where the string literal whose opening quote is at `start` ends (just past its closing
+/// quote), by [`scan`]'s grammar; `None` when it is not a well-formed string. For readers that
+/// walk a document themselves and need the exact span of a string.
+pub fn string_end(doc: &[u8], start: usize) -> Option<usize> {
+    if doc.get(start) != Some(&b'"') {
+        return None;
+    }
+    let mut s = Scanner::new(doc, start);
+    s.string()?;
+    Some(s.i)
 }
 
 /// The deepest nesting [`scan`] accepts (`serde_json` refuses typed input nested past 128).

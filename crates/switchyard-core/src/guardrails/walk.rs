@@ -268,10 +268,7 @@ pub(crate) fn strings(
                     done = true;
                 }
             }
-            b't' => w.literal(b"true")?,
-            b'f' => w.literal(b"false")?,
-            b'n' => w.literal(b"null")?,
-            b'-' | b'0'..=b'9' => w.number()?,
+            b't' | b'f' | b'n' | b'-' | b'0'..=b'9' => w.scalar()?,
             _ => return None,
         }
         // A value is complete: a comma, closers, or the end of the document follow.
@@ -389,78 +386,15 @@ impl Walker<'_> {
             && switchyard_types::json::string_value(raw).is_some_and(|k| k == name)
     }
 
-    /// Steps over a string literal starting at the opening quote.
+    /// Steps over a string literal starting at the opening quote (the scanner's grammar).
     fn string(&mut self) -> Option<()> {
-        self.i += 1;
-        loop {
-            let rest = self.doc.get(self.i..)?;
-            let at = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-            self.i += at;
-            match self.doc[self.i] {
-                b'"' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                b'\\' => match *self.doc.get(self.i + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
-                    b'u' => {
-                        let hex = self.doc.get(self.i + 2..self.i + 6)?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return None;
-                        }
-                        self.i += 6;
-                    }
-                    _ => return None,
-                },
-                _ => return None,
-            }
-        }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        if self.doc.get(self.i..)?.starts_with(word) {
-            self.i += word.len();
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    /// Steps over a number: `-`? (`0` | `[1-9][0-9]*`) (`.` digits)? (`e` sign? digits)?.
-    fn number(&mut self) -> Option<()> {
-        if self.doc.get(self.i) == Some(&b'-') {
-            self.i += 1;
-        }
-        match *self.doc.get(self.i)? {
-            b'0' => self.i += 1,
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        if self.doc.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            if !self.doc.get(self.i)?.is_ascii_digit() {
-                return None;
-            }
-            self.digits();
-        }
-        if let Some(b'e' | b'E') = self.doc.get(self.i) {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.doc.get(self.i) {
-                self.i += 1;
-            }
-            if !self.doc.get(self.i)?.is_ascii_digit() {
-                return None;
-            }
-            self.digits();
-        }
+        self.i = switchyard_types::json::string_end(self.doc, self.i)?;
         Some(())
     }
 
-    fn digits(&mut self) {
-        while self.doc.get(self.i).is_some_and(u8::is_ascii_digit) {
-            self.i += 1;
-        }
+    /// Steps over a number or a literal (`true`, `false`, `null`), by the scanner's grammar.
+    fn scalar(&mut self) -> Option<()> {
+        self.i = switchyard_types::json::value_end(self.doc, self.i)?;
+        Some(())
     }
 }

@@ -314,38 +314,15 @@ fn redis_settings(raw: &RawLimits, problems: &mut Problems) -> Option<RedisSetti
         }
         return None;
     }
-    let url = match &raw.redis_url {
-        None => {
-            problem(
-                "redis_url",
-                "is required with `backend: redis` (e.g. `redis://127.0.0.1:6379`)",
-            );
-            None
-        }
-        Some(u) => match RedisUrl::parse(u.0.trim()) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                problem("redis_url", &e);
-                None
-            }
-        },
-    };
-    let timeout = raw.redis_timeout.map_or(DEFAULT_REDIS_TIMEOUT, |d| d.0);
-    if timeout.is_zero() || timeout > Duration::from_secs(5) {
-        problem("redis_timeout", "must be greater than 0 and at most 5s");
-    }
-    let prefix = raw
-        .redis_prefix
-        .clone()
-        .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
-    if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(|c| c.is_ascii_graphic()) {
-        problem(
-            "redis_prefix",
-            "must be 1-64 printable ASCII characters without spaces",
-        );
-    }
+    let (url, timeout, prefix) = crate::resp::settings(
+        raw.redis_url.as_ref().map(|u| u.0.as_str()),
+        raw.redis_timeout.map(|d| d.0),
+        raw.redis_prefix.as_deref(),
+        (DEFAULT_REDIS_TIMEOUT, DEFAULT_REDIS_PREFIX),
+        &mut |key, msg| problem(key, &msg),
+    )?;
     Some(RedisSettings {
-        url: url?,
+        url,
         timeout,
         prefix,
         on_error: raw.on_backend_error.unwrap_or_default(),

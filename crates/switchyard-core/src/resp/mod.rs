@@ -185,6 +185,45 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The `redis_url`, `redis_timeout` and `redis_prefix` keys of a config section whose state
+/// may live in Redis (`limits:`, `cache:`), validated the same way everywhere: each problem goes
+/// to `problem` as (key, message). `None` when the URL is missing or invalid.
+pub(crate) fn settings(
+    url: Option<&str>,
+    timeout: Option<Duration>,
+    prefix: Option<&str>,
+    defaults: (Duration, &str),
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<(RedisUrl, Duration, String)> {
+    let url = match url {
+        None => {
+            problem(
+                "redis_url",
+                "is required with `backend: redis` (e.g. `redis://127.0.0.1:6379`)".to_owned(),
+            );
+            None
+        }
+        Some(u) => RedisUrl::parse(u.trim())
+            .map_err(|e| problem("redis_url", e))
+            .ok(),
+    };
+    let timeout = timeout.unwrap_or(defaults.0);
+    if timeout.is_zero() || timeout > Duration::from_secs(5) {
+        problem(
+            "redis_timeout",
+            "must be greater than 0 and at most 5s".to_owned(),
+        );
+    }
+    let prefix = prefix.unwrap_or(defaults.1).to_owned();
+    if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(|c| c.is_ascii_graphic()) {
+        problem(
+            "redis_prefix",
+            "must be 1-64 printable ASCII characters without spaces".to_owned(),
+        );
+    }
+    Some((url?, timeout, prefix))
+}
+
 /// A reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
