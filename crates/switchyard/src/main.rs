@@ -204,6 +204,33 @@ fn write_summary(cfg: &Config, out: &mut impl Write) -> std::io::Result<()> {
             ),
         }
     )?;
+    let c = &cfg.cache;
+    writeln!(
+        out,
+        "cache: {}",
+        match (&c.enabled, &c.backend) {
+            (false, _) => "off".to_owned(),
+            (true, switchyard_core::cache::CacheBackend::Memory { max_size }) => {
+                format!(
+                    "in memory, ttl {}s, up to {max_size} bytes",
+                    c.ttl.as_secs()
+                )
+            }
+            (true, switchyard_core::cache::CacheBackend::Redis { url, .. }) => {
+                format!("redis {}, ttl {}s", url.describe(), c.ttl.as_secs())
+            }
+        }
+    )?;
+    let rules: Vec<&str> = cfg.guardrails.rules.iter().map(|r| &*r.name).collect();
+    writeln!(
+        out,
+        "guardrails: {}",
+        if rules.is_empty() {
+            "none".to_owned()
+        } else {
+            rules.join(", ")
+        }
+    )?;
     writeln!(out, "providers:")?;
     for p in cfg.providers.values() {
         let kind = match &p.kind {

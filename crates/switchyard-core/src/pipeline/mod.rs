@@ -1,10 +1,11 @@
 //! The request pipeline, as named stages run in order by [`handle`]:
 //!
-//! `authenticate` → `read_body` → `parse` → `route` → `dispatch` → `respond` → `log`.
+//! `authenticate` → `read_body` → `parse` → attribution → `guard` (input) → admission →
+//! `cache` (lookup) → budgets → `route` → `dispatch` → `guard` (output) → `cache` (keep) →
+//! `respond` → `log`.
 //!
-//! Later capabilities slot in as stages between these (admission control after `parse`, guards
-//! and cache before `route`, settlement before `log`). Every path ends in exactly one log line:
-//! immediately for complete responses and errors, at the end of the body for streams.
+//! Every path ends in exactly one log line: immediately for complete responses and errors, at
+//! the end of the body for streams.
 
 mod cache;
 pub mod ctx;
