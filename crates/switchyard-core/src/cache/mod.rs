@@ -7,9 +7,11 @@
 //! byte. A false miss costs one upstream call; a false hit would hand one caller another's
 //! answer, so nothing is normalised.
 //!
-//! Only non-streaming answers with status 200 are kept, and never one the request changed on
-//! the way (a budget downgrade, an `on_failure` answer), nor a `store: true` chat completion (its
-//! point is the stored side effect). Clients steer it per request with `x-switchyard-cache`:
+//! Only answers that completed with status 200 are kept: a complete body, or a stream's bytes
+//! as the client received them (replayed at once on a hit) when it ended normally. Never one
+//! the request changed on the way (a budget downgrade, an `on_failure` answer, a resumed
+//! stream), nor a `store: true` chat completion (its point is the stored side effect). Clients
+//! steer it per request with `x-switchyard-cache`:
 //! `refresh` (or `Cache-Control: no-cache`) skips the lookup but keeps the new answer, `off` (or
 //! `Cache-Control: no-store`) skips both.
 //!
@@ -24,7 +26,7 @@ mod tests;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -229,7 +231,7 @@ pub enum Outcome {
     Refresh,
     /// The client turned the cache off for this request.
     Bypass,
-    /// The request cannot be cached (a stream, `store: true`).
+    /// The request cannot be cached (`store: true`).
     Uncacheable,
 }
 
@@ -260,11 +262,82 @@ impl Outcome {
 pub struct Note {
     /// What the cache did.
     pub outcome: Outcome,
-    /// Where the answer is kept, when it may be (a miss or a refresh).
-    pub key: Option<Key>,
+    /// Where the answer is kept, when it may be (a miss or a refresh), and the cache that
+    /// keeps it.
+    pub key: Option<(Key, Arc<Cache>)>,
     /// The answer to keep, set when an upstream answered in full; kept when the request
     /// completes with it unchanged.
     pub fill: Option<Entry>,
+    /// A stream's output as the client receives it, while it fits in `max_entry_size`.
+    pub collector: Option<Arc<Mutex<Collected>>>,
+}
+
+impl Note {
+    /// Called once, when the request is logged: keeps the answer if the request completed
+    /// (`ok`) with status 200.
+    pub fn settle(&mut self, status: u16, ok: bool) {
+        let Some((key, cache)) = self.key.take() else {
+            return;
+        };
+        if !ok || status != 200 {
+            return;
+        }
+        if let Some(entry) = self.fill.take() {
+            cache.put(key, entry);
+        } else if let Some(entry) = self.collector.take().and_then(|c| c.lock().take()) {
+            cache.put(key, entry);
+        }
+    }
+}
+
+/// The bytes of a stream, collected for the cache as the client gets them.
+#[derive(Debug)]
+pub struct Collected {
+    entry: Entry,
+    body: bytes::BytesMut,
+    limit: usize,
+    /// Past the limit: nothing more is collected and nothing is kept.
+    over: bool,
+}
+
+impl Collected {
+    /// Collects up to `limit` bytes into an entry that starts as `entry` (its body replaced).
+    pub fn new(entry: Entry, limit: usize) -> Self {
+        Self {
+            entry,
+            body: bytes::BytesMut::new(),
+            limit,
+            over: false,
+        }
+    }
+
+    /// Whether more bytes are wanted.
+    pub fn wants(&self) -> bool {
+        !self.over
+    }
+
+    /// Appends what the client was sent; past the limit, gives up and frees what it held.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.over {
+            return;
+        }
+        if self.body.len() + bytes.len() > self.limit {
+            self.over = true;
+            self.body = bytes::BytesMut::new();
+            return;
+        }
+        self.body.extend_from_slice(bytes);
+    }
+
+    /// The entry to keep, unless the stream outgrew the limit.
+    fn take(&mut self) -> Option<Entry> {
+        if self.over {
+            return None;
+        }
+        let mut entry = self.entry.clone();
+        entry.body = std::mem::take(&mut self.body).freeze();
+        Some(entry)
+    }
 }
 
 /// Counts the backend's own trouble, for `/metrics`.
@@ -400,9 +473,9 @@ impl Cache {
         }
     }
 
-    /// How long answers are kept.
-    pub fn ttl(&self) -> Duration {
-        self.config.ttl
+    /// The largest answer kept, in bytes.
+    pub fn max_entry_size(&self) -> usize {
+        self.config.max_entry_size
     }
 
     /// Appends the cache's own series (size, stores, backend errors) in Prometheus' format.

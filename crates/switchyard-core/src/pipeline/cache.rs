@@ -1,19 +1,21 @@
 //! The cache stage: after admission (a cached answer still counts against rate limits) and
 //! before budgets and routing (it costs nothing and goes nowhere), a request the cache applies
-//! to is looked up; when the request completes with a fresh upstream answer, that answer is
-//! kept. See [`crate::cache`] for what is cached and for whom.
+//! to is looked up; the answer an attempt makes is offered (a complete body) or collected as it
+//! streams, and kept when the request is logged as completed (`cache::Note::settle`). See
+//! [`crate::cache`] for what is cached and for whom.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
-use http::header::{AGE, CONTENT_TYPE};
+use http::header::{AGE, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use parking_lot::Mutex;
 use switchyard_types::openai::Usage;
 
 use super::ctx::RequestCtx;
 use super::Parsed;
-use crate::cache::{Cache, Control, Entry, Key, Note, Outcome};
+use crate::cache::{Cache, Collected, Control, Entry, Key, Note, Outcome};
 use crate::error::GatewayError;
 
 static HEADER: HeaderName = HeaderName::from_static(crate::cache::HEADER);
@@ -22,7 +24,7 @@ static HEADER: HeaderName = HeaderName::from_static(crate::cache::HEADER);
 /// what the cache did and where a new answer is to be kept.
 pub(super) async fn look_up(
     gw: &super::Gateway,
-    cache: &Cache,
+    cache: &Arc<Cache>,
     ctx: &mut RequestCtx,
     parsed: &Parsed,
     headers: &HeaderMap,
@@ -33,9 +35,8 @@ pub(super) async fn look_up(
     }
     let outcome = match Control::from_headers(headers)? {
         Control::Off => Outcome::Bypass,
-        // A stream is relayed as it is made, and a stored completion's point is the side
-        // effect upstream.
-        _ if parsed.stream || parsed.store => Outcome::Uncacheable,
+        // A stored completion's point is the side effect upstream.
+        _ if parsed.store => Outcome::Uncacheable,
         Control::Refresh => Outcome::Refresh,
         Control::Normal => Outcome::Miss,
     };
@@ -49,14 +50,16 @@ pub(super) async fn look_up(
                 outcome: Outcome::Hit,
                 key: None,
                 fill: None,
+                collector: None,
             });
             return Ok(Some(hit(ctx, entry)));
         }
     }
     ctx.cache = Some(Note {
         outcome,
-        key,
+        key: key.map(|k| (k, Arc::clone(cache))),
         fill: None,
+        collector: None,
     });
     Ok(None)
 }
@@ -76,6 +79,11 @@ fn hit(ctx: &mut RequestCtx, entry: Entry) -> Response {
     let h = resp.headers_mut();
     let content_type = HeaderValue::from_str(&entry.content_type)
         .unwrap_or(HeaderValue::from_static("application/json"));
+    if entry.content_type.starts_with("text/event-stream") {
+        // A stream replayed whole, with the headers a live one has.
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
     h.insert(CONTENT_TYPE, content_type);
     h.insert(AGE, HeaderValue::from(age));
     // Where the answer was first made, so a client can tell what it is reading.
@@ -91,6 +99,18 @@ fn hit(ctx: &mut RequestCtx, entry: Entry) -> Response {
     resp
 }
 
+/// What made an answer, as a cached entry remembers it (its body still to come).
+fn origin(ctx: &RequestCtx, content_type: &str) -> Entry {
+    Entry {
+        content_type: content_type.to_owned(),
+        provider: ctx.provider.as_deref().map(str::to_owned),
+        model: ctx.upstream_model.as_deref().map(str::to_owned),
+        deployment: ctx.deployment_name(),
+        stored_ms: crate::cache::now_ms(),
+        body: bytes::Bytes::new(),
+    }
+}
+
 /// Notes a complete upstream answer on the context as the one to keep, when the request may
 /// keep one (called where the answer is read).
 pub(super) fn offer(
@@ -103,36 +123,41 @@ pub(super) fn offer(
     if status != StatusCode::OK || !keeps {
         return;
     }
-    let entry = Entry {
-        content_type: content_type
-            .to_str()
-            .unwrap_or("application/json")
-            .to_owned(),
-        provider: ctx.provider.as_deref().map(str::to_owned),
-        model: ctx.upstream_model.as_deref().map(str::to_owned),
-        deployment: ctx.deployment_name(),
-        stored_ms: crate::cache::now_ms(),
-        body: body.clone(),
-    };
+    let mut entry = origin(ctx, content_type.to_str().unwrap_or("application/json"));
+    entry.body = body.clone();
     if let Some(note) = ctx.cache.as_mut() {
         note.fill = Some(entry);
     }
 }
 
-/// Keeps the answer the request completed with, when it is the upstream's own: a request a
-/// budget sent to a cheaper alias is not what its body asked for, so it is not kept.
-pub(super) fn keep(cache: Option<&Arc<Cache>>, ctx: &mut RequestCtx) {
-    let Some(cache) = cache else {
-        return;
+/// Shows a stream's output to the cache as the client gets it, when the request may keep its
+/// answer. A stream that may resume on another deployment is not kept: its bytes would be two
+/// answers spliced.
+pub(super) fn collect(
+    ctx: &mut RequestCtx,
+    reply: Box<dyn crate::providers::Reply>,
+) -> Box<dyn crate::providers::Reply> {
+    let limit = match ctx.cache.as_ref().and_then(|n| n.key.as_ref()) {
+        Some((_, cache)) if ctx.resume.is_none() => cache.max_entry_size(),
+        _ => return reply,
     };
-    let Some(note) = ctx.cache.as_mut() else {
-        return;
-    };
-    let (Some(key), Some(entry)) = (note.key, note.fill.take()) else {
-        return;
-    };
-    if ctx.budget_downgrade.is_none() {
-        cache.put(key, entry);
+    let entry = origin(ctx, "text/event-stream; charset=utf-8");
+    let collected = Arc::new(Mutex::new(Collected::new(entry, limit)));
+    if let Some(note) = ctx.cache.as_mut() {
+        note.collector = Some(Arc::clone(&collected));
+    }
+    super::tap::Tap::boxed(reply, Collect(collected))
+}
+
+struct Collect(Arc<Mutex<Collected>>);
+
+impl super::tap::Watcher for Collect {
+    fn watching(&self) -> bool {
+        self.0.lock().wants()
+    }
+
+    fn saw(&mut self, written: &[u8]) {
+        self.0.lock().push(written);
     }
 }
 

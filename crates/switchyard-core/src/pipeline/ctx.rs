@@ -415,6 +415,11 @@ impl RequestCtx {
             let used = self.usage.map(|u| u.prompt_tokens + u.completion_tokens);
             admission.settle(used, outcome == Outcome::Failed);
         }
+        if let Some(note) = self.cache.as_mut() {
+            // An answer a budget sent to a cheaper alias is not what the body asked for.
+            let ok = outcome == Outcome::Completed && self.budget_downgrade.is_none();
+            note.settle(status, ok);
+        }
         if let (Some(f), Some(ttft)) = (&self.inflight, self.ttft_ms) {
             // Time to first token of the attempt that served, not of the whole request.
             let since = f.started().saturating_duration_since(self.started);

@@ -305,9 +305,6 @@ async fn run(
             .await
             .map(Reply::Complete);
     }
-    if let Ok(Reply::Complete(_)) = &served {
-        cache::keep(gw.cache.as_ref(), ctx);
-    }
     match served {
         // The alias's configured answer for when nothing could serve it.
         // (Responses and completions clients are not given a chat-shaped degraded answer.)
@@ -1085,6 +1082,7 @@ async fn dispatch_opened(
         if let Some(keep) = &keep {
             reply = stored_chat::recording(gw, keep, deployment, &client_model, reply);
         }
+        reply = cache::collect(ctx, reply);
         let plan = ctx.resume.clone();
         let relay_ctx = ctx.detach();
         let mut relay = SseRelay::new(

@@ -40,6 +40,11 @@ models:
     deployments:
       - provider: m
         model: mock-gpt
+  resumable:
+    stream_resume: true
+    deployments:
+      - provider: m
+        model: mock-gpt
 request_log:
   flush_interval: 20ms
 admin:
@@ -167,15 +172,52 @@ async fn clients_refresh_or_bypass_and_bad_values_are_refused() {
 }
 
 #[tokio::test]
-async fn streams_failures_and_stored_completions_are_never_kept() {
+async fn streams_are_replayed_whole_and_failures_and_stored_completions_never_kept() {
     let gw = Gateway::start(&config("  enabled: true")).await;
-    // A stream is relayed as it is made: not cached.
-    let stream = prompt("stream").replacen('{', r#"{"stream":true,"#, 1);
+    // A completed stream is kept as the client received it, and replayed at once.
+    let stream = prompt("stream").replacen(
+        '{',
+        r#"{"stream":true,"stream_options":{"include_usage":true},"#,
+        1,
+    );
+    let first = chat(&gw, A1, &stream, &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(outcome(&first), Some("miss"));
+    assert!(first.text().contains("data: [DONE]"), "{}", first.text());
+    let again = chat(&gw, A1, &stream, &[]).await;
+    assert_eq!(outcome(&again), Some("hit"));
+    assert_eq!(again.body, first.body);
+    assert_eq!(
+        again.header("content-type"),
+        Some("text/event-stream; charset=utf-8")
+    );
+    assert_eq!(again.header("cache-control"), Some("no-cache"));
+    // The same request without `stream` is another request.
+    let plain = chat(&gw, A1, &prompt("stream"), &[]).await;
+    assert_eq!(outcome(&plain), Some("miss"));
+    // Anthropic streams too, in their own event format.
+    let msg = r#"{"model":"demo","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let m1 = call(&gw, "/v1/messages", A1, msg, &[]).await;
+    assert!(m1.text().contains("event: message_stop"), "{}", m1.text());
+    let m2 = call(&gw, "/v1/messages", A1, msg, &[]).await;
+    assert_eq!(outcome(&m2), Some("hit"));
+    assert_eq!(m2.body, m1.body);
+
+    // A stream that may resume on another deployment could be two answers spliced: not kept.
+    let resumable = stream.replace("\"demo\"", "\"resumable\"");
     for _ in 0..2 {
-        let r = chat(&gw, A1, &stream, &[]).await;
-        assert_eq!(r.status, 200);
-        assert_eq!(outcome(&r), Some("uncacheable"));
-        assert!(r.text().contains("data: [DONE]"));
+        let r = chat(&gw, A1, &resumable, &[]).await;
+        assert_eq!((r.status.as_u16(), outcome(&r)), (200, Some("miss")));
+    }
+    // A stream that breaks is not an answer to keep.
+    let broken = prompt("broken").replacen(
+        '{',
+        r#"{"stream":true,"mock":{"disconnect_after_chunks":2},"#,
+        1,
+    );
+    for _ in 0..2 {
+        let r = chat(&gw, A1, &broken, &[]).await;
+        assert_eq!(outcome(&r), Some("miss"), "{}", r.text());
     }
     // A `store: true` completion's point is the stored record upstream.
     let stored = prompt("stored").replacen('{', r#"{"store":true,"#, 1);
@@ -189,6 +231,19 @@ async fn streams_failures_and_stored_completions_are_never_kept() {
         let r = chat(&gw, A1, &failing, &[]).await;
         assert!(r.status.is_server_error(), "{}", r.text());
         assert_eq!(outcome(&r), Some("miss"));
+    }
+}
+
+#[tokio::test]
+async fn answers_larger_than_max_entry_size_are_not_kept() {
+    let gw = Gateway::start(&config("  enabled: true\n  max_entry_size: 300")).await;
+    let stream = prompt("long").replacen('{', r#"{"stream":true,"#, 1);
+    for body in [prompt("long"), stream] {
+        let a = chat(&gw, A1, &body, &[]).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body.len() > 300, "{}", a.text());
+        let b = chat(&gw, A1, &body, &[]).await;
+        assert_eq!(outcome(&b), Some("miss"), "{body}");
     }
 }
 
