@@ -193,11 +193,9 @@ impl Prepared {
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         let cache = crate::cache::Cache::new(&config.cache).map(Arc::new);
-        let guardrails = Some(crate::guardrails::Guardrails::new(&config.guardrails))
-            .filter(|g| !g.is_empty())
-            .map(Arc::new);
         let parts =
             reload::build_parts(config, mock_url.as_deref()).map_err(std::io::Error::other)?;
+        let guardrails = parts.guardrails.clone();
         let gw = Gateway {
             auth: Arc::clone(&parts.auth),
             router: Arc::clone(&parts.router),

@@ -1,5 +1,5 @@
-//! Config reload: a new config's routes, providers, keys, capabilities and routing policies
-//! replace the old ones without a restart and without dropping a request.
+//! Config reload: a new config's routes, providers, keys, capabilities, routing policies and
+//! guardrails replace the old ones without a restart and without dropping a request.
 //!
 //! The parts a reload replaces sit in one shared [`Live`] cell with a generation number. Each
 //! worker keeps its own `Arc<Gateway>` and, per request, compares generations (one atomic
@@ -9,7 +9,7 @@
 //! are keyed by `provider/model` and carry over.
 //!
 //! Read at start only (a reload leaves them as they were): `server:` (listen address, workers,
-//! body limit, timeouts of `provider/model` routes) and `resilience:`.
+//! body limit, timeouts of `provider/model` routes), `resilience:`, `limits:` and `cache:`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +34,8 @@ pub(crate) struct LiveParts {
     pub(crate) router: Arc<Router>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) providers: Adapters,
+    /// The guardrail rules, when any are configured.
+    pub(crate) guardrails: Option<Arc<crate::guardrails::Guardrails>>,
 }
 
 /// The current parts and their generation, shared by every worker.
@@ -77,6 +79,9 @@ pub(crate) fn build_parts(config: Config, mock_url: Option<&str>) -> Result<Live
             providers::build(p, mock_url).map_err(|e| format!("provider `{}`: {e}", p.name))?;
         adapters.insert(Arc::clone(&p.name), adapter);
     }
+    let guardrails = Some(crate::guardrails::Guardrails::new(&config.guardrails))
+        .filter(|g| !g.is_empty())
+        .map(Arc::new);
     let router = Router::new(config.models, config.providers, config.server.timeouts)
         .with_capabilities(CapabilityTable::new(config.capabilities))
         .with_routing(config.routing)
@@ -93,6 +98,7 @@ pub(crate) fn build_parts(config: Config, mock_url: Option<&str>) -> Result<Live
         router: Arc::new(router),
         auth: Arc::new(Authenticator::new(config.auth)),
         providers: Arc::new(adapters),
+        guardrails,
     })
 }
 
@@ -206,6 +212,7 @@ impl WorkerGateway {
             router: parts.router,
             auth: parts.auth,
             providers: parts.providers,
+            guardrails: parts.guardrails,
             generation,
             ..(*gw).clone()
         });

@@ -300,3 +300,33 @@ async fn answers_are_checked_before_they_are_relayed() {
         assert!(metrics.contains(series), "{series}\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_config_reload_replaces_the_rules() {
+    let up = Upstream::default();
+    let base = up.start().await;
+    let env: std::collections::HashMap<String, String> = Default::default();
+    let reloader = Arc::new(Mutex::new(None));
+    let keep = Arc::clone(&reloader);
+    let gw = Gateway::start_inspecting(&config(&base, RULES), env.clone(), move |p| {
+        *keep.lock() = Some(p.reloader());
+    })
+    .await;
+    let body = r#"{"model":"demo","messages":[{"role":"user","content":"the bluebird plan"}]}"#;
+    assert_eq!(chat(&gw, body, &[]).await.status, 200);
+
+    let stricter = format!("{RULES}  - name: birds\n    patterns: ['(?i)bluebird']\n");
+    let yaml = format!(
+        "{}\nstore:\n  sqlite: \"{}\"\n",
+        config(&base, &stricter),
+        temp_dir("reload").join("s.db").display()
+    );
+    let cfg = switchyard_core::config::from_yaml(&yaml, &env).unwrap();
+    let reloader = reloader.lock().take().unwrap();
+    reloader.reload(cfg).unwrap();
+    // Another body, so the earlier answer is not served from the cache.
+    let body = body.replace("plan", "plan, again");
+    let r = chat(&gw, &body, &[]).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.error()["message"].as_str().unwrap().contains("`birds`"));
+}
