@@ -88,8 +88,6 @@ pub struct Entry {
     pub provider: Option<String>,
     /// The upstream model that made it.
     pub model: Option<String>,
-    /// `provider/model` that made it.
-    pub deployment: Option<String>,
     /// When it was stored, in Unix milliseconds (for the `age` header).
     pub stored_ms: u64,
     /// The answer as the client received it.
@@ -98,7 +96,7 @@ pub struct Entry {
 
 /// Format tag of an encoded [`Entry`]; a value with another tag is ignored (a miss), so the
 /// format can change without flushing Redis by hand.
-const MAGIC: &[u8; 4] = b"SYC1";
+const MAGIC: &[u8; 4] = b"SYC2";
 /// Length written for an absent field.
 const ABSENT: u32 = u32::MAX;
 
@@ -113,13 +111,13 @@ impl Entry {
         // The fixed part approximates the map slot, the LRU entry and the strings' headers.
         256 + self.body.len()
             + self.content_type.len()
-            + [&self.provider, &self.model, &self.deployment]
+            + [&self.provider, &self.model]
                 .iter()
                 .map(|s| s.as_ref().map_or(0, String::len))
                 .sum::<usize>()
     }
 
-    /// The value stored in Redis: the tag, the time, four length-prefixed strings, the body.
+    /// The value stored in Redis: the tag, the time, three length-prefixed strings, the body.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.weight());
         out.extend_from_slice(MAGIC);
@@ -128,7 +126,6 @@ impl Entry {
             Some(&self.content_type),
             self.provider.as_ref(),
             self.model.as_ref(),
-            self.deployment.as_ref(),
         ];
         for f in fields {
             match f {
@@ -164,12 +161,10 @@ impl Entry {
         let content_type = field()??;
         let provider = field()?;
         let model = field()?;
-        let deployment = field()?;
         Some(Self {
             content_type,
             provider,
             model,
-            deployment,
             stored_ms,
             body: Bytes::copy_from_slice(rest),
         })
@@ -236,15 +231,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, in the metric's order.
-    pub const ALL: [Outcome; 5] = [
-        Self::Hit,
-        Self::Miss,
-        Self::Refresh,
-        Self::Bypass,
-        Self::Uncacheable,
-    ];
-
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -480,45 +466,43 @@ impl Cache {
 
     /// Appends the cache's own series (size, stores, backend errors) in Prometheus' format.
     pub fn render(&self, out: &mut String) {
-        let (entries, bytes) = match &self.backend {
-            Backend::Memory(lru) => {
+        use crate::telemetry::single;
+        if let Backend::Memory(lru) = &self.backend {
+            let (entries, bytes) = {
                 let lru = lru.lock();
-                (Some(lru.len()), Some(lru.bytes()))
-            }
-            Backend::Redis { .. } => (None, None),
-        };
-        let mut family = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
-        };
-        if let (Some(entries), Some(bytes)) = (entries, bytes) {
-            family(
+                (lru.len() as u64, lru.bytes() as u64)
+            };
+            single(
+                out,
                 "switchyard_cache_entries",
                 "gauge",
                 "Answers held by the in-memory response cache.",
-                entries as u64,
+                entries,
             );
-            family(
+            single(
+                out,
                 "switchyard_cache_bytes",
                 "gauge",
                 "Bytes held by the in-memory response cache.",
-                bytes as u64,
+                bytes,
             );
         }
-        family(
+        single(
+            out,
             "switchyard_cache_stores_total",
             "counter",
             "Answers handed to the response cache to keep.",
             self.stats.stores.load(Ordering::Relaxed),
         );
-        family(
+        single(
+            out,
             "switchyard_cache_too_large_total",
             "counter",
             "Answers not kept because they exceed cache.max_entry_size.",
             self.stats.too_large.load(Ordering::Relaxed),
         );
-        family(
+        single(
+            out,
             "switchyard_cache_backend_errors_total",
             "counter",
             "Cache lookups and stores that failed at the backend (served upstream instead).",

@@ -14,7 +14,6 @@ fn entry(body: &str) -> Entry {
         content_type: "application/json".into(),
         provider: Some("mock".into()),
         model: Some("mock-gpt".into()),
-        deployment: None,
         stored_ms: 1_700_000_000_123,
         body: Bytes::from(body.to_owned()),
     }
@@ -81,7 +80,7 @@ fn entries_survive_encoding_and_anything_else_decodes_to_nothing() {
     let mut e = entry("{\"id\":\"x\",\"é\":1}");
     assert_eq!(Entry::decode(&e.encode()), Some(e.clone()));
     e.provider = None;
-    e.deployment = Some("mock/mock-gpt".into());
+    e.model = None;
     e.body = Bytes::new();
     assert_eq!(Entry::decode(&e.encode()), Some(e.clone()));
     let good = e.encode();

@@ -15,7 +15,6 @@ use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use regex::Regex;
 
 use crate::providers::Operation;
 
@@ -71,39 +70,6 @@ pub enum Verdict {
     },
 }
 
-impl Verdict {
-    /// The request log's guardrail field: `None` when nothing happened,
-    /// `redacted:ruleA,ruleB` or `blocked:rule` otherwise (names are restricted to
-    /// `[A-Za-z0-9_.-]`, so the separators are unambiguous).
-    pub fn outcome(&self) -> Option<String> {
-        match self {
-            Self::Pass => None,
-            Self::Redacted { rules, .. } => {
-                let mut out = String::from("redacted:");
-                for (i, r) in rules.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(r);
-                }
-                Some(out)
-            }
-            Self::Blocked { rule, .. } => Some(format!("blocked:{rule}")),
-        }
-    }
-}
-
-/// A compiled rule.
-#[derive(Debug, Clone)]
-struct Rule {
-    name: Arc<str>,
-    action: Action,
-    on: On,
-    models: Option<Box<[Box<str>]>>,
-    detect: Box<[Detector]>,
-    patterns: Box<[Regex]>,
-}
-
 /// What found a match: a detector, or one of the rule's patterns.
 #[derive(Clone, Copy)]
 enum Source {
@@ -127,13 +93,13 @@ impl Source {
     }
 }
 
-impl Rule {
+impl RuleConfig {
     fn applies(&self, stage: Stage, model: &str) -> bool {
         self.on.covers(stage)
             && self
                 .models
                 .as_ref()
-                .is_none_or(|models| models.iter().any(|m| **m == *model))
+                .is_none_or(|models| models.iter().any(|m| m == model))
     }
 
     /// Calls `f` with each non-empty match of the rule's detectors, then of its patterns.
@@ -160,28 +126,15 @@ impl Rule {
 /// The guardrail engine, built once from validated config and shared by every request.
 #[derive(Debug, Clone, Default)]
 pub struct Guardrails {
-    rules: Box<[Rule]>,
+    rules: Box<[RuleConfig]>,
 }
 
 impl Guardrails {
     /// Builds the engine. Cannot fail: the config holds compiled patterns.
     pub fn new(cfg: &GuardrailsConfig) -> Self {
-        let rules = cfg
-            .rules
-            .iter()
-            .map(|r| Rule {
-                name: Arc::clone(&r.name),
-                action: r.action,
-                on: r.on,
-                models: r
-                    .models
-                    .as_ref()
-                    .map(|ms| ms.iter().map(|m| Box::from(m.as_str())).collect()),
-                detect: r.detect.iter().copied().collect(),
-                patterns: r.patterns.iter().cloned().collect(),
-            })
-            .collect();
-        Self { rules }
+        Self {
+            rules: cfg.rules.clone().into_boxed_slice(),
+        }
     }
 
     /// Whether there are no rules at all (the pipeline can skip the stage).

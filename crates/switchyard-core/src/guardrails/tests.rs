@@ -433,18 +433,7 @@ fn raw_refuses_unknown_fields_and_values() {
 // Verdicts and rule selection
 
 #[test]
-fn outcome_and_stage_names() {
-    assert_eq!(Verdict::Pass.outcome(), None);
-    assert_eq!(
-        redacted("{}", &["a", "b.c"]).outcome().as_deref(),
-        Some("redacted:a,b.c")
-    );
-    assert_eq!(
-        blocked("no-pii", "an IBAN", Stage::Output)
-            .outcome()
-            .as_deref(),
-        Some("blocked:no-pii")
-    );
+fn stage_names() {
     assert_eq!(Stage::Input.as_str(), "input");
     assert_eq!(Stage::Output.as_str(), "output");
 }

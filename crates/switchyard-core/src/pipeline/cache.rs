@@ -87,10 +87,12 @@ fn hit(ctx: &mut RequestCtx, entry: Entry) -> Response {
     h.insert(CONTENT_TYPE, content_type);
     h.insert(AGE, HeaderValue::from(age));
     // Where the answer was first made, so a client can tell what it is reading.
+    let deployment = entry.provider.as_ref().zip(entry.model.as_ref());
+    let deployment = deployment.map(|(p, m)| format!("{p}/{m}"));
     for (name, value) in [
         (&super::names::PROVIDER, &entry.provider),
         (&super::names::MODEL, &entry.model),
-        (&super::names::DEPLOYMENT, &entry.deployment),
+        (&super::names::DEPLOYMENT, &deployment),
     ] {
         if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
             h.insert(name.clone(), v);
@@ -105,7 +107,6 @@ fn origin(ctx: &RequestCtx, content_type: &str) -> Entry {
         content_type: content_type.to_owned(),
         provider: ctx.provider.as_deref().map(str::to_owned),
         model: ctx.upstream_model.as_deref().map(str::to_owned),
-        deployment: ctx.deployment_name(),
         stored_ms: crate::cache::now_ms(),
         body: bytes::Bytes::new(),
     }

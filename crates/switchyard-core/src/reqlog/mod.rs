@@ -113,7 +113,6 @@ pub struct Stats {
 /// Appends the request log's counters in Prometheus' text format: a record dropped must show
 /// up on a dashboard, not only in a log line.
 pub fn render_metrics(s: &Stats, out: &mut String) {
-    use std::fmt::Write as _;
     for (name, kind, help, v) in [
         (
             "switchyard_request_log_queue_depth",
@@ -158,10 +157,7 @@ pub fn render_metrics(s: &Stats, out: &mut String) {
             s.store_errors,
         ),
     ] {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-        );
+        crate::telemetry::single(out, name, kind, help, v);
     }
 }
 

@@ -105,6 +105,17 @@ fn counter_in<K: std::hash::Hash + Eq>(
     Arc::clone(map.write().entry(key).or_default())
 }
 
+/// A counter map's values by key, in key order (for stable scrapes).
+fn sorted_counts<K: Clone + Ord>(map: &RwLock<FastMap<K, Arc<AtomicU64>>>) -> Vec<(K, u64)> {
+    let mut v: Vec<_> = map
+        .read()
+        .iter()
+        .map(|(k, c)| (k.clone(), c.load(Ordering::Relaxed)))
+        .collect();
+    v.sort();
+    v
+}
+
 /// The counters of one (alias, provider, model) combination.
 #[derive(Debug, Default)]
 struct Series {
@@ -283,14 +294,7 @@ impl RequestMetrics {
             "counter",
             "Failed requests by alias and normalised error kind.",
         );
-        let mut errors: Vec<_> = self
-            .errors
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), load(v)))
-            .collect();
-        errors.sort();
-        for ((alias, kind), n) in errors {
+        for ((alias, kind), n) in sorted_counts(&self.errors) {
             let _ = writeln!(
                 out,
                 "switchyard_request_errors_total{{alias=\"{}\",kind=\"{kind}\"}} {n}",
@@ -305,14 +309,7 @@ impl RequestMetrics {
             "Requests the response cache applied to, by alias and result (hit, miss, refresh, \
              bypass, uncacheable).",
         );
-        let mut cache: Vec<_> = self
-            .cache
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), load(v)))
-            .collect();
-        cache.sort();
-        for ((alias, result), n) in cache {
+        for ((alias, result), n) in sorted_counts(&self.cache) {
             let _ = writeln!(
                 out,
                 "switchyard_cache_requests_total{{alias=\"{}\",result=\"{result}\"}} {n}",
@@ -326,14 +323,7 @@ impl RequestMetrics {
             "counter",
             "Guardrail rules that fired, by rule, action (block, redact) and stage (input, output).",
         );
-        let mut triggers: Vec<_> = self
-            .guardrails
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), load(v)))
-            .collect();
-        triggers.sort();
-        for ((rule, action, stage), n) in triggers {
+        for ((rule, action, stage), n) in sorted_counts(&self.guardrails) {
             let _ = writeln!(
                 out,
                 "switchyard_guardrail_triggers_total{{rule=\"{}\",action=\"{action}\",stage=\"{stage}\"}} {n}",
@@ -410,9 +400,7 @@ impl RequestMetrics {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
+use super::family_header as header;
 
 #[cfg(test)]
 mod tests;

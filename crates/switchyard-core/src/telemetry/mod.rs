@@ -52,6 +52,19 @@ pub fn parse_format(s: &str) -> Option<LogFormat> {
     }
 }
 
+/// Appends a metric family's `# HELP` and `# TYPE` lines.
+pub(crate) fn family_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Appends a family of one unlabelled sample.
+pub(crate) fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    use std::fmt::Write as _;
+    family_header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// Escapes a Prometheus label value (backslash, quote, newline).
 pub fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\")
