@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Args, Migration, Statement, StoreError, Value};
+use super::{Args, Migration, Statement, StoreError, Value, ValueRef};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -147,26 +147,25 @@ impl Sqlite {
                 // A run of the same statement (a batch of request-log records) keeps it
                 // prepared and bound to the run: taking it from the cache and putting it back
                 // for every row hashed the SQL text twice per row.
-                let mut current: Option<(&str, rusqlite::CachedStatement<'_>)> = None;
+                let mut current: Option<Run<'_, '_>> = None;
+                let mut values = Vec::new();
                 for s in &stmts {
-                    let st = match &mut current {
-                        Some((sql, st)) if *sql == s.sql => st,
+                    let run = match &mut current {
+                        Some(run) if run.sql == s.sql => run,
                         _ => {
                             let st = tx.prepare_cached(&s.sql).map_err(sql_err)?;
-                            &mut current.insert((&s.sql, st)).1
+                            current.insert(Run {
+                                sql: &s.sql,
+                                st,
+                                bound: Vec::new(),
+                            })
                         }
                     };
-                    let n = match &s.params {
-                        Args::Values(values) => {
-                            st.execute(rusqlite::params_from_iter(values.iter()))
-                        }
-                        Args::Shared(source) => {
-                            let mut values = Vec::new();
-                            source.values(&mut values);
-                            st.execute(rusqlite::params_from_iter(values.iter()))
-                        }
+                    match &s.params {
+                        Args::Values(v) => values.extend(v.iter().map(Value::as_value_ref)),
+                        Args::Shared(source) => source.values(&mut values),
                     }
-                    .map_err(sql_err)?;
+                    let n = run.execute(&mut values).map_err(sql_err)?;
                     counts.push(n as u64);
                 }
                 drop(current);
@@ -212,6 +211,60 @@ impl Sqlite {
                 Ok(todo.len())
             })
             .await
+    }
+}
+
+/// A prepared statement kept through a run of statements with the same text, and the values
+/// bound to it now.
+struct Run<'s, 'c> {
+    sql: &'s str,
+    st: rusqlite::CachedStatement<'c>,
+    bound: Vec<ValueRef<'s>>,
+}
+
+impl<'s> Run<'s, '_> {
+    /// Executes the statement with `values` (left empty for the next statement), binding only
+    /// the parameters whose value differs from the one already bound.
+    ///
+    /// SQLite keeps bindings across executions, and consecutive request-log records mostly
+    /// repeat each other's values at the same place (the same principal, API, alias, provider,
+    /// model, outcome, flags and NULLs): binding a parameter (a call through rusqlite, SQLite
+    /// releasing the old value, copying text into a new allocation) cost about 240
+    /// instructions, a third of the writer thread's work per record, while comparing costs a
+    /// few. The cache clears a statement's bindings when it takes it back, so a run always
+    /// starts from nothing bound.
+    fn execute(&mut self, values: &mut Vec<ValueRef<'s>>) -> rusqlite::Result<usize> {
+        let expected = self.st.parameter_count();
+        if values.len() != expected {
+            let given = values.len();
+            values.clear();
+            return Err(rusqlite::Error::InvalidParameterCount(given, expected));
+        }
+        let fresh = self.bound.len() != values.len();
+        // Forgotten until every binding is done: a failed one leaves nothing to trust.
+        let mut bound = std::mem::take(&mut self.bound);
+        for (i, v) in values.iter().enumerate() {
+            if fresh || !same_binding(v, &bound[i]) {
+                self.st.raw_bind_parameter(i + 1, v)?;
+            }
+        }
+        std::mem::swap(&mut bound, values);
+        values.clear();
+        self.bound = bound;
+        self.st.raw_execute()
+    }
+}
+
+/// Whether binding `a` would give SQLite exactly what binding `b` gave it: the same type and
+/// value, reals bit for bit (`-0.0` is not `0.0`, and a NaN is never skipped by `==`).
+fn same_binding(a: &ValueRef<'_>, b: &ValueRef<'_>) -> bool {
+    match (a, b) {
+        (ValueRef::Null, ValueRef::Null) => true,
+        (ValueRef::Int(x), ValueRef::Int(y)) => x == y,
+        (ValueRef::Real(x), ValueRef::Real(y)) => x.to_bits() == y.to_bits(),
+        (ValueRef::Text(x), ValueRef::Text(y)) => x == y,
+        (ValueRef::Bool(x), ValueRef::Bool(y)) => x == y,
+        _ => false,
     }
 }
 

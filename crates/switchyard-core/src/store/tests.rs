@@ -288,3 +288,69 @@ fn params_spell_placeholders_per_dialect() {
     );
     assert_eq!(p.values, vec![Value::Int(1), Value::Text("a".into())]);
 }
+
+/// A run of the same statement binds only the values that changed since its last execution:
+/// every row must still hold exactly its own values, across NULLs, type changes, a different
+/// statement in between (a new run) and a new transaction (the cache cleared the bindings).
+#[tokio::test]
+async fn sqlite_runs_of_one_statement_store_each_rows_own_values() {
+    let dir = temp_dir("rebind");
+    let store = Store::open(&sqlite_config(&dir)).await.unwrap();
+    store
+        .execute(
+            "CREATE TABLE t (n BIGINT, a TEXT, b, c BIGINT)".into(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let insert = |n: i64, a: Value, b: Value, c: Value| Statement {
+        sql: "INSERT INTO t (n, a, b, c) VALUES (?1, ?2, ?3, ?4)".into(),
+        params: vec![Value::Int(n), a, b, c].into(),
+    };
+    let other = Statement {
+        sql: "INSERT INTO t (n) VALUES (?1)".into(),
+        params: vec![Value::Int(100)].into(),
+    };
+    let text = |s: &str| Value::Text(s.into());
+    let first = vec![
+        insert(1, text("x"), Value::Null, Value::Int(1)),
+        insert(2, text("z"), Value::Null, Value::Int(1)),
+        insert(3, Value::Null, Value::Real(1.5), Value::Bool(true)),
+        insert(4, Value::Null, Value::Real(1.5), Value::Bool(true)),
+        insert(5, text("y"), Value::Real(1.5), Value::Int(0)),
+        insert(6, text("y"), Value::Real(2.5), Value::Int(0)),
+        other,
+        insert(7, text("y"), Value::Real(2.5), Value::Int(0)),
+    ];
+    assert_eq!(store.transaction(first).await.unwrap(), vec![1; 8]);
+    let second = vec![
+        insert(8, Value::Null, Value::Null, Value::Null),
+        insert(9, text("x"), text("b"), Value::Null),
+    ];
+    store.transaction(second).await.unwrap();
+    // A statement given the wrong number of values fails without storing anything.
+    let short = Statement {
+        sql: "INSERT INTO t (n, a) VALUES (?1, ?2)".into(),
+        params: vec![Value::Int(10)].into(),
+    };
+    assert!(store.transaction(vec![short]).await.is_err());
+
+    let rows = store
+        .query("SELECT n, a, b, c FROM t ORDER BY n".into(), vec![])
+        .await
+        .unwrap();
+    let want = vec![
+        vec![Value::Int(1), text("x"), Value::Null, Value::Int(1)],
+        vec![Value::Int(2), text("z"), Value::Null, Value::Int(1)],
+        vec![Value::Int(3), Value::Null, Value::Real(1.5), Value::Int(1)],
+        vec![Value::Int(4), Value::Null, Value::Real(1.5), Value::Int(1)],
+        vec![Value::Int(5), text("y"), Value::Real(1.5), Value::Int(0)],
+        vec![Value::Int(6), text("y"), Value::Real(2.5), Value::Int(0)],
+        vec![Value::Int(7), text("y"), Value::Real(2.5), Value::Int(0)],
+        vec![Value::Int(8), Value::Null, Value::Null, Value::Null],
+        vec![Value::Int(9), text("x"), text("b"), Value::Null],
+        vec![Value::Int(100), Value::Null, Value::Null, Value::Null],
+    ];
+    assert_eq!(rows, want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
