@@ -2,6 +2,7 @@
 //! request's one log line is written.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,20 +13,25 @@ use crate::pipeline::ctx::{Outcome, RequestCtx};
 use crate::providers::ClientApi;
 
 /// One request, successful or not, as stored.
+///
+/// The names the request's context already holds shared (the request id, the key's name, the
+/// provider, the model) are shared here too, and fixed names are borrowed: a record is built
+/// on a request thread and freed on the writer's, and every string copied into it was an
+/// allocation there and a cross-thread free here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Unique id of this record (UUID v7), the store's key and the spill dedup key: the request
     /// id when the gateway generated it, a new id otherwise (clients may send the same
     /// `x-request-id` twice, and a classifier judge's call shares its client request's id).
-    pub id: String,
+    pub id: Arc<str>,
     /// The request id (`x-request-id`, the client's or a generated one).
-    pub request_id: String,
+    pub request_id: Arc<str>,
     /// When the gateway started handling it, Unix milliseconds.
     pub started_at: i64,
     /// `anonymous`, `master` or `virtual_key`.
     pub principal: Cow<'static, str>,
     /// The virtual key's name, when one was used (never the key).
-    pub key_name: Option<String>,
+    pub key_name: Option<Arc<str>>,
     /// Team the request is attributed to.
     pub team: Option<String>,
     /// End user the request is attributed to.
@@ -41,13 +47,13 @@ pub struct Record {
     /// Whether the client asked for a stream.
     pub stream: bool,
     /// Provider of the deployment that answered (or was last tried).
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// Upstream model of that deployment.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// `provider/model` that answered, when one did.
     pub deployment: Option<String>,
     /// The routing rule that chose it.
-    pub route: Option<String>,
+    pub route: Option<Cow<'static, str>>,
     /// Every deployment considered, in order: failed, skipped and the one that answered.
     pub attempts: Vec<Attempt>,
     /// HTTP status sent to the client (499 when the client went away first).
@@ -314,16 +320,15 @@ impl Record {
         Self {
             // A generated request id is unique, and is the record's id too; otherwise a new id,
             // time-ordered like a UUIDv7, without a syscall for randomness per record.
-            // (`str::to_owned`, not `to_string`: an `Arc<str>`'s goes through the formatter.)
             id: if ctx.request_id_unique {
-                ctx.request_id.as_ref().to_owned()
+                Arc::clone(&ctx.request_id)
             } else {
-                crate::server::request_id::new_id()
+                crate::server::request_id::new_id().into()
             },
-            request_id: ctx.request_id.as_ref().to_owned(),
+            request_id: Arc::clone(&ctx.request_id),
             started_at,
             principal: Cow::Borrowed(ctx.principal),
-            key_name: ctx.key_name.as_deref().map(str::to_owned),
+            key_name: ctx.key_name.clone(),
             team,
             user,
             tags,
@@ -334,10 +339,10 @@ impl Record {
             operation: Cow::Borrowed(ctx.op.as_str()),
             alias: ctx.client_model.clone(),
             stream: ctx.stream,
-            provider: ctx.provider.as_deref().map(str::to_owned),
-            model: ctx.upstream_model.as_deref().map(str::to_owned),
+            provider: ctx.provider.clone(),
+            model: ctx.upstream_model.clone(),
             deployment,
-            route: ctx.route_rule.map(str::to_owned),
+            route: ctx.route_rule.map(Cow::Borrowed),
             attempts,
             status,
             outcome: Cow::Borrowed(outcome.as_str()),

@@ -125,8 +125,8 @@ fn streamed_text_is_assembled_up_to_the_cap() {
 
 fn record(i: usize, started_at: i64) -> Record {
     Record {
-        id: format!("rec-{i:06}"),
-        request_id: format!("req-{i}"),
+        id: format!("rec-{i:06}").into(),
+        request_id: format!("req-{i}").into(),
         started_at,
         principal: "virtual_key".into(),
         key_name: Some(
@@ -402,7 +402,7 @@ async fn batches_in_runs_of_every_size_store_each_record_once() {
             .await
             .unwrap();
         let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
-        let want: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let want: Vec<&str> = records.iter().map(|r| &*r.id).collect();
         assert_eq!(ids, want);
         assert!(rows.iter().all(|r| r[1].as_i64() == Some(1)));
     })

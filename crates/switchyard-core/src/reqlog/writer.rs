@@ -109,7 +109,9 @@ impl ParamSource for Rows {
 
 /// Appends the values of one record, in [`COLUMNS`] order.
 fn row<'a>(r: &'a Record, tags: Option<&'a str>, attempts: &'a str, out: &mut Vec<ValueRef<'a>>) {
-    let text = |s: &'a Option<String>| ValueRef::text(s.as_deref());
+    fn text<S: std::ops::Deref<Target = str>>(s: &Option<S>) -> ValueRef<'_> {
+        ValueRef::text(s.as_deref())
+    }
     out.extend([
         ValueRef::Text(&r.id),
         ValueRef::Text(&r.request_id),
