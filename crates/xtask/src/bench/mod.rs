@@ -18,6 +18,7 @@ mod standin;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -181,6 +182,10 @@ pub(crate) struct RunResult {
     /// The proxy's CPU time (user + system) per successful request, in µs (proxies only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cpu_us_per_req: Option<f64>,
+    /// That CPU time by thread name, in µs per successful request (fixed-rate runs of the
+    /// gateways only): where the request log's cost lands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_by_thread: Option<BTreeMap<String, f64>>,
 }
 
 impl RunResult {
@@ -193,6 +198,7 @@ impl RunResult {
             ttft: LatencyStats::from_samples(&mut s.ttft_us),
             throughput_rps: (closed_loop && secs > 0.0).then(|| ok as f64 / secs),
             cpu_us_per_req: None,
+            cpu_by_thread: None,
             errors: s.errors,
         }
     }
@@ -877,6 +883,8 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
         // CPU seconds each proxy spent in this scenario's measured rounds (warm-up included,
         // the same share for every target).
         let mut cpu: Vec<Option<f64>> = live.iter().map(|_| None).collect();
+        let mut threads: Vec<BTreeMap<String, f64>> =
+            live.iter().map(|_| BTreeMap::new()).collect();
         for round in 0..rounds {
             // The first round warms each target up fully; later rounds only refill the pool.
             let phase = Phase {
@@ -887,13 +895,20 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 },
                 measure: per_round,
             };
-            for ((slot, cpu), target) in merged.iter_mut().zip(cpu.iter_mut()).zip(live.iter_mut())
+            for (((slot, cpu), threads), target) in merged
+                .iter_mut()
+                .zip(cpu.iter_mut())
+                .zip(threads.iter_mut())
+                .zip(live.iter_mut())
             {
                 if target.result.skipped.is_some() {
                     continue;
                 }
                 let pid = target.proc.as_ref().map(Proc::pid);
                 let cpu_before = pid.and_then(procs::cpu_seconds);
+                let by_thread = pid
+                    .filter(|_| scenario == Scenario::Fixed)
+                    .and_then(procs::thread_cpu_seconds);
                 run_no += 1;
                 eprintln!(
                     "bench: [{run_no}/{total_runs}] {} via {}, round {}/{rounds} ({:.1} s + {:.1} s warm-up)",
@@ -918,6 +933,14 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 {
                     *cpu = Some(cpu.unwrap_or(0.0) + (after - before));
                 }
+                if let (Some(before), Some(after)) =
+                    (by_thread, pid.and_then(procs::thread_cpu_seconds))
+                {
+                    for (name, secs) in after {
+                        let spent = secs - before.get(&name).copied().unwrap_or(0.0);
+                        *threads.entry(name).or_insert(0.0) += spent.max(0.0);
+                    }
+                }
                 match slot {
                     Some(all) => all.absorb(samples),
                     None => *slot = Some(samples),
@@ -935,13 +958,23 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 tokio::time::sleep(SETTLE).await;
             }
         }
-        for ((samples, cpu), target) in merged.into_iter().zip(cpu).zip(live.iter_mut()) {
+        for (((samples, cpu), threads), target) in merged
+            .into_iter()
+            .zip(cpu)
+            .zip(threads)
+            .zip(live.iter_mut())
+        {
             let Some(samples) = samples else { continue };
             let mut result =
                 RunResult::from_samples(samples, measured, scenario == Scenario::Throughput);
             result.cpu_us_per_req = cpu
                 .filter(|_| result.ok > 0)
                 .map(|secs| secs * 1e6 / result.ok as f64);
+            if result.ok > 0 && !threads.is_empty() {
+                let per_req = |secs: f64| secs * 1e6 / result.ok as f64;
+                result.cpu_by_thread =
+                    Some(threads.into_iter().map(|(n, s)| (n, per_req(s))).collect());
+            }
             eprintln!(
                 "bench:     {} via {}: {}",
                 scenario_name(scenario),
@@ -1371,6 +1404,26 @@ fn write_markdown(out: &mut String, r: &Report) -> std::fmt::Result {
             run.and_then(|r| r.cpu_us_per_req)
                 .map_or_else(|| String::from("-"), |c| format!("{c:.0}")),
         )?;
+    }
+    writeln!(
+        out,
+        "\nThe same CPU by thread (scheduler run time, µs per request; threads that share a \
+         name summed):\n"
+    )?;
+    for t in r
+        .targets
+        .iter()
+        .filter(|t| matches!(t.target, Target::Gateway | Target::GatewayNoLog))
+    {
+        let Some(threads) = t.fixed.as_ref().and_then(|r| r.cpu_by_thread.as_ref()) else {
+            continue;
+        };
+        let parts: Vec<String> = threads
+            .iter()
+            .filter(|(_, us)| **us >= 0.05)
+            .map(|(name, us)| format!("`{name}` {us:.1}"))
+            .collect();
+        writeln!(out, "- {}: {}", t.target.label(), parts.join(", "))?;
     }
 
     writeln!(out, "\n## Gateway memory\n")?;

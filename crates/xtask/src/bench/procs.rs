@@ -1,6 +1,7 @@
 //! The processes under test: spawning the mock, the gateway and nginx, waiting until each
 //! is ready, killing them on every exit path, and reading their memory use.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -387,6 +388,37 @@ pub(crate) fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
 pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat_cpu_ticks(&text).map(|ticks| ticks as f64 / CLOCK_TICKS_PER_SECOND)
+}
+
+/// CPU seconds each thread of `pid` ran, summed by thread name (`switchyard-work`,
+/// `switchyard-sqli`, `tokio-rt-worker`, ...), from the scheduler's nanosecond counts
+/// (`/proc/PID/task/TID/schedstat`). It shows where a process's CPU goes, e.g. how much of
+/// the request log's cost is its writer's and SQLite's threads and how much the request
+/// workers'. A thread that exits between two readings takes its time with it, so this is
+/// for breaking a total down, not for the total.
+pub(crate) fn thread_cpu_seconds(pid: u32) -> Option<BTreeMap<String, f64>> {
+    let mut by_name = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let dir = task.path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("schedstat")),
+        ) else {
+            continue;
+        };
+        if let Some(ns) = schedstat_run_ns(&stat) {
+            *by_name.entry(name.trim().to_owned()).or_insert(0.0) += ns as f64 / 1e9;
+        }
+    }
+    (!by_name.is_empty()).then_some(by_name)
+}
+
+/// The time on the CPU, in ns: the first field of a `schedstat` line.
+pub(crate) fn schedstat_run_ns(line: &str) -> Option<u64> {
+    line.split_whitespace().next()?.parse().ok()
 }
 
 /// `USER_HZ`: the unit of `/proc/<pid>/stat` times; 100 on every Linux the bench targets.

@@ -9,7 +9,8 @@ use super::load::{
     percentile, schedule_offset, scheduled_count, ErrorCounts, LatencyStats, StreamCheck,
 };
 use super::procs::{
-    gateway_config, nginx_config, parse_mock_line, stat_cpu_ticks, status_field_kb,
+    gateway_config, nginx_config, parse_mock_line, schedstat_run_ns, stat_cpu_ticks,
+    status_field_kb, thread_cpu_seconds,
 };
 use super::*;
 
@@ -217,6 +218,7 @@ fn run(p50: u32, p99: u32) -> Option<RunResult> {
         ttft: None,
         throughput_rps: None,
         cpu_us_per_req: None,
+        cpu_by_thread: None,
     })
 }
 
@@ -466,6 +468,23 @@ fn request_log_goals_compare_the_two_gateways() {
     assert!(
         render_markdown(&r).contains("| gateway, request log off → mock | 0.250 | 1.000 | 100 |")
     );
+    // The breakdown by thread, where there is one; tiny shares are left out.
+    t[1].fixed.as_mut().unwrap().cpu_by_thread = Some(
+        [
+            ("switchyard-work", 100.0),
+            ("switchyard-sqli", 2.04),
+            ("tokio-rt-worker", 0.01),
+        ]
+        .into_iter()
+        .map(|(n, us)| (n.to_owned(), us))
+        .collect(),
+    );
+    let md = render_markdown(&report(t.clone(), memory(20_000)));
+    assert!(
+        md.contains("- gateway → mock: `switchyard-sqli` 2.0, `switchyard-work` 100.0\n"),
+        "{md}"
+    );
+    assert!(!md.contains("request log off → mock: `"), "{md}");
     t[1] = with_cpu(Target::Gateway, 1_060, 111.0);
     let r = report(t, memory(20_000));
     assert_eq!(r.goals[4].verdict, Verdict::Fail);
@@ -482,4 +501,15 @@ fn cpu_ticks_from_proc_stat() {
     let stat = "4242 (switch (y) ard) S 1 4242 4242 0 -1 4194560 1100 0 0 0 731 129 0 0 20 0 3 0";
     assert_eq!(stat_cpu_ticks(stat), Some(860));
     assert_eq!(stat_cpu_ticks("garbage"), None);
+}
+
+#[test]
+fn thread_cpu_from_schedstat() {
+    assert_eq!(schedstat_run_ns("123456789 2000 17\n"), Some(123_456_789));
+    assert_eq!(schedstat_run_ns(""), None);
+    // This test's own process: its threads are listed by name, each with some run time.
+    let threads = thread_cpu_seconds(std::process::id()).expect("/proc/self/task");
+    assert!(!threads.is_empty());
+    assert!(threads.values().all(|s| *s >= 0.0), "{threads:?}");
+    assert!(threads.values().any(|s| *s > 0.0), "{threads:?}");
 }
