@@ -262,7 +262,9 @@ fn same_binding(a: &ValueRef<'_>, b: &ValueRef<'_>) -> bool {
         (ValueRef::Null, ValueRef::Null) => true,
         (ValueRef::Int(x), ValueRef::Int(y)) => x == y,
         (ValueRef::Real(x), ValueRef::Real(y)) => x.to_bits() == y.to_bits(),
-        (ValueRef::Text(x), ValueRef::Text(y)) => x == y,
+        // The same text is often the same memory (a fixed name, a name the config shares):
+        // then there is nothing to compare.
+        (ValueRef::Text(x), ValueRef::Text(y)) => std::ptr::eq(*x, *y) || x == y,
         (ValueRef::Bool(x), ValueRef::Bool(y)) => x == y,
         _ => false,
     }
