@@ -907,7 +907,10 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 let pid = target.proc.as_ref().map(Proc::pid);
                 let cpu_before = pid.and_then(procs::cpu_seconds);
                 let by_thread = pid
-                    .filter(|_| scenario == Scenario::Fixed)
+                    .filter(|_| {
+                        scenario == Scenario::Fixed
+                            && matches!(target.target, Target::Gateway | Target::GatewayNoLog)
+                    })
                     .and_then(procs::thread_cpu_seconds);
                 run_no += 1;
                 eprintln!(
