@@ -861,10 +861,21 @@ fn field_error(e: FieldError) -> GatewayError {
 }
 
 fn deserialize<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, GatewayError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(GatewayError::InvalidJson(
-            "The request body is empty; send a JSON object.".into(),
-        ));
+    let not_object = || GatewayError::InvalidField {
+        param: String::new(),
+        message: "The request body must be a JSON object.".into(),
+    };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => {
+            return Err(GatewayError::InvalidJson(
+                "The request body is empty; send a JSON object.".into(),
+            ))
+        }
+        // serde builds a struct from a JSON array too (its members in field order), so an
+        // array would pass as a request and be forwarded as it is.
+        Some(b'[') => return Err(not_object()),
+        Some(_) => {}
     }
     // Fast path without path tracking; only a failing body is parsed again to name the field.
     if let Ok(value) = serde_json::from_slice(body) {
@@ -879,6 +890,9 @@ fn deserialize<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Gatew
                 param: path.clone(),
                 message: format!("Invalid value for `{path}`: {inner}"),
             },
+            // A string, number, boolean or null: saying which struct serde expected would
+            // only name the gateway's internals.
+            serde_json::error::Category::Data if first != Some(&b'{') => not_object(),
             serde_json::error::Category::Data => GatewayError::InvalidField {
                 param: String::new(),
                 message: format!("Invalid request body: {inner}"),

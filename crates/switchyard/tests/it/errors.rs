@@ -37,6 +37,41 @@ async fn malformed_json_says_where() {
     }
 }
 
+/// serde would build a request struct from an array's members in field order; a body that is
+/// not an object is refused on every model-serving API, in that API's error shape.
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let gw = gw().await;
+    let array = r#"["demo",[{"role":"user","content":"x"}]]"#;
+    for path in ["/v1/chat/completions", "/v1/embeddings", "/v1/completions"] {
+        let r = post(&format!("{}{path}", gw.url), array).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        let e = r.error();
+        assert_eq!(e["code"], "invalid_value", "{path}");
+        assert_eq!(
+            e["message"], "The request body must be a JSON object.",
+            "{path}"
+        );
+    }
+    let r = post(&format!("{}/v1/messages", gw.url), array).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    for body in ["\"demo\"", "42", "null", " true"] {
+        let r = post(&chat_url(&gw), body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert_eq!(
+            r.error()["message"],
+            "The request body must be a JSON object.",
+            "{body}"
+        );
+    }
+    // Not JSON at all is still a parse error that says where.
+    let r = post(&chat_url(&gw), "nul").await;
+    assert_eq!(r.error()["code"], "invalid_json");
+}
+
 #[tokio::test]
 async fn wrong_field_types_name_the_field() {
     let gw = gw().await;
