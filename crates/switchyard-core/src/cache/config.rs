@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::raw::{DurationStr, EnvString, Size};
-use crate::resp::RedisUrl;
+use crate::resp::{BackendKind, RedisUrl};
 
 /// How long an answer is served from the cache when `ttl` is not set.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
@@ -21,17 +21,6 @@ pub const DEFAULT_MAX_ENTRY_SIZE: u64 = 1024 * 1024;
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 /// Default key prefix in Redis.
 pub const DEFAULT_REDIS_PREFIX: &str = "switchyard:cache";
-
-/// `cache.backend`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// In this process's memory (each replica its own).
-    #[default]
-    Memory,
-    /// In Redis, shared by every replica using it.
-    Redis,
-}
 
 /// `cache:` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -140,21 +129,19 @@ impl CacheConfig {
                 .map(|s| s.trim().to_owned())
                 .collect::<BTreeSet<_>>()
         });
-        let backend = match raw.backend.unwrap_or_default() {
-            BackendKind::Memory => {
-                for (key, set) in [
-                    ("redis_url", raw.redis_url.is_some()),
-                    ("redis_timeout", raw.redis_timeout.is_some()),
-                    ("redis_prefix", raw.redis_prefix.is_some()),
-                ] {
-                    if set {
-                        problem(key, "applies only with `backend: redis`".to_owned());
-                    }
-                }
-                Some(CacheBackend::Memory {
-                    max_size: usize::try_from(max_size).unwrap_or(usize::MAX),
-                })
-            }
+        let kind = raw.backend.unwrap_or_default();
+        let redis = crate::resp::settings(
+            kind,
+            raw.redis_url.as_ref().map(|u| u.0.as_str()),
+            raw.redis_timeout.map(|d| d.0),
+            raw.redis_prefix.as_deref(),
+            (DEFAULT_REDIS_TIMEOUT, DEFAULT_REDIS_PREFIX),
+            &mut problem,
+        );
+        let backend = match kind {
+            BackendKind::Memory => Some(CacheBackend::Memory {
+                max_size: usize::try_from(max_size).unwrap_or(usize::MAX),
+            }),
             BackendKind::Redis => {
                 if raw.max_size.is_some() {
                     problem(
@@ -164,14 +151,7 @@ impl CacheConfig {
                             .to_owned(),
                     );
                 }
-                crate::resp::settings(
-                    raw.redis_url.as_ref().map(|u| u.0.as_str()),
-                    raw.redis_timeout.map(|d| d.0),
-                    raw.redis_prefix.as_deref(),
-                    (DEFAULT_REDIS_TIMEOUT, DEFAULT_REDIS_PREFIX),
-                    &mut problem,
-                )
-                .map(|(url, timeout, prefix)| CacheBackend::Redis {
+                redis.map(|(url, timeout, prefix)| CacheBackend::Redis {
                     url,
                     timeout,
                     prefix,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::raw::{DurationStr, EnvString};
-use crate::resp::RedisUrl;
+use crate::resp::{BackendKind, RedisUrl};
 
 /// Longest configurable wait for room before answering 429.
 pub const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
@@ -83,17 +83,6 @@ impl RawLimit {
             tpm: self.tpm,
         }
     }
-}
-
-/// `limits.backend`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// In this process's memory (one gateway, or limits per replica).
-    #[default]
-    Memory,
-    /// In Redis, shared by every gateway using it.
-    Redis,
 }
 
 /// `limits.on_backend_error`: what a request meets when Redis cannot be asked.
@@ -301,26 +290,18 @@ impl LimitsConfig {
 fn redis_settings(raw: &RawLimits, problems: &mut Problems) -> Option<RedisSettings> {
     let mut problem = |key: &str, msg: &str| problems.push((vec![key.to_owned()], msg.to_owned()));
     let backend = raw.backend.unwrap_or_default();
-    if backend == BackendKind::Memory {
-        for (key, set) in [
-            ("redis_url", raw.redis_url.is_some()),
-            ("redis_timeout", raw.redis_timeout.is_some()),
-            ("redis_prefix", raw.redis_prefix.is_some()),
-            ("on_backend_error", raw.on_backend_error.is_some()),
-        ] {
-            if set {
-                problem(key, "applies only with `backend: redis`");
-            }
-        }
-        return None;
-    }
-    let (url, timeout, prefix) = crate::resp::settings(
+    let settings = crate::resp::settings(
+        backend,
         raw.redis_url.as_ref().map(|u| u.0.as_str()),
         raw.redis_timeout.map(|d| d.0),
         raw.redis_prefix.as_deref(),
         (DEFAULT_REDIS_TIMEOUT, DEFAULT_REDIS_PREFIX),
         &mut |key, msg| problem(key, &msg),
-    )?;
+    );
+    if backend == BackendKind::Memory && raw.on_backend_error.is_some() {
+        problem("on_backend_error", "applies only with `backend: redis`");
+    }
+    let (url, timeout, prefix) = settings?;
     Some(RedisSettings {
         url,
         timeout,

@@ -20,7 +20,7 @@
 //! configured limit) must admit it; nothing is charged unless all do. The response carries
 //! OpenAI's `x-ratelimit-*` headers for the most constrained scope.
 //!
-//! Where the state lives ([`config::BackendKind`]): in this process ([`Limiter`], the
+//! Where the state lives ([`crate::resp::BackendKind`]): in this process ([`Limiter`], the
 //! embedded default), or in Redis (`redis`), shared by every replica, with this process's
 //! limiter as the fall-back when Redis cannot be asked (`limits.on_backend_error: allow`).
 //! Both give the same answers and the same headers. Over a limit, a request may wait for room

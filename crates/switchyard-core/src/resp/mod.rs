@@ -185,16 +185,41 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Where a config section's shared state lives (`limits.backend`, `cache.backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// In this process's memory: one gateway, or each replica its own.
+    #[default]
+    Memory,
+    /// In Redis, shared by every gateway using it.
+    Redis,
+}
+
 /// The `redis_url`, `redis_timeout` and `redis_prefix` keys of a config section whose state
 /// may live in Redis (`limits:`, `cache:`), validated the same way everywhere: each problem goes
-/// to `problem` as (key, message). `None` when the URL is missing or invalid.
+/// to `problem` as (key, message). With the `memory` backend, any of them set is a problem.
+/// `None` for the `memory` backend, or when the URL is missing or invalid.
 pub(crate) fn settings(
+    backend: BackendKind,
     url: Option<&str>,
     timeout: Option<Duration>,
     prefix: Option<&str>,
     defaults: (Duration, &str),
     problem: &mut dyn FnMut(&str, String),
 ) -> Option<(RedisUrl, Duration, String)> {
+    if backend == BackendKind::Memory {
+        for (key, set) in [
+            ("redis_url", url.is_some()),
+            ("redis_timeout", timeout.is_some()),
+            ("redis_prefix", prefix.is_some()),
+        ] {
+            if set {
+                problem(key, "applies only with `backend: redis`".to_owned());
+            }
+        }
+        return None;
+    }
     let url = match url {
         None => {
             problem(
