@@ -564,8 +564,11 @@ impl Validator<'_> {
         let passthrough = self.passthrough(raw.passthrough.as_deref(), &providers, &raw);
         let model_delete = self.model_delete(&raw, &providers);
         let budgets = self.budgets(&raw);
-        let cache = self.cache(&raw.cache);
-        let guardrails = self.guardrails(&raw.guardrails);
+        let cache = self.section("cache", crate::cache::CacheConfig::from_raw(&raw.cache));
+        let guardrails = self.section(
+            "guardrails",
+            crate::guardrails::GuardrailsConfig::from_raw(&raw.guardrails),
+        );
         Config {
             server,
             auth,
@@ -589,28 +592,16 @@ impl Validator<'_> {
         }
     }
 
-    fn guardrails(
-        &mut self,
-        raw: &[crate::guardrails::RawGuardrail],
-    ) -> crate::guardrails::GuardrailsConfig {
-        crate::guardrails::GuardrailsConfig::from_raw(raw).unwrap_or_else(|problems| {
+    /// A section built by its own validator, whose problems name key paths relative to the
+    /// section (`models[1]`, `[2].patterns[0]`); its default stands in when there are any.
+    fn section<T: Default>(&mut self, name: &str, built: Result<T, Vec<(String, String)>>) -> T {
+        built.unwrap_or_else(|problems| {
             for (path, message) in problems {
-                let mut at = vec![key("guardrails")];
+                let mut at = vec![key(name)];
                 at.extend(path_segments(&path));
                 self.problem(&at, message);
             }
-            crate::guardrails::GuardrailsConfig::default()
-        })
-    }
-
-    fn cache(&mut self, raw: &crate::cache::RawCache) -> crate::cache::CacheConfig {
-        crate::cache::CacheConfig::from_raw(raw).unwrap_or_else(|problems| {
-            for (path, message) in problems {
-                let mut at = vec![key("cache")];
-                at.extend(path_segments(&path));
-                self.problem(&at, message);
-            }
-            crate::cache::CacheConfig::default()
+            T::default()
         })
     }
 

@@ -92,43 +92,23 @@ impl Detector {
         // Cheap byte checks first: most strings have no `@`, and many no digit at all, and
         // then no regex runs.
         let bytes = text.as_bytes();
+        let worth_a_look = match self {
+            Self::Email => bytes.contains(&b'@'),
+            Self::Phone | Self::CreditCard => bytes.iter().any(u8::is_ascii_digit),
+            Self::UsSsn => bytes.contains(&b'-'),
+            Self::Ipv4 => bytes.contains(&b'.'),
+            Self::Iban => bytes.iter().any(u8::is_ascii_uppercase),
+        };
+        if !worth_a_look {
+            return ControlFlow::Continue(());
+        }
         match self {
-            Self::Email => {
-                if !bytes.contains(&b'@') {
-                    return ControlFlow::Continue(());
-                }
-                candidates(&EMAIL, text, email_ok, f)
-            }
-            Self::Phone => {
-                if !bytes.iter().any(u8::is_ascii_digit) {
-                    return ControlFlow::Continue(());
-                }
-                candidates(&PHONE, text, phone_ok, f)
-            }
-            Self::CreditCard => {
-                if !bytes.iter().any(u8::is_ascii_digit) {
-                    return ControlFlow::Continue(());
-                }
-                card_candidates(text, f)
-            }
-            Self::UsSsn => {
-                if !bytes.contains(&b'-') {
-                    return ControlFlow::Continue(());
-                }
-                candidates(&US_SSN, text, ssn_ok, f)
-            }
-            Self::Ipv4 => {
-                if !bytes.contains(&b'.') {
-                    return ControlFlow::Continue(());
-                }
-                candidates(&IPV4, text, ipv4_ok, f)
-            }
-            Self::Iban => {
-                if !bytes.iter().any(u8::is_ascii_uppercase) {
-                    return ControlFlow::Continue(());
-                }
-                candidates(&IBAN, text, iban_ok, f)
-            }
+            Self::Email => candidates(&EMAIL, text, email_ok, f),
+            Self::Phone => candidates(&PHONE, text, phone_ok, f),
+            Self::CreditCard => card_candidates(text, f),
+            Self::UsSsn => candidates(&US_SSN, text, ssn_ok, f),
+            Self::Ipv4 => candidates(&IPV4, text, ipv4_ok, f),
+            Self::Iban => candidates(&IBAN, text, iban_ok, f),
         }
     }
 
