@@ -24,9 +24,10 @@ USAGE:
 
 bench   Build the gateway and the mock in release mode, then measure, in one run, the mock
         directly, the gateway in front of it and nginx in front of it (when installed):
-        fixed-rate latency (non-streaming and streaming) and closed-loop throughput, plus
-        the gateway's peak memory. Prints a Markdown report and writes it to
-        bench-out/latest.md and bench-out/latest.json.
+        fixed-rate latency (non-streaming and streaming) and closed-loop throughput, the
+        gateway's peak memory, and what its request log costs (the gateway with and without
+        it alternating in 1 s slices at the fixed rate, 30 each; --quick: 2). Prints a
+        Markdown report and writes it to bench-out/latest.md and bench-out/latest.json.
 
         --rate N          open-loop request rate, req/s            (default 1000)
         --duration SECS   measured seconds per run                 (default 10)
@@ -165,6 +166,7 @@ fn parse_bench(args: &[String]) -> Result<bench::Options> {
         opts.duration = Duration::from_secs(2);
         opts.warmup = Duration::from_millis(500);
         opts.rounds = 1;
+        opts.log_pairs = 2;
     }
     if let Some(r) = rounds {
         opts.rounds = r;
@@ -221,6 +223,7 @@ mod tests {
         assert_eq!(o.concurrency, 64);
         assert_eq!(o.duration, Duration::from_secs(10));
         assert_eq!(o.warmup, Duration::from_secs(2));
+        assert_eq!(o.log_pairs, 30);
         assert!(o.build);
     }
 
@@ -246,6 +249,7 @@ mod tests {
         };
         assert_eq!(o.duration, Duration::from_secs(2));
         assert_eq!(o.warmup, Duration::from_millis(500));
+        assert_eq!(o.log_pairs, 2);
         let Cmd::Bench(o) = parse(&args("bench --duration 5 --quick")).unwrap() else {
             panic!("not bench")
         };

@@ -54,6 +54,9 @@ pub(crate) struct Options {
     /// targets (direct, gateway, nginx, direct, ...), so a burst of noise on the shared machine
     /// lands on every target alike instead of on whichever ran at that moment.
     pub(crate) rounds: u32,
+    /// Pairs of [`LOG_SLICE`] slices in which the gateways with and without the request log
+    /// alternate, to measure what the log costs (see [`measure_request_log`]).
+    pub(crate) log_pairs: u32,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
             build: true,
             quick: false,
             rounds: 5,
+            log_pairs: 30,
         }
     }
 }
@@ -79,6 +83,10 @@ const MAX_REQUEST_LOG_P99_INCREASE: f64 = 0.05;
 const MAX_REQUEST_LOG_CPU_INCREASE: f64 = 0.10;
 /// 50 MB in bytes (decimal megabytes, the stricter reading of "MB").
 const MAX_PEAK_RSS_BYTES: u64 = 50_000_000;
+
+/// One slice of the request log comparison: short, so that the shared machine's slow swings
+/// in speed (other tenants, frequency) fall on both gateways alike.
+const LOG_SLICE: Duration = Duration::from_secs(1);
 
 /// Pause between runs so one run's stragglers and closing connections are not billed to
 /// the next.
@@ -186,6 +194,9 @@ pub(crate) struct RunResult {
     /// gateways only): where the request log's cost lands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cpu_by_thread: Option<BTreeMap<String, f64>>,
+    /// CPU µs per successful request in each slice, in order (request log comparison only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) cpu_per_slice: Vec<f64>,
 }
 
 impl RunResult {
@@ -199,6 +210,7 @@ impl RunResult {
             throughput_rps: (closed_loop && secs > 0.0).then(|| ok as f64 / secs),
             cpu_us_per_req: None,
             cpu_by_thread: None,
+            cpu_per_slice: Vec::new(),
             errors: s.errors,
         }
     }
@@ -213,6 +225,10 @@ pub(crate) struct TargetResult {
     pub(crate) fixed: Option<RunResult>,
     pub(crate) stream: Option<RunResult>,
     pub(crate) throughput: Option<RunResult>,
+    /// The two gateways only: the request log comparison's slices at the fixed rate,
+    /// non-streaming, pooled ([`measure_request_log`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_slices: Option<RunResult>,
 }
 
 impl TargetResult {
@@ -223,6 +239,7 @@ impl TargetResult {
             fixed: None,
             stream: None,
             throughput: None,
+            log_slices: None,
         }
     }
 
@@ -316,9 +333,9 @@ pub(crate) struct Comparison {
     pub(crate) throughput_gateway_over_direct: Option<f64>,
     pub(crate) throughput_gateway_over_nginx: Option<f64>,
     pub(crate) throughput_nginx_over_direct: Option<f64>,
-    /// Fixed-rate p99 with the request log on over the same with it off, minus one.
+    /// The request log comparison's p99 with the log on over the same with it off, minus one.
     pub(crate) request_log_p99_increase: Option<f64>,
-    /// Fixed-rate CPU per request with the request log on over off, minus one.
+    /// The request log comparison's CPU per request with the log on over off, minus one.
     pub(crate) request_log_cpu_increase: Option<f64>,
 }
 
@@ -332,9 +349,10 @@ impl Comparison {
         );
         let rps = |r: Option<&TargetResult>| r?.throughput.as_ref()?.throughput_rps;
         let nolog = find(Target::GatewayNoLog);
-        let p99 =
-            |r: Option<&TargetResult>| Some(f64::from(r?.fixed.as_ref()?.latency.as_ref()?.p99_us));
-        let cpu = |r: Option<&TargetResult>| r?.fixed.as_ref()?.cpu_us_per_req;
+        let p99 = |r: Option<&TargetResult>| {
+            Some(f64::from(r?.log_slices.as_ref()?.latency.as_ref()?.p99_us))
+        };
+        let cpu = |r: Option<&TargetResult>| r?.log_slices.as_ref()?.cpu_us_per_req;
         let ratio = |a: Option<f64>, b: Option<f64>| {
             let (a, b) = (a?, b?);
             (b > 0.0).then(|| a / b)
@@ -986,6 +1004,12 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
             );
             *target.result.slot(scenario) = Some(result);
         }
+        // Right after scenario a, at the same rate: the log's cost in that steady state. After
+        // the throughput scenario instead, a --quick run's first slice cost the logging
+        // gateway half as much again as its next one.
+        if scenario == Scenario::Fixed {
+            measure_request_log(opts, &mut live).await;
+        }
     }
 
     if let Some(pid) = gateway_pid {
@@ -1007,6 +1031,105 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
     })
 }
 
+/// What the request log costs: the gateways with and without it take turns at the fixed rate
+/// (non-streaming) in [`LOG_SLICE`] slices, in the order on, off, off, on, on, off, ..., for
+/// `opts.log_pairs` slices each.
+///
+/// The scenarios' rounds give each target seconds at a time; on a shared machine whose speed
+/// swings by several percent from one second to the next, the CPU per request of two such
+/// rounds differed by more than the log costs. Short alternating slices put both gateways
+/// under the same swings, so the difference left is the log's. CPU comes from the scheduler's
+/// nanosecond run time of every thread of the gateway, read around each slice (the process
+/// total of `/proc/PID/stat` counts in 10 ms ticks, coarse for a slice).
+async fn measure_request_log(opts: &Options, live: &mut [Live]) {
+    let find = |t: Target| {
+        live.iter()
+            .position(|l| l.target == t && l.result.skipped.is_none() && l.proc.is_some())
+    };
+    let (Some(on), Some(off)) = (find(Target::Gateway), find(Target::GatewayNoLog)) else {
+        return;
+    };
+    if opts.log_pairs == 0 {
+        return;
+    }
+    // Both pools filled and both gateways warm before the first slice counts.
+    for i in [on, off] {
+        let warm = Phase {
+            warmup: opts.warmup,
+            measure: Duration::ZERO,
+        };
+        load::open_loop(Arc::clone(&live[i].plain), opts.rate, warm).await;
+    }
+    let mut merged: [Option<Samples>; 2] = [None, None];
+    let mut threads: [BTreeMap<String, f64>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let mut slices: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let total = opts.log_pairs * 2;
+    for pair in 0..opts.log_pairs {
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let target = &mut live[[on, off][side]];
+            let Some(pid) = target.proc.as_ref().map(Proc::pid) else {
+                return;
+            };
+            eprintln!(
+                "bench: [request log {}/{total}] {} req/s via {}",
+                pair * 2 + 1 + u32::from(order[1] == side),
+                opts.rate,
+                target.target.name()
+            );
+            let before = procs::thread_cpu_seconds(pid);
+            let phase = Phase {
+                warmup: Duration::ZERO,
+                measure: LOG_SLICE,
+            };
+            let samples = load::open_loop(Arc::clone(&target.plain), opts.rate, phase).await;
+            let after = procs::thread_cpu_seconds(pid);
+            let ok = samples.total_us.len();
+            if let (Some(before), Some(after)) = (before, after) {
+                let mut spent = 0.0;
+                for (name, secs) in after {
+                    let d = (secs - before.get(&name).copied().unwrap_or(0.0)).max(0.0);
+                    spent += d;
+                    *threads[side].entry(name).or_insert(0.0) += d;
+                }
+                if ok > 0 {
+                    slices[side].push(spent * 1e6 / ok as f64);
+                }
+            }
+            match &mut merged[side] {
+                Some(all) => all.absorb(samples),
+                slot => *slot = Some(samples),
+            }
+            if let Some(why) = target.died() {
+                eprintln!("bench: {}", first_line(&why));
+                target.result.skipped = Some(why);
+                return;
+            }
+        }
+    }
+    let measured = LOG_SLICE * opts.log_pairs;
+    for (side, ((samples, threads), slices)) in
+        merged.into_iter().zip(threads).zip(slices).enumerate()
+    {
+        let Some(samples) = samples else { continue };
+        let mut result = RunResult::from_samples(samples, measured, false);
+        if result.ok > 0 && !threads.is_empty() {
+            let per_req = |secs: f64| secs * 1e6 / result.ok as f64;
+            result.cpu_us_per_req = Some(per_req(threads.values().sum()));
+            result.cpu_by_thread =
+                Some(threads.into_iter().map(|(n, s)| (n, per_req(s))).collect());
+        }
+        result.cpu_per_slice = slices;
+        let target = &mut live[[on, off][side]];
+        eprintln!(
+            "bench:     request log slices via {}: {}",
+            target.target.name(),
+            summary_line(&result)
+        );
+        target.result.log_slices = Some(result);
+    }
+}
+
 /// Warm-up before rounds after the first: enough to refill a connection pool.
 const ROUND_WARMUP: Duration = Duration::from_millis(300);
 
@@ -1019,6 +1142,115 @@ fn scenario_name(s: Scenario) -> &'static str {
 }
 
 /// One progress line for stderr.
+/// Section d: the request log comparison's slices, and the scenario a rounds for reference.
+fn render_request_log(r: &Report, out: &mut String) -> std::fmt::Result {
+    let gateways = || {
+        r.targets
+            .iter()
+            .filter(|t| matches!(t.target, Target::Gateway | Target::GatewayNoLog))
+    };
+    let pairs = gateways()
+        .filter_map(|t| t.log_slices.as_ref())
+        .map(|s| s.cpu_per_slice.len())
+        .min()
+        .unwrap_or(0);
+    writeln!(
+        out,
+        "\n## d. Request log on vs off ({} req/s, non-streaming)\n",
+        r.settings.rate
+    )?;
+    writeln!(
+        out,
+        "Two gateways, identical but for `request_log.enabled`, take turns in {pairs} slices of \
+         {} s each (on, off, off, on, on, off, ...), so that the shared machine's swings in \
+         speed fall on both alike. CPU is the scheduler's run time of all the gateway's \
+         threads over the slices, per successful request. The goals above come from this \
+         table.\n",
+        LOG_SLICE.as_secs_f64()
+    )?;
+    writeln!(
+        out,
+        "| Target | OK | Errors | p50 | p99 | CPU µs / request |\n|---|---:|---:|---:|---:|---:|"
+    )?;
+    let dash = || String::from("-");
+    for t in gateways() {
+        let run = t.log_slices.as_ref();
+        let l = run.and_then(|r| r.latency);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            t.target.label(),
+            run.map_or_else(dash, |r| r.ok.to_string()),
+            run.map_or_else(dash, |r| r.errors.total().to_string()),
+            l.map_or_else(dash, |l| ms(l.p50_us)),
+            l.map_or_else(dash, |l| ms(l.p99_us)),
+            run.and_then(|r| r.cpu_us_per_req)
+                .map_or_else(dash, |c| format!("{c:.1}")),
+        )?;
+    }
+    let slices = |t: Target| {
+        r.target(t)
+            .and_then(|t| t.log_slices.as_ref())
+            .map(|s| s.cpu_per_slice.as_slice())
+    };
+    if let (Some(on), Some(off)) = (slices(Target::Gateway), slices(Target::GatewayNoLog)) {
+        let mut ratios: Vec<f64> = on
+            .iter()
+            .zip(off)
+            .filter(|(_, b)| **b > 0.0)
+            .map(|(a, b)| a / b - 1.0)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        if let (Some(lo), Some(hi)) = (ratios.first(), ratios.last()) {
+            let mid = ratios[ratios.len() / 2];
+            writeln!(
+                out,
+                "\nCPU per request, log on vs off, slice pair by slice pair: lowest {:+.1}%, \
+                 median {:+.1}%, highest {:+.1}%.",
+                lo * 100.0,
+                mid * 100.0,
+                hi * 100.0
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "\nThe same CPU by thread (µs per request; threads that share a name summed):\n"
+    )?;
+    for t in gateways() {
+        let Some(threads) = t.log_slices.as_ref().and_then(|r| r.cpu_by_thread.as_ref()) else {
+            continue;
+        };
+        let parts: Vec<String> = threads
+            .iter()
+            .filter(|(_, us)| **us >= 0.05)
+            .map(|(name, us)| format!("`{name}` {us:.1}"))
+            .collect();
+        writeln!(out, "- {}: {}", t.target.label(), parts.join(", "))?;
+    }
+    // The rounds of scenario a, as measured before the slices existed: seconds per target,
+    // process CPU in 10 ms ticks, warm-up included.
+    let fixed = |t: Target| r.target(t).and_then(|t| t.fixed.as_ref());
+    if let (Some(on), Some(off)) = (fixed(Target::Gateway), fixed(Target::GatewayNoLog)) {
+        let pct = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:+.1}%", (a / b - 1.0) * 100.0),
+            _ => dash(),
+        };
+        let p99 = |run: &RunResult| run.latency.map(|l| f64::from(l.p99_us));
+        writeln!(
+            out,
+            "\nFor reference, scenario a's rounds ({} s per target at a time; process CPU, \
+             warm-up included): CPU {} / {} µs per request ({}), p99 {}.",
+            r.settings.duration_s / f64::from(r.settings.rounds),
+            on.cpu_us_per_req.map_or_else(dash, |c| format!("{c:.0}")),
+            off.cpu_us_per_req.map_or_else(dash, |c| format!("{c:.0}")),
+            pct(on.cpu_us_per_req, off.cpu_us_per_req),
+            pct(p99(on), p99(off)),
+        )?;
+    }
+    Ok(())
+}
+
 fn summary_line(r: &RunResult) -> String {
     let mut line = format!("ok {} errors {}", r.ok, r.errors.total());
     if let Some(rps) = r.throughput_rps {
@@ -1378,56 +1610,7 @@ fn write_markdown(out: &mut String, r: &Report) -> std::fmt::Result {
         show(c.throughput_nginx_over_direct),
     )?;
 
-    writeln!(
-        out,
-        "\n## d. Request log on vs off (fixed rate, non-streaming)\n"
-    )?;
-    writeln!(
-        out,
-        "Two gateways, identical but for `request_log.enabled`; CPU is the gateway process's \
-         user + system time over the scenario's rounds, per successful request.\n"
-    )?;
-    writeln!(
-        out,
-        "| Target | p50 | p99 | CPU µs / request |\n|---|---:|---:|---:|"
-    )?;
-    for t in r
-        .targets
-        .iter()
-        .filter(|t| matches!(t.target, Target::Gateway | Target::GatewayNoLog))
-    {
-        let run = t.fixed.as_ref();
-        let l = run.and_then(|r| r.latency);
-        writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            t.target.label(),
-            l.map_or_else(|| String::from("-"), |l| ms(l.p50_us)),
-            l.map_or_else(|| String::from("-"), |l| ms(l.p99_us)),
-            run.and_then(|r| r.cpu_us_per_req)
-                .map_or_else(|| String::from("-"), |c| format!("{c:.0}")),
-        )?;
-    }
-    writeln!(
-        out,
-        "\nThe same CPU by thread (scheduler run time, µs per request; threads that share a \
-         name summed):\n"
-    )?;
-    for t in r
-        .targets
-        .iter()
-        .filter(|t| matches!(t.target, Target::Gateway | Target::GatewayNoLog))
-    {
-        let Some(threads) = t.fixed.as_ref().and_then(|r| r.cpu_by_thread.as_ref()) else {
-            continue;
-        };
-        let parts: Vec<String> = threads
-            .iter()
-            .filter(|(_, us)| **us >= 0.05)
-            .map(|(name, us)| format!("`{name}` {us:.1}"))
-            .collect();
-        writeln!(out, "- {}: {}", t.target.label(), parts.join(", "))?;
-    }
+    render_request_log(r, out)?;
 
     writeln!(out, "\n## Gateway memory\n")?;
     let m = &r.gateway_memory;

@@ -219,6 +219,7 @@ fn run(p50: u32, p99: u32) -> Option<RunResult> {
         throughput_rps: None,
         cpu_us_per_req: None,
         cpu_by_thread: None,
+        cpu_per_slice: Vec::new(),
     })
 }
 
@@ -235,6 +236,7 @@ fn target(t: Target, fixed: (u32, u32), ttft: (u32, u32), rps: f64) -> TargetRes
             throughput_rps: Some(rps),
             ..r
         }),
+        log_slices: None,
     }
 }
 
@@ -451,25 +453,49 @@ fn run_result_from_samples() {
 }
 
 #[test]
-fn request_log_goals_compare_the_two_gateways() {
+fn request_log_goals_compare_the_two_gateways_slices() {
     let mut t = three_targets();
-    let with_cpu = |target: Target, p99: u32, cpu: f64| {
+    let with_slices = |target: Target, p99: u32, cpu: f64, slices: &[f64]| {
         let mut r = target_result(target, p99);
-        r.fixed.as_mut().unwrap().cpu_us_per_req = Some(cpu);
+        // Scenario a's rounds say something else: the goals must not read them.
+        r.fixed.as_mut().unwrap().cpu_us_per_req = Some(cpu * 2.0);
+        r.log_slices = run(250, p99).map(|s| RunResult {
+            cpu_us_per_req: Some(cpu),
+            cpu_per_slice: slices.to_vec(),
+            ..s
+        });
         r
     };
-    t[1] = with_cpu(Target::Gateway, 1_040, 108.0);
-    t.push(with_cpu(Target::GatewayNoLog, 1_000, 100.0));
+    t[1] = with_slices(Target::Gateway, 1_040, 108.0, &[105.0, 120.0, 99.0]);
+    t.push(with_slices(
+        Target::GatewayNoLog,
+        1_000,
+        100.0,
+        &[100.0, 100.0, 100.0],
+    ));
+    t[3].fixed.as_mut().unwrap().cpu_us_per_req = Some(100.0);
     let r = report(t.clone(), memory(20_000));
     assert_eq!(r.goals[4].measured, "+4.0%");
     assert_eq!(r.goals[4].verdict, Verdict::Pass);
     assert_eq!(r.goals[5].measured, "+8.0%");
     assert_eq!(r.goals[5].verdict, Verdict::Pass);
+    let md = render_markdown(&r);
     assert!(
-        render_markdown(&r).contains("| gateway, request log off → mock | 0.250 | 1.000 | 100 |")
+        md.contains("| gateway, request log off → mock | 10000 | 0 | 0.250 | 1.000 | 100.0 |"),
+        "{md}"
+    );
+    assert!(md.contains("take turns in 3 slices of 1 s each"), "{md}");
+    assert!(
+        md.contains("lowest -1.0%, median +5.0%, highest +20.0%."),
+        "{md}"
+    );
+    // Scenario a's figures are shown for reference only.
+    assert!(
+        md.contains("CPU 216 / 100 µs per request (+116.0%), p99 +4.0%."),
+        "{md}"
     );
     // The breakdown by thread, where there is one; tiny shares are left out.
-    t[1].fixed.as_mut().unwrap().cpu_by_thread = Some(
+    t[1].log_slices.as_mut().unwrap().cpu_by_thread = Some(
         [
             ("switchyard-work", 100.0),
             ("switchyard-sqli", 2.04),
@@ -485,10 +511,14 @@ fn request_log_goals_compare_the_two_gateways() {
         "{md}"
     );
     assert!(!md.contains("request log off → mock: `"), "{md}");
-    t[1] = with_cpu(Target::Gateway, 1_060, 111.0);
-    let r = report(t, memory(20_000));
+    t[1] = with_slices(Target::Gateway, 1_060, 111.0, &[111.0]);
+    let r = report(t.clone(), memory(20_000));
     assert_eq!(r.goals[4].verdict, Verdict::Fail);
     assert_eq!(r.goals[5].verdict, Verdict::Fail);
+    // Without the slices (e.g. a gateway died before them), the goals are not measured.
+    t[1].log_slices = None;
+    let r = report(t, memory(20_000));
+    assert_eq!(r.goals[5].verdict, Verdict::NotMeasured);
 }
 
 fn target_result(t: Target, p99: u32) -> TargetResult {
