@@ -957,10 +957,7 @@ async fn measure(opts: &Options, bins: &Binaries) -> Result<Measured> {
                 if let (Some(before), Some(after)) =
                     (by_thread, pid.and_then(procs::thread_cpu_seconds))
                 {
-                    for (name, secs) in after {
-                        let spent = secs - before.get(&name).copied().unwrap_or(0.0);
-                        *threads.entry(name).or_insert(0.0) += spent.max(0.0);
-                    }
+                    add_thread_cpu(threads, &before, after);
                 }
                 match slot {
                     Some(all) => all.absorb(samples),
@@ -1086,12 +1083,7 @@ async fn measure_request_log(opts: &Options, live: &mut [Live]) {
             let after = procs::thread_cpu_seconds(pid);
             let ok = samples.total_us.len();
             if let (Some(before), Some(after)) = (before, after) {
-                let mut spent = 0.0;
-                for (name, secs) in after {
-                    let d = (secs - before.get(&name).copied().unwrap_or(0.0)).max(0.0);
-                    spent += d;
-                    *threads[side].entry(name).or_insert(0.0) += d;
-                }
+                let spent = add_thread_cpu(&mut threads[side], &before, after);
                 if ok > 0 {
                     slices[side].push(spent * 1e6 / ok as f64);
                 }
@@ -1128,6 +1120,22 @@ async fn measure_request_log(opts: &Options, live: &mut [Live]) {
         );
         target.result.log_slices = Some(result);
     }
+}
+
+/// Adds to `into` the CPU seconds each thread name spent between two readings of
+/// [`procs::thread_cpu_seconds`]; returns their sum.
+fn add_thread_cpu(
+    into: &mut BTreeMap<String, f64>,
+    before: &BTreeMap<String, f64>,
+    after: BTreeMap<String, f64>,
+) -> f64 {
+    let mut total = 0.0;
+    for (name, secs) in after {
+        let spent = (secs - before.get(&name).copied().unwrap_or(0.0)).max(0.0);
+        total += spent;
+        *into.entry(name).or_insert(0.0) += spent;
+    }
+    total
 }
 
 /// Warm-up before rounds after the first: enough to refill a connection pool.

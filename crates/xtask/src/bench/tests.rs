@@ -543,3 +543,28 @@ fn thread_cpu_from_schedstat() {
     assert!(threads.values().all(|s| *s >= 0.0), "{threads:?}");
     assert!(threads.values().any(|s| *s > 0.0), "{threads:?}");
 }
+
+#[test]
+fn thread_cpu_is_added_per_name_between_two_readings() {
+    let map = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
+        pairs.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect()
+    };
+    let mut into = map(&[("switchyard-work", 1.0)]);
+    // A thread new since the first reading counts from zero; one whose count went down (an
+    // exited thread's name reused) counts nothing rather than less than nothing.
+    let before = map(&[("switchyard-work", 2.0), ("tokio-rt-worker", 0.5)]);
+    let after = map(&[
+        ("switchyard-work", 2.25),
+        ("switchyard-sqli", 0.5),
+        ("tokio-rt-worker", 0.25),
+    ]);
+    assert_eq!(add_thread_cpu(&mut into, &before, after), 0.75);
+    assert_eq!(
+        into,
+        map(&[
+            ("switchyard-work", 1.25),
+            ("switchyard-sqli", 0.5),
+            ("tokio-rt-worker", 0.0),
+        ])
+    );
+}
