@@ -268,9 +268,8 @@ impl Note {
         if !ok || status != 200 {
             return;
         }
-        if let Some(entry) = self.fill.take() {
-            cache.put(key, entry);
-        } else if let Some(entry) = self.collector.take().and_then(|c| c.lock().take()) {
+        let collected = || self.collector.take().and_then(|c| c.lock().take());
+        if let Some(entry) = self.fill.take().or_else(collected) {
             cache.put(key, entry);
         }
     }

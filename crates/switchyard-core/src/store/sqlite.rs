@@ -231,8 +231,8 @@ impl<'s> Run<'s, '_> {
     /// model, outcome, flags and NULLs): binding a parameter (a call through rusqlite, SQLite
     /// releasing the old value, copying text into a new allocation) cost about 240
     /// instructions, and skipping the unchanged ones saved a quarter of SQLite's thread's work
-    /// per record (callgrind), while a comparison costs a few dozen. The cache clears a statement's bindings when it takes it back, so a run always
-    /// starts from nothing bound.
+    /// per record (callgrind), while a comparison costs a few dozen. The cache clears a
+    /// statement's bindings when it takes it back, so a run always starts from nothing bound.
     fn execute(&mut self, values: &mut Vec<ValueRef<'s>>) -> rusqlite::Result<usize> {
         let expected = self.st.parameter_count();
         if values.len() != expected {

@@ -394,8 +394,10 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
 /// `switchyard-sqli`, `tokio-rt-worker`, ...), from the scheduler's nanosecond counts
 /// (`/proc/PID/task/TID/schedstat`). It shows where a process's CPU goes, e.g. how much of
 /// the request log's cost is its writer's and SQLite's threads and how much the request
-/// workers'. A thread that exits between two readings takes its time with it, so this is
-/// for breaking a total down, not for the total.
+/// workers'. The request log comparison also sums it for the gateway's total: nanoseconds
+/// where the process total counts 10 ms ticks. A thread that exits between two readings takes
+/// its time with it; the gateway's threads (workers, SQLite's, the runtime's) live as long as
+/// it does.
 pub(crate) fn thread_cpu_seconds(pid: u32) -> Option<BTreeMap<String, f64>> {
     let mut by_name = BTreeMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
